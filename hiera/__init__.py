@@ -1,0 +1,47 @@
+"""hiera-study: the MViTv2 -> Hiera ablation of Ryali et al. (ICML 2023, arXiv 2306.00989), reproducible.
+
+    import hiera
+    model = hiera.build_model("hiera_base_224")                      # the official Hiera-B
+    model = hiera.build_model("hiera_large_224.c_no_stride1_pool")   # Table 1, row (c), at size L
+    model = hiera.build_model("hiera_base_224", checkpoint="hiera_base_224.pth", drop_path_rate=0.1)
+    hiera.list_variants("hiera_large_224*")                           # the whole Table-1 ladder at size L
+
+Note: the official `hiera-transformer` package also imports as `hiera`; do not install both in one environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hiera.config import ModelConfig
+from hiera.ladder import LADDER, SIZES
+from hiera.model import HierarchicalViT
+from hiera.registry import Variant, get_variant, list_variants
+
+__all__ = ["LADDER", "SIZES", "HierarchicalViT", "ModelConfig", "Variant", "build_model", "get_variant",
+           "list_variants"]
+
+
+def build_model(
+    name_or_config: str | ModelConfig, checkpoint: str | Path | None = None, **overrides: Any
+) -> HierarchicalViT:
+    """Build a registered variant (or a `ModelConfig`), with field overrides and optional local weights.
+
+    Args:
+        name_or_config: a registered name (`hiera-study variants`) or a `ModelConfig`.
+        checkpoint: a local file in the official Hiera/MViTv2 format (`model_state`) or a timm state dict.
+            Its classifier size is adopted unless `num_classes` is overridden. Nothing is downloaded.
+        **overrides: `ModelConfig` fields, e.g. `drop_path_rate=0.1`, `attn_impl="math"`, `num_classes=10`.
+    """
+    from hiera.checkpoint import checkpoint_num_classes, load_checkpoint
+
+    cfg = get_variant(name_or_config).config if isinstance(name_or_config, str) else name_or_config
+    if checkpoint is not None and "num_classes" not in overrides:
+        classes = checkpoint_num_classes(checkpoint)
+        if classes is not None:
+            overrides["num_classes"] = classes
+    model = HierarchicalViT(cfg.replace(**overrides))
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint)
+    return model

@@ -1,0 +1,123 @@
+"""`hiera-study` command line. Thin: it parses arguments and calls the library.
+
+    hiera-study variants [PATTERN] [--json] [key=value ...]   list registered variants with params and GMACs
+    hiera-study variants --write-stats                         recount every variant with fvcore (slow)
+    hiera-study demo                                           the Quickstart's main job
+
+Trailing `key=value` arguments override `ModelConfig` fields and are validated (unknown keys are errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+import torch
+
+from hiera.config import parse_overrides
+from hiera.flops import load_stats, model_stats, write_stats
+from hiera.ladder import LADDER, SIZES
+from hiera.registry import Variant, list_variants
+
+
+def variant_rows(variants: list[Variant], overrides: dict) -> list[dict]:
+    cache = load_stats()
+    rows = []
+    for v in variants:
+        params, gmacs = model_stats(v.config.replace(**overrides), cache)
+        rows.append({**v.summary(), "params_m": round(params, 2), "gmacs": round(gmacs, 2)})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    heads = {"name": "name", "step": "step", "size": "size", "modality": "modality", "params_m": "params (M)",
+             "gmacs": "GMACs"}
+    cells = [[str(r[k]) if not isinstance(r[k], float) else f"{r[k]:.2f}" for k in heads] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads.values())]
+    right = {4, 5}
+    fmt = lambda row: "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    return "\n".join([fmt(list(heads.values())), fmt(["-" * w for w in widths]), *map(fmt, cells)])
+
+
+def cmd_variants(args: argparse.Namespace) -> int:
+    variants = list_variants(args.pattern)
+    if not variants:
+        raise ValueError(f"no variant matches {args.pattern!r}; try 'hiera_*', '*_16x224*' or 'mvitv2_*'")
+    if args.write_stats:
+        if args.overrides or args.pattern != "*":
+            raise ValueError("--write-stats recounts every registered variant; drop the pattern and overrides")
+        write_stats(variants, progress=sys.stderr.isatty())
+        print(f"wrote counts of {len(variants)} variants")
+        return 0
+    rows = variant_rows(variants, parse_overrides(args.overrides))
+    print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Print the Table-1 ladder (params/GMACs at every size) and run each step once on a random input."""
+    from hiera import build_model
+
+    cache = load_stats()
+    print("Paper Table 1 as built here: each step changes one field of ModelConfig (hiera/ladder.py).\n")
+    for res, label in (("224", "images 224x224"), ("16x224", "video 16x224x224")):
+        print(f"== {label}: params (M) / GMACs per step and size ==")
+        header = f"{'step':<4} {'change':<46}" + "".join(f"{SIZES[s].label:>16}" for s in SIZES)
+        print(header)
+        for step in LADDER:
+            cells = ""
+            for size in SIZES:
+                name = f"hiera_{size}_{res}" + (f".{step.slug}" if step.slug else "")
+                variant = list_variants(name)[0]
+                params, gmacs = model_stats(variant.config, cache)
+                cells += f"{params:>8.1f}/{gmacs:<7.1f}"
+            print(f"{step.id:<4} {step.title[:46]:<46}{cells}")
+        print()
+    print("Running every image step at size T on one random 224x224 image (CPU, eval):")
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 224, 224)
+    for step in LADDER:
+        name = "hiera_tiny_224" + (f".{step.slug}" if step.slug else "")
+        model = build_model(name).eval()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            logits = model(x)
+        print(f"  {name:<40} logits {tuple(logits.shape)}  {1e3 * (time.perf_counter() - start):7.1f} ms")
+    print("\nNext: `hiera-study variants --json`, and README.md for the tests and the full study.")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hiera-study", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("variants", help="list registered variants with params and GMACs")
+    p.add_argument("pattern", nargs="?", default="*", help="glob over names, e.g. 'hiera_large_224*' (default: all)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    p.add_argument("--write-stats", action="store_true", help="recount every variant with fvcore and save")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="ModelConfig field overrides")
+    p.set_defaults(func=cmd_variants)
+    p = sub.add_parser("demo", help="the Quickstart main job")
+    p.set_defaults(func=cmd_demo)
+    args, extra = parser.parse_known_args(argv)
+    flags = [i for i in extra if i.startswith("-")]
+    if flags or (extra and args.command != "variants"):
+        parser.error(f"unrecognized arguments: {' '.join(flags or extra)}")
+    if args.command == "variants":  # the glob and key=value overrides may come in any order
+        items = ([args.pattern] if args.pattern != "*" else []) + args.overrides + extra
+        globs = [i for i in items if "=" not in i]
+        if len(globs) > 1:
+            parser.error(f"one name pattern at most, got {' '.join(globs)}")
+        args.pattern = globs[0] if globs else "*"
+        args.overrides = [i for i in items if "=" in i]
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"hiera-study: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Model configuration: one frozen dataclass with one field per simplification of paper Table 1.
+
+Hiera (Ryali et al., ICML 2023, §3 and Table 1) was found by starting from MViTv2 and deleting its
+"bells and whistles" one at a time. `ModelConfig` has one field for each deleted feature, so every row of
+Table 1 is the previous row with exactly one field changed (the ladder lives in `hiera/ladder.py`):
+
+    field            MViTv2 value          Hiera value        paper row
+    pos_embed        "rel"                 "abs"              (a) replace rel pos with absolute
+    pool_op          "conv"                "max"              (b) replace convs with maxpools
+    stride1_pool     True                  False              (c) delete stride=1 maxpools
+    pool_kernel      "overlap"             "stride"           (d) set kernel size equal to stride
+    attn_residual    True                  False              (e) delete q attention residuals
+    kv_mode          "pool"                "mask_unit"        (f) replace kv pooling with mask-unit attention
+
+Three more fields are not Table-1 rows but are needed to express both ends exactly: `separate_and_pad`
+(paper Fig. 4d: the trick rows a-c need for sparse MAE), `head_order` (MViTv2 normalises every token then
+averages; Hiera averages then normalises) and `dim_expand` (MViTv2-L doubles channels in the MLP of a stage's
+last block; Hiera in the attention of the next stage's first block). `attn_impl` changes speed, not numbers.
+
+Validation happens in `__post_init__` (as timm's `MultiScaleVitCfg`); every error names the allowed values.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import typing
+from dataclasses import dataclass, fields
+
+# Allowed values of the string-valued switches; the first value is MViTv2's, the second Hiera's.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "pos_embed": ("rel", "abs"),
+    "pool_op": ("conv", "max"),
+    "pool_kernel": ("overlap", "stride"),
+    "kv_mode": ("pool", "mask_unit"),
+    "dim_expand": ("mlp", "attn"),
+    "head_order": ("norm_mean", "mean_norm"),
+    "attn_impl": ("math", "sdpa"),
+}
+
+# MViTv2's overlapping pooling kernel (POOL_KVQ_KERNEL): 3 along every axis, padding 1.
+OVERLAP_KERNEL = 3
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines one model of the MViTv2 -> Hiera study. Defaults are Hiera-B at 224².
+
+    Tuples that describe the token grid have one entry per axis: (H, W) for images, (T, H, W) for video.
+    """
+
+    # ---- input -------------------------------------------------------------------------------------------
+    input_size: tuple[int, ...] = (224, 224)  # pixels (H, W) or frames x pixels (T, H, W)
+    in_chans: int = 3
+    num_classes: int = 1000  # 0 = no classifier (forward returns pooled features)
+
+    # ---- hierarchy (paper Table 2) ---------------------------------------------------------------------
+    embed_dim: int = 96  # channels of stage 1; multiplied by dim_mul at each stage transition
+    num_heads: int = 1  # heads of stage 1; multiplied by head_mul at each stage transition
+    stages: tuple[int, ...] = (2, 3, 16, 3)  # blocks per stage
+    q_pool: int = 3  # number of stage transitions that pool queries (3 classification, 2 MAE)
+    q_stride: tuple[int, ...] = (2, 2)  # query stride at a pooling stage transition
+    mask_unit_size: tuple[int, ...] = (8, 8)  # tokens per mask unit at stage 1 (32x32 px)
+    dim_mul: float = 2.0
+    head_mul: float = 2.0
+    patch_kernel: tuple[int, ...] = (7, 7)
+    patch_stride: tuple[int, ...] = (4, 4)
+    patch_padding: tuple[int, ...] = (3, 3)
+    mlp_ratio: float = 4.0
+    drop_path_rate: float = 0.0  # stochastic depth, linear from 0 over all blocks
+    head_dropout: float = 0.0  # dropout before the classifier (video finetuning uses 0.3-0.5)
+
+    # ---- the Table-1 switches (MViTv2 -> Hiera) --------------------------------------------------------
+    pos_embed: str = "abs"  # "rel": decomposed relative (h, w [, t]) in every block; "abs": learned absolute
+    pool_op: str = "max"  # "conv": depthwise conv + LayerNorm per q/k/v (MViTv2); "max": max pooling
+    stride1_pool: bool = False  # keep the 3x3 stride-1 pools (q in every non-transition block, kv where stride 1)
+    pool_kernel: str = "stride"  # "overlap": 3x3 (3x3x3) kernels; "stride": kernel equal to stride
+    attn_residual: bool = False  # MViTv2's residual pooling connection: attention output + pooled q
+    kv_mode: str = "mask_unit"  # "pool": pooled K/V, global attention; "mask_unit": attention inside mask units
+
+    # ---- supporting fields ------------------------------------------------------------------------------
+    # MViTv2's adaptive KV stride at stage 1, divided by q_stride at every pooling transition
+    # (POOL_KV_STRIDE_ADAPTIVE: (4, 4) images, (1, 8, 8) Kinetics). Used only when kv_mode == "pool".
+    kv_stride: tuple[int, ...] = (4, 4)
+    # Which stages use mask-unit attention when kv_mode == "mask_unit" (official Hiera default). As in the
+    # official release the flag lags one block: the first (pooling) block of a stage uses the previous flag.
+    mask_unit_attn: tuple[bool, ...] = (True, True, False, False)
+    # Paper Fig. 4d: every mask unit is pooled as its own padded image, so an overlapping kernel never sees a
+    # neighbouring unit. Needed for sparse MAE with overlapping kernels (rows a-c, in training and inference);
+    # inert once kernel == stride (rows d-f pool inside units either way), so Hiera keeps the value it inherits.
+    separate_and_pad: bool = True
+    dim_expand: str = "attn"  # "attn": Hiera / MViTv2 DIM_MUL_IN_ATT; "mlp": the released MViTv2-L
+    head_order: str = "mean_norm"  # "mean_norm": Hiera; "norm_mean": MViTv2
+    attn_impl: str = "sdpa"  # "math": explicit softmax(QK^T)V as in the paper's timings; "sdpa": fused kernel
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
+        nd = len(self.input_size)
+        if nd not in (2, 3):
+            raise ValueError(f"input_size={self.input_size} must be (H, W) for images or (T, H, W) for video")
+        for name in ("q_stride", "mask_unit_size", "patch_kernel", "patch_stride", "patch_padding", "kv_stride"):
+            value = getattr(self, name)
+            if len(value) != nd or any(int(v) != v or v < (0 if name == "patch_padding" else 1) for v in value):
+                raise ValueError(f"{name}={value} must have {nd} positive integers, one per axis of input_size")
+        if len(self.stages) < 1 or any(d < 1 for d in self.stages):
+            raise ValueError(f"stages={self.stages} must list at least one stage, each with >= 1 block")
+        if not 0 <= self.q_pool < len(self.stages):
+            raise ValueError(f"q_pool={self.q_pool} must be in 0..{len(self.stages) - 1} (stage transitions)")
+        if len(self.mask_unit_attn) != len(self.stages):
+            raise ValueError(f"mask_unit_attn={self.mask_unit_attn} needs one flag per stage ({len(self.stages)})")
+        for name in ("in_chans", "embed_dim", "num_heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes={self.num_classes} must be >= 0 (0 = no classifier)")
+        for name in ("drop_path_rate", "head_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")
+        for dim, heads in zip(self.stage_dims, self.stage_heads):
+            if heads < 1 or dim % heads:
+                raise ValueError(f"stage width {dim} is not divisible by its {heads} heads; "
+                                 "change embed_dim/num_heads/dim_mul/head_mul")
+        for a, (size, k, s, p) in enumerate(zip(self.input_size, self.patch_kernel, self.patch_stride,
+                                                 self.patch_padding)):
+            if size % s or (size + 2 * p - k) // s + 1 != size // s:
+                raise ValueError(f"input_size={self.input_size} axis {a}: the patch embedding (kernel {k}, stride {s},"
+                                 f" padding {p}) must map {size} to {size}//{s}; use a multiple of {s}")
+        grid = self.token_grid
+        if any(g % (q ** self.q_pool) for g, q in zip(grid, self.q_stride)):
+            raise ValueError(f"token grid {grid} is not divisible by q_stride**q_pool="
+                             f"{tuple(q ** self.q_pool for q in self.q_stride)}; change input_size or q_pool")
+        if self.uses_mask_units:
+            mu = self.mask_unit_size
+            if any(g % m for g, m in zip(grid, mu)):
+                raise ValueError(f"mask_unit_size={mu} must divide the token grid {grid} "
+                                 f"(input_size // patch_stride)")
+            if any(m % (q ** self.q_pool) for m, q in zip(mu, self.q_stride)):
+                raise ValueError(f"mask_unit_size={mu} must be divisible by q_stride**q_pool="
+                                 f"{tuple(q ** self.q_pool for q in self.q_stride)} so pooling stays inside units")
+        elif self.kv_mode == "mask_unit":
+            raise ValueError("kv_mode='mask_unit' needs mask-unit-local pooling: set pool_kernel='stride' "
+                             "or separate_and_pad=True")
+
+    # ---- derived quantities --------------------------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.input_size)
+
+    @property
+    def modality(self) -> str:
+        return "image" if self.ndim == 2 else "video"
+
+    @property
+    def token_grid(self) -> tuple[int, ...]:
+        """Tokens per axis after the patch embedding, e.g. (56, 56) or (8, 56, 56)."""
+        return tuple(i // s for i, s in zip(self.input_size, self.patch_stride))
+
+    @property
+    def mask_unit_grid(self) -> tuple[int, ...]:
+        """Mask units per axis, e.g. (7, 7) or (8, 7, 7)."""
+        return tuple(g // m for g, m in zip(self.token_grid, self.mask_unit_size))
+
+    @property
+    def uses_mask_units(self) -> bool:
+        """Whether tokens are kept grouped by mask unit (see `hiera/layout.py`).
+
+        Only a model whose overlapping pools must see across mask units (the dense MViTv2 baseline) works on
+        the whole grid; every other model pools inside mask units, which is what makes it sparse-capable.
+        """
+        return self.pool_kernel == "stride" or self.separate_and_pad
+
+    @property
+    def stage_dims(self) -> tuple[int, ...]:
+        return tuple(int(self.embed_dim * self.dim_mul ** i) for i in range(len(self.stages)))
+
+    @property
+    def stage_heads(self) -> tuple[int, ...]:
+        return tuple(int(self.num_heads * self.head_mul ** i) for i in range(len(self.stages)))
+
+    @property
+    def depth(self) -> int:
+        return sum(self.stages)
+
+    def replace(self, **changes: typing.Any) -> ModelConfig:
+        """`dataclasses.replace` that names the allowed fields when a key is unknown."""
+        check_keys(changes, type(self))
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, typing.Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, typing.Any]) -> ModelConfig:
+        check_keys(data, cls)
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: coerce(k, v, hints[k]) for k, v in data.items()})
+
+
+def check_keys(data: dict[str, typing.Any], cls: type) -> None:
+    """Raise a one-line ValueError for keys that are not fields of dataclass `cls`."""
+    names = [f.name for f in fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(names)}")
+
+
+def coerce(name: str, value: typing.Any, hint: typing.Any) -> typing.Any:
+    """Convert a parsed value (JSON, literal) to the field's declared type, or raise a one-line ValueError."""
+    origin = typing.get_origin(hint)
+    try:
+        if origin is tuple:
+            if isinstance(value, (int, float, bool)):
+                value = (value,)
+            item = typing.get_args(hint)[0]
+            return tuple(coerce(name, v, item) for v in value)
+        if hint is bool:
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if hint is int:
+            if isinstance(value, bool) or int(value) != value:
+                raise TypeError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    raise ValueError(f"{name}={value!r} is not a valid {getattr(hint, '__name__', hint)}")
+
+
+def parse_overrides(items: typing.Sequence[str], cls: type = ModelConfig) -> dict[str, typing.Any]:
+    """Parse trailing `key=value` command-line overrides against the fields of `cls`.
+
+    Values are Python literals (`224,224`, `(8, 8)`, `0.1`, `True`) or bare words for string fields
+    (`pos_embed=rel`). Unknown keys and ill-typed values raise a one-line ValueError.
+    """
+    hints = typing.get_type_hints(cls)
+    out: dict[str, typing.Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} must look like key=value")
+        check_keys({key: None}, cls)
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out[key] = coerce(key, value, hints[key])
+    return out
+
+
+# The six fields that paper Table 1 flips, in the paper's order (rows a-f).
+TABLE1_SWITCHES: tuple[str, ...] = ("pos_embed", "pool_op", "stride1_pool", "pool_kernel", "attn_residual", "kv_mode")

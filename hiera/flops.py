@@ -1,0 +1,87 @@
+"""Parameter and multiply-accumulate counts (paper Table 2 convention: "FLOPs" are MACs, fvcore-style).
+
+fvcore counts one multiply-add as one "flop", so its totals are GMACs, the unit of the paper's Table 2 and
+of timm's tables. fvcore does not see `scaled_dot_product_attention`, so counting always builds the model
+with `attn_impl="math"`: attention matmuls are included whatever kernel the model runs with.
+Element-wise ops (softmax, GELU, max pooling, adds) are not counted, as in the paper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from hiera.config import ModelConfig
+
+
+def count_params(cfg: ModelConfig) -> int:
+    """Number of parameters, built on the meta device (instant, no memory)."""
+    from hiera.model import HierarchicalViT
+
+    with torch.device("meta"):
+        model = HierarchicalViT(cfg)
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_gmacs(cfg: ModelConfig) -> float:
+    """GMACs of one forward pass at the config's input size (batch 1), attention matmuls included."""
+    from fvcore.nn import FlopCountAnalysis
+
+    from hiera.model import HierarchicalViT
+
+    model = HierarchicalViT(cfg.replace(attn_impl="math")).eval()
+    x = torch.zeros(1, cfg.in_chans, *cfg.input_size)
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    with torch.no_grad():
+        analysis = FlopCountAnalysis(model, x)
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        return analysis.total() / 1e9
+
+
+# ---- cached counts for the registered variants ----------------------------------------------------------------
+# fvcore traces a real forward pass (about 15 s for a video L model on 2 CPU cores), so the counts of every
+# registered variant are kept in a committed record, keyed by a hash of the fields that change them. A test
+# fails when an entry is missing or stale; `hiera-study variants --write-stats` regenerates the file.
+STATS_PATH = Path(__file__).resolve().parents[1] / "results" / "variants" / "model_stats.json"
+# Fields that change neither parameters nor MACs.
+_NOT_COUNTED = ("attn_impl", "drop_path_rate", "head_dropout")
+
+
+def config_hash(cfg: ModelConfig) -> str:
+    data = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_COUNTED}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_stats(path: Path = STATS_PATH) -> dict[str, dict]:
+    """`{config_hash: {"params": int, "gmacs": float}}` from the committed record (empty if absent)."""
+    if not path.is_file():
+        return {}
+    return {e["config_hash"]: e for e in json.loads(path.read_text())["variants"]}
+
+
+def model_stats(cfg: ModelConfig, cache: dict[str, dict] | None = None) -> tuple[float, float]:
+    """(params in millions, GMACs) from the record when it has this config, else counted now."""
+    entry = (cache if cache is not None else load_stats()).get(config_hash(cfg))
+    if entry is not None:
+        return entry["params"] / 1e6, entry["gmacs"]
+    return count_params(cfg) / 1e6, count_gmacs(cfg)
+
+
+def write_stats(variants: list, path: Path = STATS_PATH, progress: bool = True) -> None:
+    """Count every variant with fvcore and write the record atomically, with its conditions."""
+    from tqdm import tqdm
+
+    from hiera.env import atomic_write_text, collect_env
+
+    rows = []
+    for v in tqdm(variants, desc="fvcore", disable=not progress):
+        rows.append({"name": v.name, "config_hash": config_hash(v.config), "params": count_params(v.config),
+                     "gmacs": round(count_gmacs(v.config), 6)})
+    record = {"what": "parameters and GMACs (fvcore, batch 1, math attention) of every registered variant",
+              "command": "hiera-study variants --write-stats", "env": collect_env(), "variants": rows}
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")

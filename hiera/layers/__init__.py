@@ -1,0 +1,1 @@
+"""Building blocks of the configurable hierarchical ViT: pooling, relative position, attention, block."""

@@ -1,0 +1,100 @@
+"""One attention module for every ladder step: MViTv2 pooling attention and Hiera mask-unit attention.
+
+Paper §3 / Table 1. From one `BlockPlan` it builds
+- q pooling (stride 1 or q_stride; conv + LayerNorm or max; overlapping or kernel = stride),
+- K/V pooling with MViTv2's adaptive stride (kv_mode="pool"), or none with attention restricted to each mask
+  unit (kv_mode="mask_unit", rows f / Hiera),
+- MViTv2's decomposed relative position bias (pos_embed="rel") and residual pooling connection
+  (attn_residual=True).
+Parameter names follow the official releases: `qkv`, `proj` (Hiera), `pool_q/k/v`, `norm_q/k/v`,
+`rel_pos_h/w/t` (MViTv2), so checkpoints of both ends map by name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hiera.config import ModelConfig
+from hiera.layers.pool import TokenPool
+from hiera.layers.rel_pos import axis_index, rel_pos_bias
+from hiera.plan import BlockPlan
+
+AXIS_NAMES = {2: ("h", "w"), 3: ("t", "h", "w")}
+
+
+class Attention(nn.Module):
+    """Multi-head attention with optional q/K/V pooling over unit-major tokens `[B, N, C]`."""
+
+    def __init__(self, plan: BlockPlan, cfg: ModelConfig):
+        super().__init__()
+        dim, dim_out, heads = plan.dim_in, plan.dim_attn, plan.heads
+        self.heads, self.head_dim, self.dim_out = heads, dim_out // heads, dim_out
+        self.scale = self.head_dim ** -0.5
+        self.window = plan.window
+        self.units = math.prod(plan.unit_grid)
+        self.residual = cfg.attn_residual
+        self.attn_impl = cfg.attn_impl
+        self.qkv = nn.Linear(dim, 3 * dim_out)
+        self.proj = nn.Linear(dim_out, dim_out)
+        for name, pool in (("q", plan.q_pool), ("k", plan.kv_pool), ("v", plan.kv_pool)):
+            setattr(self, f"pool_{name}", TokenPool(pool, cfg.pool_op, self.head_dim, plan.unit_in) if pool else None)
+            # MViTv2 normalises each conv-pooled tensor (a max pool has no norm).
+            norm = nn.LayerNorm(self.head_dim, eps=1e-6) if pool and cfg.pool_op == "conv" else None
+            setattr(self, f"norm_{name}", norm)
+
+        self.rel_axes: tuple[str, ...] = ()
+        if cfg.pos_embed == "rel":
+            self.rel_axes = AXIS_NAMES[cfg.ndim]
+            for name, length in zip(self.rel_axes, plan.rel_pos_lengths):
+                table = nn.Parameter(torch.zeros(length, self.head_dim))
+                nn.init.trunc_normal_(table, std=0.02)
+                setattr(self, f"rel_pos_{name}", table)
+            self.rel_units, self.rel_q_unit, self.rel_k_unit = plan.unit_grid, plan.unit_q, plan.unit_kv
+            for a, name in enumerate(self.rel_axes):
+                q_len, k_len = (plan.unit_q[a], plan.unit_kv[a]) if self.window else (plan.grid_q[a], plan.grid_kv[a])
+                # Table rows depend only on (query, key) coordinates along the axis; inside a mask unit they are
+                # the same for every unit, so mask-unit attention stores one unit's worth.
+                idx = axis_index(torch.arange(q_len), torch.arange(k_len), plan.grid_q[a], plan.grid_kv[a])
+                self.register_buffer(f"rel_index_{name}", idx, persistent=False)
+
+    def _pool(self, t: torch.Tensor, name: str) -> torch.Tensor:
+        pool, norm = getattr(self, f"pool_{name}"), getattr(self, f"norm_{name}")
+        if pool is not None:
+            t = pool(t)
+        return norm(t) if norm is not None else t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B, N, C_in]` unit-major -> `[B, N', C_out]` (N' = N / prod(q stride))."""
+        b, n, _ = x.shape
+        qkv = self.qkv(x)
+        if self.window:  # [B, U, N_u, 3, heads, d] -> 3 x [B, heads, U, N_u, d]
+            qkv = qkv.view(b, self.units, n // self.units, 3, self.heads, self.head_dim).permute(3, 0, 4, 1, 2, 5)
+        else:  # [B, N, 3, heads, d] -> 3 x [B, heads, N, d]
+            qkv = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q, k, v = self._pool(q, "q"), self._pool(k, "k"), self._pool(v, "v")
+
+        bias = None
+        if self.rel_axes:
+            bias = rel_pos_bias(q, [getattr(self, f"rel_pos_{a}") for a in self.rel_axes],
+                                [getattr(self, f"rel_index_{a}") for a in self.rel_axes],
+                                self.rel_units, self.rel_q_unit, self.rel_k_unit, self.window)
+        if self.attn_impl == "sdpa":
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        else:  # the paper's timings used this path (no fused attention, PyTorch 1.12)
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            if bias is not None:
+                attn = attn + bias
+            out = attn.softmax(dim=-1) @ v
+        if self.residual:  # MViTv2 residual pooling connection (removed in row e)
+            out = out + q
+        if self.window:  # [B, heads, U, N_u, d] -> [B, U, N_u, heads, d]
+            out = out.permute(0, 2, 3, 1, 4)
+        else:
+            out = out.transpose(1, 2)
+        return self.proj(out.reshape(b, -1, self.dim_out))
+

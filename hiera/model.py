@@ -1,0 +1,136 @@
+"""The configurable hierarchical ViT: MViTv2 at one end of paper Table 1, Hiera at the other.
+
+One class builds every row of the ladder from a `ModelConfig`; the rows differ only through the per-block
+plans (`hiera/plan.py`) and the few places that branch on a switch (position embedding here, pooling and
+attention in `hiera/layers/`). Images are `[B, 3, H, W]`, clips `[B, 3, T, H, W]`.
+
+Departures from the official releases, all deliberate:
+- `forward` returns logits in eval mode too (the official Hiera and MViTv2 heads apply softmax in eval).
+- Tokens are kept unit-major instead of Hiera's "unrolled" order (`hiera/layout.py`); outputs are identical.
+- Initialisation follows the official Hiera release for every variant (trunc-normal 0.02, biases 0.02, head
+  scaled by 1e-3), except MViTv2's pooling convs, which keep PyTorch's default as in MViTv2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from hiera.config import ModelConfig
+from hiera.layers.block import Block
+from hiera.layout import from_units, to_units
+from hiera.plan import plan_blocks, stage_ends
+
+
+class PatchEmbed(nn.Module):
+    """Conv patch embedding (7x7 stride 4 for images, 3x7x7 stride 2x4x4 for video): `[B, C0, *grid]`."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        conv = (nn.Conv2d, nn.Conv3d)[cfg.ndim - 2]
+        self.proj = conv(cfg.in_chans, cfg.embed_dim, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+class Head(nn.Module):
+    """Dropout + linear classifier (official names: `head.dropout`, `head.projection`)."""
+
+    def __init__(self, dim: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.projection = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.dropout(x))
+
+
+class HierarchicalViT(nn.Module):
+    """Every model of the MViTv2 -> Hiera study. Build with `hiera.build_model(name_or_config)`."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.plans = plan_blocks(cfg)
+        self.stage_ends = stage_ends(cfg)
+        grid = cfg.token_grid
+        self.patch_embed = PatchEmbed(cfg)
+        self.pos_embed = self.pos_embed_spatial = self.pos_embed_temporal = None
+        if cfg.pos_embed == "abs":
+            if cfg.ndim == 2:
+                self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(grid), cfg.embed_dim))
+            else:  # separable space + time, as the official video Hiera
+                self.pos_embed_spatial = nn.Parameter(torch.zeros(1, grid[1] * grid[2], cfg.embed_dim))
+                self.pos_embed_temporal = nn.Parameter(torch.zeros(1, grid[0], cfg.embed_dim))
+        rates = [cfg.drop_path_rate * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]  # linear, as torch.linspace
+        self.blocks = nn.ModuleList(Block(p, cfg, r) for p, r in zip(self.plans, rates))
+        self.num_features = self.plans[-1].dim_out
+        self.norm = nn.LayerNorm(self.num_features, eps=1e-6)
+        self.head = Head(self.num_features, cfg.num_classes, cfg.head_dropout)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for p in (self.pos_embed, self.pos_embed_spatial, self.pos_embed_temporal):
+            if p is not None:
+                nn.init.trunc_normal_(p, std=0.02)
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0.02)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.constant_(m.weight, 1.0)
+                nn.init.constant_(m.bias, 0.02)
+        if isinstance(self.head.projection, nn.Linear):
+            self.head.projection.weight.data.mul_(1e-3)
+            self.head.projection.bias.data.mul_(1e-3)
+
+    def no_weight_decay(self) -> set[str]:
+        """Position tables are not weight-decayed (official Hiera and MViTv2)."""
+        return {n for n, _ in self.named_parameters() if "pos_embed" in n or "rel_pos" in n}
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B, 3, *input]` -> `[B, N, C0]` tokens in raster order with absolute positions added."""
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed
+        elif self.pos_embed_spatial is not None:
+            t, hw = self.pos_embed_temporal.shape[1], self.pos_embed_spatial.shape[1]
+            x = x + self.pos_embed_spatial.repeat(1, t, 1) + self.pos_embed_temporal.repeat_interleave(hw, dim=1)
+        return x
+
+    def forward_features(
+        self, x: torch.Tensor, return_intermediates: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Tokens `[B, N, C]` before the final norm (unit-major; order-free for pooling).
+
+        With `return_intermediates`, also each stage's output in spatial order, `[B, *grid, C]`
+        (e.g. `[B, 56, 56, 96]` ... `[B, 7, 7, 768]`; video `[B, 8, 56, 56, 96]`).
+        """
+        shape = tuple(x.shape[2:])
+        if shape != tuple(self.config.input_size) or x.shape[1] != self.config.in_chans:
+            raise ValueError(f"input of shape {tuple(x.shape)} does not match this model's "
+                             f"[B, {self.config.in_chans}, {', '.join(map(str, self.config.input_size))}]; "
+                             "resize the input or build the model with input_size=...")
+        first = self.plans[0]
+        x = to_units(self._embed(x), first.grid_in, first.unit_in)
+        stages = []
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+            if return_intermediates and i in self.stage_ends:
+                stages.append(from_units(x, self.plans[i].unit_grid, self.plans[i].unit_q))
+        return (x, stages) if return_intermediates else x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if self.config.head_order == "mean_norm":  # Hiera
+            x = self.norm(x.mean(dim=1))
+        else:  # MViTv2: normalise every token, then average
+            x = self.norm(x).mean(dim=1)
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B, 3, H, W]` or `[B, 3, T, H, W]` -> logits `[B, num_classes]`."""
+        return self.forward_head(self.forward_features(x))

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's two Quickstart commands:
+#   bash quickstart.sh demo   set up .venv (first run only) and run the main job
+#   bash quickstart.sh test   set up .venv (first run only), then ruff and the whole test suite
+# Needs only Python >= 3.10 (3.11 recommended). Re-running reuses .venv; a changed pyproject.toml reinstalls.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+job=${1:-}
+if [[ "$job" != demo && "$job" != test ]]; then
+  echo "usage: bash quickstart.sh demo|test" >&2
+  exit 2
+fi
+
+python=${PYTHON:-}
+if [[ -z "$python" ]]; then
+  for candidate in python3.11 python3 python; do
+    if command -v "$candidate" >/dev/null 2>&1; then python=$candidate; break; fi
+  done
+fi
+if [[ -z "$python" ]] || ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+  echo "quickstart: need Python >= 3.10 (set PYTHON=/path/to/python3.11)" >&2
+  exit 2
+fi
+
+venv=.venv
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "quickstart: creating $venv with $($python --version)"
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.installed-$(cat pyproject.toml | "$venv/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])')"
+if [[ ! -f "$stamp" ]]; then
+  echo "quickstart: installing hiera-study and its dependencies into $venv (torch is a large download)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi
+
+if [[ "$job" == demo ]]; then
+  exec "$venv/bin/hiera-study" demo
+fi
+"$venv/bin/ruff" check hiera tests
+exec "$venv/bin/python" -m pytest -q

@@ -1,0 +1,61 @@
+"""The `hiera-study` command line: variants table/JSON, glob, overrides, errors, demo."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from hiera.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_variants_json_schema_and_glob(capsys):
+    code, out, _ = run(capsys, "variants", "hiera_large_224*", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 8
+    assert all(set(r) == {"name", "step", "size", "modality", "params_m", "gmacs"} for r in rows)
+    assert [r["step"] for r in rows] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
+    assert {r["size"] for r in rows} == {"L"} and {r["modality"] for r in rows} == {"image"}
+    by_step = {r["step"]: r for r in rows}
+    assert by_step["sup"]["params_m"] == 217.99 and by_step["f"]["params_m"] == 213.74
+    assert abs(by_step["f"]["gmacs"] - 40.27) / 40.27 < 0.005
+
+
+def test_variants_table_and_overrides(capsys):
+    code, out, _ = run(capsys, "variants", "hiera_tiny_224", "num_classes=10")
+    assert code == 0 and "hiera_tiny_224" in out and "params (M)" in out
+    code, out, _ = run(capsys, "variants", "hiera_tiny_224", "num_classes=10", "--json")
+    assert json.loads(out)[0]["params_m"] == round(27.91 - (1000 - 10) * 769 / 1e6, 2)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["variants", "nothing_*"], "no variant matches"),
+    (["variants", "hiera_tiny_224", "embed=3"], "unknown ModelConfig field"),
+    (["variants", "hiera_tiny_224", "pos_embed=learned"], "'rel', 'abs'"),
+])
+def test_bad_input_is_one_line_error(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and needle in err and err.count("\n") == 1 and not out
+
+
+def test_unknown_flag_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["variants", "--bogus"])
+    assert exc.value.code == 2
+
+
+def test_demo_runs(capsys):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0 and "hiera_tiny_224.sup_mvitv2" in out and "logits (1, 1000)" in out
+
+
+@pytest.mark.skipif(shutil.which("hiera-study") is None, reason="console script not installed (pip install -e .)")
+def test_console_script():
+    out = subprocess.run(["hiera-study", "variants", "mvitv2_*", "--json"], capture_output=True, text=True, check=True)
+    assert [r["name"] for r in json.loads(out.stdout)][0] == "mvitv2_tiny_224"

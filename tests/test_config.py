@@ -1,0 +1,145 @@
+"""ModelConfig validation, overrides, the ladder's one-field steps, and that no switch is dead."""
+
+import dataclasses
+from unittest import mock
+
+import pytest
+import torch
+from oracles import scramble
+
+import hiera
+from hiera.config import CHOICES, TABLE1_SWITCHES, ModelConfig, parse_overrides
+from hiera.ladder import LADDER, SIZES, ladder
+
+
+@pytest.mark.parametrize("changes,needle", [
+    (dict(pos_embed="learned"), "'rel', 'abs'"),
+    (dict(pool_op="avg"), "'conv', 'max'"),
+    (dict(kv_mode="window"), "'pool', 'mask_unit'"),
+    (dict(attn_impl="flash"), "'math', 'sdpa'"),
+    (dict(q_pool=4), "0..3"),
+    (dict(input_size=(224,)), "(T, H, W)"),
+    (dict(mask_unit_size=(7, 7)), "mask_unit_size"),
+    (dict(num_heads=5), "divisible"),
+    (dict(input_size=(226, 226)), "multiple of 4"),
+    (dict(pool_kernel="overlap", separate_and_pad=False), "kv_mode='mask_unit' needs"),
+    (dict(mask_unit_attn=(True,)), "one flag per stage"),
+])
+def test_bad_configs_raise_one_line_errors(changes, needle):
+    with pytest.raises(ValueError) as err:
+        ModelConfig(**changes)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_overrides_are_typed_and_validated():
+    got = parse_overrides(["input_size=256,256", "pos_embed=rel", "drop_path_rate=0.1", "stride1_pool=true"])
+    assert got == dict(input_size=(256, 256), pos_embed="rel", drop_path_rate=0.1, stride1_pool=True)
+    with pytest.raises(ValueError, match="unknown ModelConfig field.*allowed: input_size"):
+        parse_overrides(["embed=64"])
+    with pytest.raises(ValueError, match="not a valid int"):
+        parse_overrides(["embed_dim=1.5"])
+    with pytest.raises(ValueError, match="unknown ModelConfig field"):
+        hiera.build_model("hiera_tiny_224", dropout=0.1)
+
+
+def test_unknown_variant_names_allowed_values():
+    with pytest.raises(ValueError) as err:
+        hiera.build_model("hiera_bse_224")
+    msg = str(err.value)
+    assert "hiera_base_224" in msg and "mvitv2_" in msg and "c_no_stride1_pool" in msg and "\n" not in msg
+
+
+def test_config_json_round_trip():
+    cfg = hiera.get_variant("hiera_large_16x224.c_no_stride1_pool").config
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_ladder_rows_change_exactly_the_named_field():
+    assert [s.id for s in LADDER] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
+    for res in ("224", "16x224"):
+        for size in SIZES:
+            steps = ladder(size, res)
+            for (_, before), (step, after) in zip(steps, steps[1:]):
+                changed = {f.name for f in dataclasses.fields(ModelConfig)
+                           if getattr(before, f.name) != getattr(after, f.name)}
+                if step.id in "abcdef":
+                    assert changed == {TABLE1_SWITCHES["abcdef".index(step.id)]}, (size, res, step.id, changed)
+                else:  # the MAE header: separate-and-pad plus the Hiera code base's head and widths
+                    assert changed <= {"separate_and_pad", "head_order", "dim_expand"}
+
+
+def test_hiera_end_is_the_official_config():
+    assert hiera.get_variant("hiera_base_224").config == ModelConfig()
+    assert len(hiera.list_variants()) == 6 * 8 * 2 + 4
+    assert len(hiera.list_variants("hiera_large_224*")) == 8
+
+
+def test_every_variant_builds_and_ladder_runs_at_size_t():
+    from hiera.plan import plan_blocks
+
+    for v in hiera.list_variants():
+        plan_blocks(v.config)
+    x = torch.randn(1, 3, 224, 224)
+    clip = torch.randn(1, 3, 4, 64, 64)
+    for v in hiera.list_variants("hiera_tiny_*"):
+        if v.modality == "image":
+            out = hiera.build_model(v.name).eval()(x)
+        else:  # a short small clip keeps this fast; geometry rules are the same
+            out = hiera.build_model(v.name, input_size=(4, 64, 64)).eval()(clip)
+        assert out.shape == (1, v.config.num_classes) and torch.isfinite(out).all(), v.name
+
+
+# ---- no dead switch ------------------------------------------------------------------------------------------
+SMALL = dict(input_size=(64, 64), embed_dim=16, num_heads=1, stages=(1, 1, 2, 1), num_classes=10)
+MVIT = dict(pos_embed="rel", pool_op="conv", stride1_pool=True, pool_kernel="overlap", attn_residual=True,
+            kv_mode="pool", separate_and_pad=False, head_order="norm_mean")
+# field -> (base config changes, new value): a base where the field matters.
+FLIPS = {
+    "input_size": ({}, (96, 96)), "in_chans": ({}, 1), "num_classes": ({}, 5), "embed_dim": ({}, 32),
+    "num_heads": ({}, 2), "stages": ({}, (1, 2, 2, 1)), "q_pool": ({}, 2), "q_stride": ({}, (1, 1)),
+    "mask_unit_size": ({}, (16, 16)), "dim_mul": ({}, 1.0), "head_mul": ({}, 1.0), "patch_kernel": ({}, (9, 9)),
+    "patch_stride": ({}, (2, 2)), "patch_padding": ({}, (2, 2)), "mlp_ratio": ({}, 2.0),
+    "drop_path_rate": ({}, 0.5), "head_dropout": ({}, 0.5), "pos_embed": ({}, "rel"), "pool_op": ({}, "conv"),
+    "stride1_pool": (MVIT, False), "pool_kernel": (dict(MVIT, separate_and_pad=True), "stride"),
+    "attn_residual": ({}, True), "kv_mode": ({}, "pool"), "kv_stride": (MVIT, (2, 2)),
+    "mask_unit_attn": ({}, (False,) * 4), "separate_and_pad": (MVIT, True), "dim_expand": ({}, "mlp"),
+    "head_order": ({}, "norm_mean"), "attn_impl": ({}, "math"),
+}
+
+
+def test_flips_cover_every_field():
+    assert set(FLIPS) == {f.name for f in dataclasses.fields(ModelConfig)}
+    assert set(CHOICES) <= set(FLIPS)
+
+
+def outputs(model, cfg, train):
+    torch.manual_seed(1)
+    model.train(train)
+    x = torch.randn(2, cfg.in_chans, *cfg.input_size, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("name", sorted(FLIPS))
+def test_no_dead_switch(name):
+    base_changes, value = FLIPS[name]
+    base_cfg = ModelConfig(**{**SMALL, **base_changes})
+    new_cfg = base_cfg.replace(**{name: value})
+    assert new_cfg != base_cfg
+    base, new = hiera.HierarchicalViT(base_cfg), hiera.HierarchicalViT(new_cfg)
+    scramble(base)
+    shapes = lambda m: {k: v.shape for k, v in m.state_dict().items()}  # noqa: E731
+    if shapes(base) != shapes(new):
+        return  # the switch changes the parameters themselves
+    new.load_state_dict(base.state_dict())
+    if name == "attn_impl":  # same numbers by design; the switch must change the kernel that runs
+        with mock.patch("torch.nn.functional.scaled_dot_product_attention", wraps=torch.nn.functional
+                        .scaled_dot_product_attention) as sdpa:
+            outputs(base, base_cfg, False)
+            fused_calls = sdpa.call_count
+            outputs(new, new_cfg, False)
+        assert fused_calls == len(base.blocks) and sdpa.call_count == fused_calls
+        return
+    train = name in ("drop_path_rate", "head_dropout")
+    a, b = outputs(base, base_cfg, train), outputs(new, new_cfg, train)
+    assert a.shape != b.shape or not torch.allclose(a, b, atol=1e-6), f"{name} changed nothing"

@@ -1,0 +1,71 @@
+"""Parameter and GMAC counts against the paper's Table 2 and timm (independent references)."""
+
+import json
+
+import pytest
+import timm
+import torch
+
+import hiera
+from hiera.flops import STATS_PATH, config_hash, count_gmacs, count_params, load_stats
+
+# Paper Table 2, as checked on the official code (research notes): params (M), GMACs at 224x224.
+PAPER_TABLE2 = {
+    "tiny": (27.91, 4.90), "small": (35.01, 6.41), "base": (51.52, 9.38),
+    "base_plus": (69.90, 12.64), "large": (213.74, 40.27), "huge": (672.78, 124.73),
+}
+PAPER_VIDEO_PARAMS = {"base": 51.09, "base_plus": 69.39, "large": 213.09}
+
+
+@pytest.mark.parametrize("size", list(PAPER_TABLE2))
+def test_hiera_image_params_and_gmacs_match_paper(size):
+    params, gmacs = PAPER_TABLE2[size]
+    cfg = hiera.get_variant(f"hiera_{size}_224").config
+    assert abs(count_params(cfg) / 1e6 - params) < 0.01
+    if size in ("large", "huge"):
+        pytest.importorskip("fvcore")
+    assert abs(count_gmacs(cfg) - gmacs) / gmacs < 0.005
+
+
+@pytest.mark.parametrize("size", list(PAPER_VIDEO_PARAMS))
+def test_hiera_video_params_match_paper(size):
+    cfg = hiera.get_variant(f"hiera_{size}_16x224").config
+    assert abs(count_params(cfg) / 1e6 - PAPER_VIDEO_PARAMS[size]) < 0.01
+
+
+@pytest.mark.parametrize("size", ["tiny", "small", "base", "large"])
+def test_mvitv2_params_match_timm(size):
+    ref = timm.create_model(f"mvitv2_{size}", device="meta")
+    assert count_params(hiera.get_variant(f"mvitv2_{size}_224").config) == sum(p.numel() for p in ref.parameters())
+
+
+def test_mvitv2_large_gmacs_match_timm():
+    """Same fvcore convention as timm's tables: 43.87 GMACs for the released MViTv2-L (expand in MLP)."""
+    assert abs(count_gmacs(hiera.get_variant("mvitv2_large_224").config) - 43.87) < 0.01
+
+
+def test_gmacs_count_attention_even_with_sdpa():
+    cfg = hiera.get_variant("hiera_tiny_224").config
+    assert cfg.attn_impl == "sdpa"
+    assert count_gmacs(cfg) == count_gmacs(cfg.replace(attn_impl="math"))
+
+
+def test_stats_record_covers_every_variant_and_is_fresh():
+    """The committed record behind `hiera-study variants` must match the current configs and counts."""
+    record = json.loads(STATS_PATH.read_text())
+    assert {"torch", "fvcore", "git_sha", "date"} <= set(record["env"])
+    cache = load_stats()
+    variants = hiera.list_variants()
+    stale = [v.name for v in variants if config_hash(v.config) not in cache]
+    assert not stale, f"run `hiera-study variants --write-stats`; stale: {stale[:5]}"
+    for name in ("hiera_tiny_224", "hiera_tiny_224.sup_mvitv2", "hiera_tiny_224.mae_rel_pos"):
+        cfg = hiera.get_variant(name).config
+        entry = cache[config_hash(cfg)]
+        assert entry["params"] == count_params(cfg)
+        assert abs(entry["gmacs"] - count_gmacs(cfg)) < 1e-4
+
+
+def test_meta_build_has_no_real_memory():
+    with torch.device("meta"):
+        model = hiera.HierarchicalViT(hiera.get_variant("hiera_huge_16x224").config)
+    assert next(model.parameters()).is_meta
