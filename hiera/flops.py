@@ -78,10 +78,11 @@ def write_stats(variants: list, path: Path = STATS_PATH, progress: bool = True) 
 
     from hiera.env import atomic_write_text, collect_env
 
+    env = collect_env()  # conditions at the start: the code the counts come from
     rows = []
     for v in tqdm(variants, desc="fvcore", disable=not progress):
         rows.append({"name": v.name, "config_hash": config_hash(v.config), "params": count_params(v.config),
                      "gmacs": round(count_gmacs(v.config), 6)})
     record = {"what": "parameters and GMACs (fvcore, batch 1, math attention) of every registered variant",
-              "command": "hiera-study variants --write-stats", "env": collect_env(), "variants": rows}
+              "command": "hiera-study variants --write-stats", "env": env, "variants": rows}
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
