@@ -79,7 +79,7 @@ class Step:
 
 LADDER: tuple[Step, ...] = (
     Step("sup", "sup_mvitv2", "MViTv2, supervised"),
-    Step("mae", "mae_rel_pos", "MViTv2 + MAE with rel pos (header 'Hiera MAE'; not a paper row)",
+    Step("mae", "mae_rel_pos", "+ MAE, rel pos kept (header; not a paper row)",
          dict(separate_and_pad=True, head_order="mean_norm", dim_expand="attn")),
     Step("a", "a_abs_pos", "replace rel pos with absolute", dict(pos_embed="abs")),
     Step("b", "b_max_pool", "replace convs with maxpools", dict(pool_op="max")),
