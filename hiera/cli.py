@@ -1,6 +1,7 @@
 """`hiera-study` command line. Thin: it parses arguments and calls the library.
 
-    hiera-study variants [PATTERN] [--json] [key=value ...]   list registered variants with params and GMACs
+    hiera-study variants [PATTERN] [--json] [key=value ...]   list registered variants: step, size, modality,
+                                                               sparse (masked) encoding, params and GMACs
     hiera-study variants --write-stats                         recount every variant with fvcore (slow)
     hiera-study demo                                           the Quickstart's main job
 
@@ -33,11 +34,13 @@ def variant_rows(variants: list[Variant], overrides: dict) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    heads = {"name": "name", "step": "step", "size": "size", "modality": "modality", "params_m": "params (M)",
-             "gmacs": "GMACs"}
-    cells = [[str(r[k]) if not isinstance(r[k], float) else f"{r[k]:.2f}" for k in heads] for r in rows]
+    heads = {"name": "name", "step": "step", "size": "size", "modality": "modality", "masked": "masked",
+             "params_m": "params (M)", "gmacs": "GMACs"}
+    show = {True: "yes", False: "no"}
+    cells = [[show[r[k]] if isinstance(r[k], bool) else f"{r[k]:.2f}" if isinstance(r[k], float) else str(r[k])
+              for k in heads] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads.values())]
-    right = {4, 5}
+    right = {5, 6}
     fmt = lambda row: "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
     return "\n".join([fmt(list(heads.values())), fmt(["-" * w for w in widths]), *map(fmt, cells)])
 

@@ -14,6 +14,7 @@ Departures from the official releases, all deliberate:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -21,7 +22,33 @@ from torch import nn
 from hiera.config import ModelConfig
 from hiera.layers.block import Block
 from hiera.layout import from_units, to_units
+from hiera.masking import check_mask, kept_units, zero_masked_pixels
 from hiera.plan import plan_blocks, stage_ends
+
+
+@dataclass
+class Encoding:
+    """What the encoder returns (for a multi-scale MAE decoder and for classification).
+
+    tokens: `[B, N, C]` final tokens before the final norm, unit-major: K units x final tokens per unit.
+    stages: per stage, `[B, K, *unit_s, C]`: each kept unit's tokens at that stage's resolution.
+    unit_index: `[B, K]` raster index of each kept unit in the mask-unit grid (ascending).
+    unit_grid: units per axis of the whole input; final_unit: final tokens per unit per axis.
+    """
+
+    tokens: torch.Tensor
+    stages: list[torch.Tensor]
+    unit_index: torch.Tensor
+    unit_grid: tuple[int, ...]
+    final_unit: tuple[int, ...]
+
+    def positions(self) -> torch.Tensor:
+        """Final-stage grid coordinates `[B, N, D]` of every token in `tokens`."""
+        origin = torch.stack(torch.unravel_index(self.unit_index, self.unit_grid), dim=-1)  # [B, K, D]
+        local = torch.cartesian_prod(*[torch.arange(n, device=origin.device) for n in self.final_unit])
+        local = local.view(1, 1, -1, len(self.final_unit))
+        scale = torch.tensor(self.final_unit, device=origin.device)
+        return (origin[:, :, None, :] * scale + local).flatten(1, 2)
 
 
 class PatchEmbed(nn.Module):
@@ -102,27 +129,57 @@ class HierarchicalViT(nn.Module):
             x = x + self.pos_embed_spatial.repeat(1, t, 1) + self.pos_embed_temporal.repeat_interleave(hw, dim=1)
         return x
 
+    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> Encoding:
+        """Run the encoder on all units, or sparsely on the kept ones (paper §3.1, MAE).
+
+        Args:
+            x: `[B, 3, H, W]` or `[B, 3, T, H, W]`.
+            mask: optional keep-mask `[B, #units]` (True = keep, raster order over the mask-unit grid; see
+                `hiera/masking.py`). Masked pixels are zeroed before the patch embedding, masked units are then
+                dropped: every later op sees only kept units (per-unit pooling = separate-and-pad for overlapping
+                kernels; relative positions use each token's true coordinates).
+        """
+        cfg = self.config
+        b = x.shape[0]
+        if tuple(x.shape[2:]) != tuple(cfg.input_size) or x.shape[1] != cfg.in_chans:
+            raise ValueError(f"input of shape {tuple(x.shape)} does not match this model's "
+                             f"[B, {cfg.in_chans}, {', '.join(map(str, cfg.input_size))}]; "
+                             "resize the input or build the model with input_size=...")
+        first = self.plans[0]
+        if mask is not None:
+            check_mask(mask, cfg, b)
+            x = zero_masked_pixels(x, mask, cfg)
+        x = to_units(self._embed(x), first.grid_in, first.unit_in)
+        units = None
+        if mask is not None:
+            index, units = kept_units(mask, first.unit_grid)
+            per_unit = math.prod(first.unit_in)
+            x = x.view(b, -1, per_unit, x.shape[-1])
+            x = x.gather(1, index[:, :, None, None].expand(-1, -1, per_unit, x.shape[-1])).flatten(1, 2)
+        else:
+            index = torch.arange(math.prod(first.unit_grid), device=x.device).expand(b, -1)
+        stages = []
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, units)
+            if i in self.stage_ends:
+                stages.append(x.view(b, index.shape[1], *self.plans[i].unit_q, x.shape[-1]))
+        return Encoding(x, stages, index, first.unit_grid, self.plans[-1].unit_q)
+
     def forward_features(
-        self, x: torch.Tensor, return_intermediates: bool = False
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_intermediates: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Tokens `[B, N, C]` before the final norm (unit-major; order-free for pooling).
 
-        With `return_intermediates`, also each stage's output in spatial order, `[B, *grid, C]`
-        (e.g. `[B, 56, 56, 96]` ... `[B, 7, 7, 768]`; video `[B, 8, 56, 56, 96]`).
+        With `return_intermediates`, also each stage's output: in spatial order `[B, *grid, C]` without a mask
+        (e.g. `[B, 56, 56, 96]` ... `[B, 7, 7, 768]`; video `[B, 8, 56, 56, 96]`), per kept unit
+        `[B, K, *unit, C]` with a mask (as the official release's `return_intermediates`).
         """
-        shape = tuple(x.shape[2:])
-        if shape != tuple(self.config.input_size) or x.shape[1] != self.config.in_chans:
-            raise ValueError(f"input of shape {tuple(x.shape)} does not match this model's "
-                             f"[B, {self.config.in_chans}, {', '.join(map(str, self.config.input_size))}]; "
-                             "resize the input or build the model with input_size=...")
-        first = self.plans[0]
-        x = to_units(self._embed(x), first.grid_in, first.unit_in)
-        stages = []
-        for i, blk in enumerate(self.blocks):
-            x = blk(x)
-            if return_intermediates and i in self.stage_ends:
-                stages.append(from_units(x, self.plans[i].unit_grid, self.plans[i].unit_q))
-        return (x, stages) if return_intermediates else x
+        enc = self.encode(x, mask)
+        if not return_intermediates:
+            return enc.tokens
+        if mask is not None:
+            return enc.tokens, enc.stages
+        return enc.tokens, [from_units(s.flatten(1, -2), enc.unit_grid, tuple(s.shape[2:-1])) for s in enc.stages]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         if self.config.head_order == "mean_norm":  # Hiera
@@ -131,6 +188,6 @@ class HierarchicalViT(nn.Module):
             x = self.norm(x).mean(dim=1)
         return x if pre_logits else self.head(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, 3, H, W]` or `[B, 3, T, H, W]` -> logits `[B, num_classes]`."""
-        return self.forward_head(self.forward_features(x))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`[B, 3, H, W]` or `[B, 3, T, H, W]` -> logits `[B, num_classes]` (from the kept units if masked)."""
+        return self.forward_head(self.forward_features(x, mask))

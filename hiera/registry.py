@@ -1,10 +1,13 @@
-"""Named variants: every ladder step x size x modality, plus the MViTv2 paper models (timm-style registry).
+"""Named variants: every ladder step x size x modality, the MAE encoders and the MViTv2 paper models.
 
-Names: the Hiera end keeps the official factory names (`hiera_tiny_224` ... `hiera_huge_16x224`); every other
-step of a size's ladder is that name plus a suffix, e.g. `hiera_large_224.sup_mvitv2`, `hiera_large_224.c_no_
-stride1_pool`, so `hiera_large_224*` selects the whole Table-1 ladder at size L. `mvitv2_{tiny,small,base,large}_224`
-are the MViTv2 paper models with their own depths. The official release has no video T/S; they are built
-here from the same recipe.
+Names (timm-style registry):
+- `hiera_<size>_<res>`: the official Hiera factory names (`hiera_tiny_224` ... `hiera_huge_16x224`), row (f);
+- `hiera_<size>_<res>.<step>`: the other ladder steps of that size, e.g. `hiera_large_224.c_no_stride1_pool`,
+  so `hiera_large_224*` selects the whole Table-1 ladder at size L;
+- `mae_hiera_<size>_<res>`: the official MAE encoders (q_pool = 2, no classifier), which load the authors'
+  MAE checkpoints;
+- `mvitv2_{tiny,small,base,large}_224`: the MViTv2 paper models with their own depths.
+The official release has no video T/S; they are built here from the same recipe.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ class Variant:
     modality: str  # image | video
     title: str
 
-    def summary(self) -> dict[str, str]:
-        return {"name": self.name, "step": self.step, "size": self.size, "modality": self.modality}
+    def summary(self) -> dict[str, str | bool]:
+        """Name, step, size, modality, and whether it can encode sparsely (MAE masking)."""
+        return {"name": self.name, "step": self.step, "size": self.size, "modality": self.modality,
+                "masked": self.config.uses_mask_units}
 
 
 _REGISTRY: dict[str, Variant] = {}
@@ -46,6 +51,11 @@ def _register_all() -> None:
             for step, cfg in ladder(size, res):
                 name = f"{base}.{step.slug}" if step.slug else base
                 register(Variant(name, cfg, step.id, spec.label, cfg.modality, step.title))
+    for res in RESOLUTIONS:  # the official MAE encoders: Hiera with q_pool = 2, no classifier
+        for size, spec in SIZES.items():
+            cfg = ladder(size, res)[-1][1].replace(q_pool=2, num_classes=0)
+            register(Variant(f"mae_hiera_{size}_{res}", cfg, "f", spec.label, cfg.modality,
+                             "MAE encoder of Hiera (q_pool=2, no classifier)"))
     for size, spec in MVITV2_SIZES.items():
         cfg = mvitv2(size)
         register(Variant(f"mvitv2_{size}_224", cfg, "sup", spec.label, "image", f"MViTv2-{spec.label} (MViTv2 paper)"))
@@ -63,7 +73,8 @@ def get_variant(name: str) -> Variant:
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ValueError(
         f"unknown variant {name!r}; {hint}allowed: hiera_{{{','.join(SIZES)}}}_{{{','.join(RESOLUTIONS)}}}"
-        f"[.{{{','.join(s.slug for s in LADDER if s.slug)}}}], mvitv2_{{{','.join(MVITV2_SIZES)}}}_224 "
+        f"[.{{{','.join(s.slug for s in LADDER if s.slug)}}}], mae_hiera_<size>_<res>, "
+        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224 "
         "(`hiera-study variants` lists all)"
     )
 

@@ -20,9 +20,11 @@ def test_variants_json_schema_and_glob(capsys):
     code, out, _ = run(capsys, "variants", "hiera_large_224*", "--json")
     rows = json.loads(out)
     assert code == 0 and len(rows) == 8
-    assert all(set(r) == {"name", "step", "size", "modality", "params_m", "gmacs"} for r in rows)
+    assert all(set(r) == {"name", "step", "size", "modality", "masked", "params_m", "gmacs"} for r in rows)
     assert [r["step"] for r in rows] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
     assert {r["size"] for r in rows} == {"L"} and {r["modality"] for r in rows} == {"image"}
+    # Every MAE step encodes sparsely; the supervised baseline pools across mask units by design.
+    assert [r["masked"] for r in rows] == [False] + [True] * 7
     by_step = {r["step"]: r for r in rows}
     assert by_step["sup"]["params_m"] == 217.99 and by_step["f"]["params_m"] == 213.74
     assert abs(by_step["f"]["gmacs"] - 40.27) / 40.27 < 0.005

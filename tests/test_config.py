@@ -70,7 +70,8 @@ def test_ladder_rows_change_exactly_the_named_field():
 
 def test_hiera_end_is_the_official_config():
     assert hiera.get_variant("hiera_base_224").config == ModelConfig()
-    assert len(hiera.list_variants()) == 6 * 8 * 2 + 4
+    assert hiera.get_variant("mae_hiera_base_224").config == ModelConfig(q_pool=2, num_classes=0)
+    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4
     assert len(hiera.list_variants("hiera_large_224*")) == 8
 
 

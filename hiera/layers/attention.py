@@ -20,7 +20,7 @@ from torch import nn
 
 from hiera.config import ModelConfig
 from hiera.layers.pool import TokenPool
-from hiera.layers.rel_pos import axis_index, rel_pos_bias
+from hiera.layers.rel_pos import axis_index, rel_pos_bias, rel_pos_bias_sparse
 from hiera.plan import BlockPlan
 
 AXIS_NAMES = {2: ("h", "w"), 3: ("t", "h", "w")}
@@ -35,7 +35,7 @@ class Attention(nn.Module):
         self.heads, self.head_dim, self.dim_out = heads, dim_out // heads, dim_out
         self.scale = self.head_dim ** -0.5
         self.window = plan.window
-        self.units = math.prod(plan.unit_grid)
+        self.unit_tokens = math.prod(plan.unit_in)  # tokens per unit entering the block
         self.residual = cfg.attn_residual
         self.attn_impl = cfg.attn_impl
         self.qkv = nn.Linear(dim, 3 * dim_out)
@@ -67,19 +67,28 @@ class Attention(nn.Module):
             t = pool(t)
         return norm(t) if norm is not None else t
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, N, C_in]` unit-major -> `[B, N', C_out]` (N' = N / prod(q stride))."""
+    def forward(self, x: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
+        """`[B, N, C_in]` unit-major -> `[B, N', C_out]` (N' = N / prod(q stride)).
+
+        `units`: grid coordinates `[B, K, D]` of the units present when some were masked out (sparse MAE);
+        None when all units are present. Only relative positions need them: every other op is per unit.
+        """
         b, n, _ = x.shape
         qkv = self.qkv(x)
         if self.window:  # [B, U, N_u, 3, heads, d] -> 3 x [B, heads, U, N_u, d]
-            qkv = qkv.view(b, self.units, n // self.units, 3, self.heads, self.head_dim).permute(3, 0, 4, 1, 2, 5)
+            u = n // self.unit_tokens
+            qkv = qkv.view(b, u, self.unit_tokens, 3, self.heads, self.head_dim).permute(3, 0, 4, 1, 2, 5)
         else:  # [B, N, 3, heads, d] -> 3 x [B, heads, N, d]
             qkv = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         q, k, v = self._pool(q, "q"), self._pool(k, "k"), self._pool(v, "v")
 
         bias = None
-        if self.rel_axes:
+        if self.rel_axes and units is not None and not self.window:  # keys no longer form a full grid
+            bias = rel_pos_bias_sparse(q, [getattr(self, f"rel_pos_{a}") for a in self.rel_axes],
+                                       [getattr(self, f"rel_index_{a}") for a in self.rel_axes],
+                                       units, self.rel_q_unit, self.rel_k_unit)
+        elif self.rel_axes:  # inside a mask unit the bias is the same for every unit, masked or not
             bias = rel_pos_bias(q, [getattr(self, f"rel_pos_{a}") for a in self.rel_axes],
                                 [getattr(self, f"rel_index_{a}") for a in self.rel_axes],
                                 self.rel_units, self.rel_q_unit, self.rel_k_unit, self.window)

@@ -32,13 +32,13 @@ class Block(nn.Module):
         self.mlp = Mlp(plan.dim_attn, int(plan.dim_attn * cfg.mlp_ratio), plan.dim_out)
         self.mlp_proj = nn.Linear(plan.dim_attn, plan.dim_out) if plan.dim_attn != plan.dim_out else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, N, C_in]` -> `[B, N', C_out]`, unit-major in and out."""
+    def forward(self, x: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
+        """`[B, N, C_in]` -> `[B, N', C_out]`, unit-major in and out; `units`: kept-unit coordinates if masked."""
         x_norm = self.norm1(x)
         skip = self.proj(x_norm) if self.proj is not None else x
         if self.pool_skip is not None:
             skip = self.pool_skip(skip)
-        x = skip + self.drop_path(self.attn(x_norm))
+        x = skip + self.drop_path(self.attn(x_norm, units))
         x_norm = self.norm2(x)
         skip = self.mlp_proj(x_norm) if self.mlp_proj is not None else x
         return skip + self.drop_path(self.mlp(x_norm))

@@ -68,3 +68,41 @@ def rel_pos_bias(
         rel = rel.reshape(b, h, rel.shape[2], -1, *shape) if window else rel.reshape(b, h, -1, *shape)
         bias = rel if bias is None else bias + rel
     return bias.flatten(-2 * nd)
+
+
+def rel_pos_bias_sparse(
+    q: torch.Tensor,
+    tables: list[torch.Tensor],
+    index: list[torch.Tensor],
+    units: torch.Tensor,
+    q_unit: tuple[int, ...],
+    k_unit: tuple[int, ...],
+) -> torch.Tensor:
+    """Bias for global attention over the kept units only (sparse MAE; beyond the paper).
+
+    Each kept token's true grid coordinates index the tables, so a token sees the same relative positions as
+    in the dense model; the keys of deleted units simply do not exist.
+
+    Args:
+        q: `[B, heads, K * prod(q_unit), d]` queries of the K kept units, unit-major.
+        index: per axis, table rows `[Q_a, K_a]` over the whole q and kv grids (as for the dense bias).
+        units: grid coordinates `[B, K, D]` of the kept units.
+    Returns:
+        `[B, heads, N_q, N_k]`.
+    """
+    b, h, nq, _ = q.shape
+    nd = len(tables)
+
+    def coords(unit: tuple[int, ...]) -> torch.Tensor:  # [B, K * prod(unit), D] grid coordinates
+        local = torch.cartesian_prod(*[torch.arange(n, device=units.device) for n in unit]).view(1, 1, -1, nd)
+        scale = torch.tensor(unit, device=units.device)
+        return (units[:, :, None, :] * scale + local).reshape(b, -1, nd)
+
+    q_xyz, k_xyz = coords(q_unit), coords(k_unit)
+    bias = None
+    for a, (table, idx) in enumerate(zip(tables, index)):
+        r = table[idx][q_xyz[..., a]]  # [B, Nq, K_a, d]: this query's row of the table, for every key coordinate
+        rel = torch.einsum("bhnd,bnkd->bhnk", q, r)  # [B, heads, Nq, K_a]
+        rel = rel.gather(-1, k_xyz[:, None, None, :, a].expand(b, h, nq, k_xyz.shape[1]))
+        bias = rel if bias is None else bias + rel
+    return bias
