@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -93,6 +94,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from hiera.bench import protocol_config, run
+
+    patterns = [i for i in args.items if "=" not in i]
+    if not patterns:
+        raise ValueError("name at least one variant or glob, e.g. 'hiera_large_224*'")
+    cfg = protocol_config(
+        args.protocol, mode=args.mode, precision=args.precision, attn=args.attn, compile=args.compile,
+        batch_sizes=tuple(args.batch_size) if args.batch_size else None, sweep=True if args.sweep else None,
+        max_batch=args.max_batch, warmup=args.warmup, iters=args.iters, trials=args.trials, device=args.device,
+        peers=args.peers or None, sep_pad_overhead=False if args.no_sep_pad_overhead else None,
+        mask_ratio=args.mask_ratio, peak_tflops=args.peak_tflops,
+    )
+    overrides = parse_overrides([i for i in args.items if "=" in i])
+    path = run(patterns, cfg, overrides, out_dir=args.out, isolate=args.isolate)
+    print(f"records appended to {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hiera-study", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +122,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--write-stats", action="store_true", help="recount every variant with fvcore and save")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="ModelConfig field overrides")
     p.set_defaults(func=cmd_variants)
+    p = sub.add_parser("bench", help="samples/s per variant (and timm peers), records in results/speed/")
+    p.add_argument("items", nargs="+", metavar="PATTERN|key=value",
+                   help="variant names or globs; ModelConfig overrides")
+    p.add_argument("--protocol", help="preset: 'paper' (fp16, math attention, no compile, batch sweep) or 'modern' "
+                   "(bf16, SDPA, torch.compile, batch sweep); explicit flags win")
+    p.add_argument("--mode", help="infer (default) | train (fwd+bwd+AdamW) | mae (MAE pretraining step)")
+    p.add_argument("--precision", help="fp32 | fp16 | bf16 (autocast); default fp16 on GPU, fp32 on CPU")
+    p.add_argument("--attn", help="math (default; as the paper) | sdpa")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the model")
+    p.add_argument("--batch-size", type=int, nargs="+", help="batch sizes to time (default 64)")
+    p.add_argument("--sweep", action="store_true", help="powers of two up to --max-batch; the best is flagged")
+    p.add_argument("--max-batch", type=int)
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--iters", type=int, help="timed steps per trial")
+    p.add_argument("--trials", type=int, help="timed trials (median and spread are recorded)")
+    p.add_argument("--device", help="cuda (default when present) | cpu")
+    p.add_argument("--peers", action="store_true", help="also time timm's hiera_*/mvitv2_* at the same settings")
+    p.add_argument("--no-sep-pad-overhead", action="store_true",
+                   help="do not also time rows a-c with separate-and-pad off")
+    p.add_argument("--mask-ratio", type=float, help="MAE mode (default 0.6 images, 0.9 video)")
+    p.add_argument("--peak-tflops", type=float, help="device peak for MFU when the device is not in the table")
+    p.add_argument("--isolate", action="store_true", help="each variant in a fresh Python process")
+    p.add_argument("--out", type=Path, help="directory for the JSONL records (default results/speed/)")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("demo", help="the Quickstart main job")
     p.set_defaults(func=cmd_demo)
     args, extra = parser.parse_known_args(argv)
@@ -117,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [i for i in items if "=" in i]
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"hiera-study: error: {e}", file=sys.stderr)
         return 2
 

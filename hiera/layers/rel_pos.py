@@ -99,10 +99,12 @@ def rel_pos_bias_sparse(
         return (units[:, :, None, :] * scale + local).reshape(b, -1, nd)
 
     q_xyz, k_xyz = coords(q_unit), coords(k_unit)
+    nk = k_xyz.shape[1]
     bias = None
     for a, (table, idx) in enumerate(zip(tables, index)):
-        r = table[idx][q_xyz[..., a]]  # [B, Nq, K_a, d]: this query's row of the table, for every key coordinate
-        rel = torch.einsum("bhnd,bnkd->bhnk", q, r)  # [B, heads, Nq, K_a]
-        rel = rel.gather(-1, k_xyz[:, None, None, :, a].expand(b, h, nq, k_xyz.shape[1]))
+        # One GEMM against every table row, then pick each (query, key) pair's row: cheaper than gathering a
+        # table slice per query when the kept keys are scattered.
+        rows = idx[q_xyz[:, :, None, a], k_xyz[:, None, :, a]]  # [B, Nq, Nk]
+        rel = (q @ table.t()).gather(-1, rows[:, None].expand(b, h, nq, nk))
         bias = rel if bias is None else bias + rel
     return bias

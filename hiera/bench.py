@@ -1,0 +1,431 @@
+"""Speed profiler: samples/s for every variant, in the paper's protocol and a modern one, beside timm peers.
+
+Paper Table 1 times fp16 inference on an A100 at the best batch size with no fused attention (PyTorch 1.12;
+paper App. A.3). The official `benchmarking.py` records none of its conditions and silently uses SDPA. Here
+every measurement is a record (one JSON line) that carries its conditions, and the protocol is explicit:
+
+    --protocol paper    fp16 autocast, math attention, no compile, batch-size sweep (best reported)
+    --protocol modern   bf16 autocast, SDPA, torch.compile, batch-size sweep
+
+Modes: `infer` (forward under inference_mode), `train` (forward + cross-entropy + backward + AdamW step) and
+`mae` (the MAE pretraining step of `hiera/mae.py`: sparse encoder + decoder + loss, backward, step).
+Timing: warm-up steps, then `trials` x `iters` timed steps with device synchronisation around each trial;
+the record holds the median and the spread over trials. On CUDA out-of-memory the batch is halved and the
+record says which batch was asked for and which ran. Rows a-c of the ladder are also measured with
+separate-and-pad off, so its overhead (included in the paper's speeds) is visible on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from hiera.config import ModelConfig
+from hiera.env import REPO, collect_env
+from hiera.flops import count_gmacs
+from hiera.ladder import SIZES
+from hiera.registry import Variant, get_variant, list_variants
+
+MODES = ("infer", "train", "mae")
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "paper": dict(precision="fp16", attn="math", compile=False, sweep=True),
+    "modern": dict(precision="bf16", attn="sdpa", compile=True, sweep=True),
+}
+# Dense tensor-core peaks (TFLOP/s) from the vendors' datasheets, for MFU; fp32 means plain (non-TF32) fp32.
+PEAK_TFLOPS: dict[str, dict[str, float]] = {
+    "H100": {"fp16": 989.0, "bf16": 989.0, "fp32": 67.0},  # SXM; the H200 shares the H100's arithmetic
+    "H200": {"fp16": 989.0, "bf16": 989.0, "fp32": 67.0},
+    "A100": {"fp16": 312.0, "bf16": 312.0, "fp32": 19.5},
+    "V100": {"fp16": 125.0, "fp32": 15.7},
+    "L4": {"fp16": 121.0, "bf16": 121.0, "fp32": 30.3},
+    "A10": {"fp16": 125.0, "bf16": 125.0, "fp32": 31.2},
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    mode: str = "infer"
+    precision: str = "fp16" if torch.cuda.is_available() else "fp32"
+    attn: str = "math"  # ModelConfig.attn_impl for our models; timm's fused-attention switch for peers
+    compile: bool = False
+    batch_sizes: tuple[int, ...] = (64,)
+    sweep: bool = False  # powers of two from 1 to max_batch (stopping at the first OOM); the best is flagged
+    max_batch: int = 512
+    warmup: int = 10
+    iters: int = 20
+    trials: int = 5
+    device: str = "cuda" if torch.cuda.is_available() else "cpu"
+    peers: bool = False
+    sep_pad_overhead: bool = True
+    mask_ratio: float | None = None  # MAE mode; default 0.6 for images, 0.9 for video
+    peak_tflops: float | None = None
+    protocol: str = "custom"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.attn not in ("math", "sdpa"):
+            raise ValueError(f"attn={self.attn!r} is not one of 'math', 'sdpa'")
+        if not self.device.startswith(("cpu", "cuda")):
+            raise ValueError(f"device={self.device!r} must be cpu or cuda[:N]")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device='cuda' but no CUDA device is visible; use --device cpu")
+        if self.device == "cpu" and self.precision == "fp16":
+            raise ValueError("fp16 autocast is not supported on CPU; use --precision bf16 or fp32 there")
+        if not self.sweep and (not self.batch_sizes or min(self.batch_sizes) < 1):
+            raise ValueError(f"batch sizes must be >= 1, got {list(self.batch_sizes)}")
+        if self.max_batch < 1 or self.warmup < 0 or self.iters < 1 or self.trials < 1:
+            raise ValueError("need max_batch >= 1, warmup >= 0, iters >= 1, trials >= 1")
+
+
+# ---- what runs ---------------------------------------------------------------------------------------------------
+def timm_peer(variant: Variant) -> str | None:
+    """timm's model at the same size and settings, if timm has one (timm has no video MViTv2)."""
+    cfg = variant.config
+    m = re.fullmatch(r"hiera_(\w+?)_(224|16x224)", variant.name)  # same names in timm (video: its constructor)
+    if m and cfg.num_classes > 0:
+        return variant.name
+    m = re.fullmatch(r"mvitv2_(\w+)_224", variant.name)
+    if m:
+        return f"mvitv2_{m[1]}"
+    m = re.fullmatch(r"hiera_(small|base|large)_224\.sup_mvitv2", variant.name)
+    return f"mvitv2_{m[1]}" if m else None  # T and H ladders use Hiera depths, which MViTv2-T/H do not have
+
+
+def build_timm(peer: str, attn: str, num_classes: int) -> torch.nn.Module:
+    import timm
+    from timm.layers import set_fused_attn
+
+    set_fused_attn(attn == "sdpa")  # read when modules are built; timm's MViTv2 always uses math attention
+    m = re.fullmatch(r"hiera_(\w+)_16x224", peer)
+    if m:  # timm registers no video Hiera; its constructor builds the official 16x224 model
+        from timm.models.hiera import Hiera
+
+        size = SIZES[m[1]]
+        return Hiera(img_size=(16, 224, 224), embed_dim=size.embed_dim, num_heads=size.num_heads, stages=size.stages,
+                     q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8), patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4),
+                     patch_padding=(1, 3, 3), sep_pos_embed=True, num_classes=num_classes)
+    return timm.create_model(peer, pretrained=False, num_classes=num_classes)
+
+
+def autocast(cfg: BenchConfig):
+    dtype = PRECISIONS[cfg.precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=cfg.device.split(":")[0], dtype=dtype)
+
+
+def make_step(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig, batch: int) -> Callable[[], None]:
+    """One timed unit of work for `cfg.mode` at `batch`, with its inputs already on the device."""
+    device = torch.device(cfg.device)
+    x = torch.randn(batch, mcfg.in_chans, *mcfg.input_size, device=device)
+    if cfg.mode == "infer":
+        model.eval()
+
+        def step() -> None:
+            with torch.inference_mode(), autocast(cfg):
+                model(x)
+
+        return step
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    classes = max(mcfg.num_classes, 1)
+    target = torch.randint(0, classes, (batch,), device=device)
+    ratio = cfg.mask_ratio if cfg.mask_ratio is not None else (0.6 if mcfg.ndim == 2 else 0.9)
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def step() -> None:
+        with autocast(cfg):
+            if cfg.mode == "mae":
+                loss = model(x, mask_ratio=ratio, generator=generator)[0]
+            else:
+                loss = F.cross_entropy(model(x), target)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def time_step(step: Callable[[], None], cfg: BenchConfig) -> list[float]:
+    """Seconds per step for each trial (median over `iters` steps is their mean: sync only around a trial)."""
+    cuda = cfg.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    for _ in range(cfg.warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(cfg.trials):
+        start = time.perf_counter()
+        for _ in range(cfg.iters):
+            step()
+        sync()
+        times.append((time.perf_counter() - start) / cfg.iters)
+    return times
+
+
+def is_oom(err: BaseException) -> bool:
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+# ---- records -------------------------------------------------------------------------------------------------------
+def peak_for(device_name: str, precision: str, given: float | None) -> float | None:
+    if given is not None:
+        return given
+    for key, peaks in PEAK_TFLOPS.items():
+        if key in device_name:
+            return peaks.get(precision)
+    return None
+
+
+def driver_version() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+
+
+def bench_env(cfg: BenchConfig) -> dict[str, Any]:
+    env = collect_env()
+    if cfg.device.startswith("cuda"):
+        env["device"] = torch.cuda.get_device_name(torch.device(cfg.device))
+        env["driver"] = driver_version()
+    else:
+        env["device"] = f"cpu ({env['device']})"
+        env["driver"] = None
+    return env
+
+
+def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: BenchConfig,
+            gmacs: float) -> list[dict[str, Any]]:
+    """Time one model at every batch size of `cfg` (or the sweep); OOM falls back by halving the batch."""
+    batches = [2 ** i for i in range(cfg.max_batch.bit_length()) if 2 ** i <= cfg.max_batch] if cfg.sweep \
+        else list(cfg.batch_sizes)
+    model = model_fn().to(cfg.device)
+    params = sum(p.numel() for p in model.parameters())
+    run_model = torch.compile(model) if cfg.compile else model
+    rows: list[dict[str, Any]] = []
+    for requested in batches:
+        batch = requested
+        while True:
+            try:
+                times = time_step(make_step(run_model, mcfg, cfg, batch), cfg)
+                break
+            except (RuntimeError, torch.OutOfMemoryError) as err:
+                if not is_oom(err):
+                    raise
+                if cfg.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                if cfg.sweep or batch == 1:
+                    times = None
+                    break
+                batch //= 2
+        if times is None:  # the sweep stops at the first batch that does not fit
+            rows.append(dict(requested_batch=requested, batch_size=None, oom=True))
+            break
+        per_sample = [t / batch for t in times]
+        rates = sorted(1 / t for t in per_sample)
+        flops_per_sample = 2 * gmacs * 1e9 * (1 if cfg.mode == "infer" else 3)  # backward ~ 2x forward
+        rate = statistics.median(rates)
+        rows.append(dict(
+            requested_batch=requested, batch_size=batch, oom=batch != requested,
+            samples_per_s=rate, samples_per_s_min=rates[0], samples_per_s_max=rates[-1],
+            samples_per_s_iqr=_iqr(rates), step_ms=1e3 * statistics.median(times),
+            params_m=params / 1e6, gmacs=gmacs, tflops=flops_per_sample * rate / 1e12,
+        ))
+    ok = [r for r in rows if r.get("samples_per_s")]
+    if ok:
+        best = max(ok, key=lambda r: r["samples_per_s"])
+        for r in rows:
+            r["best_batch"] = r is best
+    del model, run_model
+    if cfg.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return rows
+
+
+def _iqr(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[2] - q[0]
+
+
+def variant_models(variant: Variant, cfg: BenchConfig, overrides: dict[str, Any]):
+    """(impl, label, separate-and-pad state, model factory, model config, GMACs) for a variant and its peers."""
+    from hiera import build_model
+    from hiera.mae import MaskedAutoencoder
+
+    mcfg = variant.config.replace(attn_impl=cfg.attn, **overrides)
+    if cfg.mode == "mae":
+        mcfg = mcfg.replace(q_pool=min(mcfg.q_pool, 2))  # MAE pretraining pools q twice (paper §4)
+        if not mcfg.uses_mask_units:
+            raise ValueError(f"{variant.name} cannot encode sparsely; --mode mae needs an MAE step of the ladder")
+        yield "hiera-study", variant.name, _sep_state(mcfg), (lambda c=mcfg: MaskedAutoencoder(c)), mcfg, None
+        return
+    gmacs = count_gmacs(mcfg)
+    yield "hiera-study", variant.name, _sep_state(mcfg), (lambda c=mcfg: build_model(c)), mcfg, gmacs
+    if cfg.sep_pad_overhead and mcfg.separate_and_pad and mcfg.pool_kernel == "overlap":
+        dense = mcfg.replace(separate_and_pad=False)
+        yield "hiera-study", variant.name, "off", (lambda c=dense: build_model(c)), dense, count_gmacs(dense)
+    peer = timm_peer(variant) if cfg.peers and not overrides else None
+    if peer:
+        yield "timm", peer, None, (lambda p=peer, n=mcfg.num_classes: build_timm(p, cfg.attn, n)), mcfg, gmacs
+
+
+def _sep_state(mcfg: ModelConfig) -> str | None:
+    if mcfg.pool_kernel != "overlap":
+        return None  # kernel = stride: pooling stays inside units either way
+    return "on" if mcfg.separate_and_pad else "off"
+
+
+def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dict[str, Any]) -> list[dict]:
+    variant = get_variant(name)
+    records = []
+    for impl, label, sep_pad, model_fn, mcfg, gmacs in variant_models(variant, cfg, overrides):
+        if gmacs is None:
+            gmacs = mae_gmacs(mcfg, cfg)
+        for row in measure(model_fn, mcfg, cfg, gmacs):
+            peak = peak_for(env["device"], cfg.precision, cfg.peak_tflops)
+            records.append({
+                "variant": variant.name, "step": variant.step, "size": variant.size, "modality": variant.modality,
+                "impl": impl, "model": label, "separate_and_pad": sep_pad, "mode": cfg.mode,
+                "precision": cfg.precision, "attn": cfg.attn, "compile": cfg.compile, "protocol": cfg.protocol,
+                "input_size": list(mcfg.input_size), "overrides": {k: _jsonable(v) for k, v in overrides.items()},
+                **row, "warmup": cfg.warmup, "iters": cfg.iters, "trials": cfg.trials,
+                "peak_tflops": peak, "mfu": row["tflops"] / peak if peak and row.get("tflops") else None,
+                **{k: env[k] for k in ("device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha",
+                                       "git_dirty", "date", "python", "timm")},
+            })
+    add_ratios(records)
+    return records
+
+
+def mae_gmacs(mcfg: ModelConfig, cfg: BenchConfig) -> float:
+    """GMACs of one MAE forward (sparse encoder + decoder) per sample, at the benchmark's mask ratio."""
+    from fvcore.nn import FlopCountAnalysis
+
+    from hiera.mae import MaskedAutoencoder
+    from hiera.masking import random_mask
+
+    model = MaskedAutoencoder(mcfg.replace(attn_impl="math")).eval()
+    ratio = cfg.mask_ratio if cfg.mask_ratio is not None else (0.6 if mcfg.ndim == 2 else 0.9)
+    mask = random_mask(mcfg, 1, ratio, torch.Generator().manual_seed(0))
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mae = model
+
+        def forward(self, x, keep):
+            return self.mae(x, mask=keep)[0]
+
+    with torch.no_grad():
+        analysis = FlopCountAnalysis(Wrapped(), (torch.zeros(1, mcfg.in_chans, *mcfg.input_size), mask))
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        return analysis.total() / 1e9
+
+
+def add_ratios(records: list[dict]) -> None:
+    """ratio_vs_peer on our records: our samples/s over timm's at the same batch size, from the same run."""
+    peers = {r["batch_size"]: r for r in records if r["impl"] == "timm" and r.get("samples_per_s")}
+    dense = {r["batch_size"]: r for r in records if r["separate_and_pad"] == "off" and r["impl"] == "hiera-study"}
+    for r in records:
+        if r["impl"] != "hiera-study" or not r.get("samples_per_s"):
+            continue
+        peer = peers.get(r["batch_size"])
+        r["ratio_vs_peer"] = r["samples_per_s"] / peer["samples_per_s"] if peer else None
+        other = dense.get(r["batch_size"])
+        r["sep_pad_overhead"] = (other["samples_per_s"] / r["samples_per_s"] if r["separate_and_pad"] == "on"
+                                 and other and other.get("samples_per_s") else None)
+
+
+def _jsonable(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def record_path(out_dir: Path, cfg: BenchConfig, env: dict[str, Any]) -> Path:
+    """timm-style file name that encodes the conditions: bench-<mode>-<precision>-<attn>[-compile]-<device>-pt<v>."""
+    device = re.sub(r"[^a-z0-9]+", "_", env["device"].lower()).strip("_")
+    torch_v = env["torch"].split("+")[0]
+    parts = ["bench", cfg.mode, cfg.precision, cfg.attn] + (["compile"] if cfg.compile else []) + [device,
+                                                                                                   f"pt{torch_v}"]
+    return out_dir / ("-".join(parts) + ".jsonl")
+
+
+def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | None = None,
+        out_dir: Path | None = None, isolate: bool = False, progress: Callable[[str], None] = print) -> Path:
+    """Benchmark every variant matching `patterns`; append records to the conditions-named JSONL file."""
+    overrides = overrides or {}
+    names: list[str] = []
+    for pattern in patterns:
+        matched = [v.name for v in list_variants(pattern)] if any(c in pattern for c in "*?[") \
+            else [get_variant(pattern).name]
+        if not matched:
+            raise ValueError(f"no variant matches {pattern!r}; `hiera-study variants` lists them")
+        names += [n for n in matched if n not in names]
+    env = bench_env(cfg)
+    path = record_path(out_dir or REPO / "results" / "speed", cfg, env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        progress(f"bench {name} ({cfg.mode}, {cfg.precision}, {cfg.attn}{', compile' if cfg.compile else ''})")
+        records = run_isolated(name, cfg, overrides) if isolate else run_variant(name, cfg, overrides, env)
+        with path.open("a") as f:  # one line per record, appended whole: an interrupted run loses nothing
+            for r in records:
+                f.write(json.dumps(r, sort_keys=True) + "\n")
+        for r in records:
+            if r.get("samples_per_s"):
+                extra = f"  x{r['ratio_vs_peer']:.2f} vs timm" if r.get("ratio_vs_peer") else ""
+                progress(f"  {r['impl']:<11} {r['model']:<36} sep_pad={r['separate_and_pad'] or '-':<3} "
+                         f"bs {r['batch_size']:>4}  {r['samples_per_s']:9.1f}/s{extra}")
+    return path
+
+
+def run_isolated(name: str, cfg: BenchConfig, overrides: dict[str, Any]) -> list[dict]:
+    """Measure one variant in a fresh Python process, so it cannot warm or fragment memory for the next."""
+    job = json.dumps({"name": name, "cfg": asdict(cfg), "overrides": overrides})
+    out = subprocess.run([sys.executable, "-m", "hiera.bench", job], capture_output=True, text=True, cwd=REPO)
+    if out.returncode != 0:
+        raise RuntimeError(f"isolated benchmark of {name} failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(job: str) -> None:
+    spec = json.loads(job)
+    cfg = BenchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["cfg"].items()})
+    overrides = ModelConfig.from_dict({**get_variant(spec["name"]).config.to_dict(), **spec["overrides"]})
+    changed = {k: getattr(overrides, k) for k in spec["overrides"]}
+    print(json.dumps(run_variant(spec["name"], cfg, changed, bench_env(cfg))))
+
+
+def protocol_config(protocol: str | None, **given: Any) -> BenchConfig:
+    """A BenchConfig from a preset, with explicitly given fields winning."""
+    if protocol and protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    base = dict(PROTOCOLS[protocol]) if protocol else {}
+    base.update({k: v for k, v in given.items() if v is not None})
+    return replace(BenchConfig(), protocol=protocol or "custom", **base)
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1])

@@ -1,0 +1,136 @@
+"""Masked autoencoder for every ladder step: sparse encoder, multi-scale fusion, decoder, pixel loss (paper §4).
+
+Follows the official release's `MaskedAutoencoderHiera` (its parameter names, so its MAE checkpoints load):
+- the encoder is any sparse-capable variant (`ModelConfig.uses_mask_units`) with q_pool = 2 and no classifier;
+- multi-scale fusion (paper Table 3a): the outputs of the first `q_pool` stages are brought to the final
+  mask-unit size by convolutions with kernel = stride, summed with the last stage, then `encoder_norm`;
+  `multi_scale=False` keeps the last stage only;
+- decoder: linear to `decoder_dim`, a mask token in every masked unit, a learned position embedding over the
+  final token grid, `decoder_depth` global-attention blocks, LayerNorm, a linear to pred_stride² x 3 pixels;
+- loss: MSE on masked units only, each target patch normalised by its own mean and (unbiased) variance.
+  Video targets keep the first frame of every 2-frame token and are flattened channels-last, as the release
+  does ("a mistake during training" in its own words, kept so its decoders stay compatible).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from hiera.config import ModelConfig
+from hiera.layers.block import Block
+from hiera.layout import from_units
+from hiera.masking import random_mask
+from hiera.model import HierarchicalViT
+from hiera.plan import BlockPlan
+
+
+class MaskedAutoencoder(HierarchicalViT):
+    """MAE around a sparse-capable encoder config. `forward(x, mask_ratio)` -> (loss, pred, label, mask)."""
+
+    def __init__(self, cfg: ModelConfig, decoder_dim: int = 512, decoder_depth: int = 8, decoder_heads: int = 16,
+                 multi_scale: bool = True, norm_pix_loss: bool = True):
+        if not cfg.uses_mask_units:
+            raise ValueError("MAE needs an encoder that pools inside mask units; use an MAE step of the ladder "
+                             "(separate_and_pad=True or pool_kernel='stride')")
+        super().__init__(cfg.replace(num_classes=0))
+        del self.norm, self.head  # the MAE encoder ends in `encoder_norm` after fusion
+        cfg = self.config
+        self.multi_scale, self.norm_pix_loss = multi_scale, norm_pix_loss
+        ends = self.stage_ends
+        self.final_unit = self.plans[-1].unit_q  # e.g. (2, 2): final tokens per mask unit
+        self.final_grid = self.plans[-1].grid_q  # e.g. (14, 14)
+        dim = self.plans[-1].dim_out
+        conv = (nn.Conv2d, nn.Conv3d)[cfg.ndim - 2]
+        self.fused_stages = [i for i in range(len(ends)) if i < cfg.q_pool] + [len(ends) - 1] if multi_scale else \
+            [len(ends) - 1]
+        heads = []
+        for i in self.fused_stages[:-1]:
+            unit, width = self.plans[ends[i]].unit_q, self.plans[ends[i]].dim_out
+            kernel = tuple(u // f for u, f in zip(unit, self.final_unit))
+            heads.append(conv(width, dim, kernel_size=kernel, stride=kernel))
+        self.multi_scale_fusion_heads = nn.ModuleList([*heads, nn.Identity()])
+        self.encoder_norm = nn.LayerNorm(dim, eps=1e-6)
+
+        self.decoder_embed = nn.Linear(dim, decoder_dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
+        self.decoder_pos_embed = nn.Parameter(torch.zeros(1, math.prod(self.final_grid), decoder_dim))
+        dec_cfg = cfg.replace(pos_embed="abs", attn_residual=False, kv_mode="mask_unit", pool_kernel="stride",
+                              mlp_ratio=4.0)
+        ones = (1,) * cfg.ndim
+        plan = BlockPlan(index=0, stage=0, dim_in=decoder_dim, dim_attn=decoder_dim, dim_out=decoder_dim,
+                         heads=decoder_heads, q_pool=None, kv_pool=None, skip_pool=None, window=False,
+                         unit_grid=ones, unit_in=self.final_grid, unit_q=self.final_grid, unit_kv=self.final_grid)
+        self.decoder_blocks = nn.ModuleList(Block(plan, dec_cfg) for _ in range(decoder_depth))
+        self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
+        self.pred_stride = cfg.patch_stride[-1] * cfg.q_stride[-1] ** cfg.q_pool  # 16 px per predicted token
+        self.decoder_pred = nn.Linear(decoder_dim, self.pred_stride ** 2 * cfg.in_chans)
+        self._mae_init()
+
+    def _mae_init(self) -> None:
+        """Official MAE init: xavier-uniform Linears (bias 0), LayerNorm 1/0, patch embed as a Linear."""
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+        nn.init.trunc_normal_(self.decoder_pos_embed, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        w = self.patch_embed.proj.weight
+        nn.init.xavier_uniform_(w.data.view(w.shape[0], -1))
+
+    def forward_encoder(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Kept units only: `[B, K, *final_unit, C]` after multi-scale fusion and `encoder_norm`."""
+        enc = self.encode(x, mask)
+        fused = 0
+        for head, i in zip(self.multi_scale_fusion_heads, self.fused_stages):
+            s = enc.stages[i]  # [B, K, *unit, C]
+            if not isinstance(head, nn.Identity):
+                b, k = s.shape[:2]
+                s = head(s.flatten(0, 1).movedim(-1, 1)).movedim(1, -1).reshape(b, k, *self.final_unit, -1)
+            fused = fused + s
+        return self.encoder_norm(fused)
+
+    def forward_decoder(self, latent: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictions `[B, N_final, pred_stride² * 3]` in raster order, and the masked tokens `[B, N_final]`."""
+        b, units = mask.shape
+        x = self.decoder_embed(latent)  # [B, K, *final_unit, Cd]
+        full = self.mask_token.view(1, 1, *([1] * len(self.final_unit)), -1)
+        full = full.expand(b, units, *self.final_unit, x.shape[-1]).clone()
+        full[mask] = x.flatten(0, 1).to(full.dtype)  # kept units in ascending order, as `encode` returns them
+        x = from_units(full.flatten(1, -2), self.config.mask_unit_grid, self.final_unit).flatten(1, -2)
+        x = x + self.decoder_pos_embed
+        for blk in self.decoder_blocks:
+            x = blk(x)
+        pred = self.decoder_pred(self.decoder_norm(x))
+        token_mask = mask.view(b, units, *([1] * len(self.final_unit))).expand(b, units, *self.final_unit)
+        token_mask = from_units(token_mask.reshape(b, -1, 1), self.config.mask_unit_grid, self.final_unit)
+        return pred, ~token_mask.flatten(1)
+
+    def pixel_targets(self, x: torch.Tensor) -> torch.Tensor:
+        """Targets `[B, N_final, pred_stride² * 3]`: (c, y, x) patches for images; for video the first frame of
+        each token, flattened (y, x, c) as the release."""
+        p = self.pred_stride
+        if self.config.ndim == 2:
+            label = x.permute(0, 2, 3, 1).unfold(1, p, p).unfold(2, p, p)  # [B, h, w, C, p, p]
+            return label.flatten(1, 2).flatten(2)
+        x = x[:, :, :: self.config.patch_stride[0]]
+        label = x.unfold(3, p, p).unfold(4, p, p).permute(0, 2, 3, 4, 5, 6, 1)  # [B, t, h, w, p, p, C]
+        return label.flatten(1, 3).flatten(2)
+
+    def forward(self, x: torch.Tensor, mask_ratio: float = 0.6, mask: torch.Tensor | None = None,
+                generator: torch.Generator | None = None):
+        """Returns (loss, pred of masked tokens, normalised label, keep-mask `[B, #units]`)."""
+        if mask is None:
+            mask = random_mask(self.config, x.shape[0], mask_ratio, generator, x.device)
+        pred, masked = self.forward_decoder(self.forward_encoder(x, mask), mask)
+        label = self.pixel_targets(x)[masked]
+        if self.norm_pix_loss:
+            mean, var = label.mean(dim=-1, keepdim=True), label.var(dim=-1, keepdim=True)
+            label = (label - mean) / (var + 1.0e-6) ** 0.5
+        pred = pred[masked]
+        return ((pred - label) ** 2).mean(), pred, label, mask

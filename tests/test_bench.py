@@ -1,0 +1,120 @@
+"""The speed profiler on CPU: record schema, peers in the same run, OOM fallback, GMACs, presets, errors.
+
+Speed itself is never asserted (DEVELOPERS: measured and recorded, not tested); these check the machinery.
+"""
+
+import json
+
+import pytest
+import torch
+
+import hiera
+from hiera import bench
+from hiera.bench import BenchConfig, protocol_config, run
+from hiera.cli import main
+
+FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=2, device="cpu", precision="fp32")
+SCHEMA = {"variant", "step", "size", "modality", "impl", "model", "mode", "batch_size", "requested_batch", "oom",
+          "precision", "attn", "compile", "samples_per_s", "samples_per_s_min", "samples_per_s_max",
+          "samples_per_s_iqr", "step_ms", "params_m", "gmacs", "tflops", "mfu", "peak_tflops", "device", "driver",
+          "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "separate_and_pad",
+          "ratio_vs_peer", "sep_pad_overhead", "best_batch", "protocol", "input_size", "warmup", "iters", "trials"}
+
+
+def read(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_records_schema_and_peer_ratio_from_the_same_run(tmp_path):
+    path = run(["hiera_tiny_224"], BenchConfig(peers=True, **FAST), out_dir=tmp_path, progress=lambda s: None)
+    assert path.name == "bench-infer-fp32-math-cpu_x86_64-pt" + torch.__version__.split("+")[0] + ".jsonl" or \
+        path.name.startswith("bench-infer-fp32-math-cpu_")
+    ours, peer = read(path)
+    assert SCHEMA <= set(ours)
+    assert ours["impl"] == "hiera-study" and peer["impl"] == "timm" and peer["model"] == "hiera_tiny_224"
+    assert ours["ratio_vs_peer"] == pytest.approx(ours["samples_per_s"] / peer["samples_per_s"])
+    assert ours["params_m"] == pytest.approx(27.910216) and peer["params_m"] == pytest.approx(27.910216)
+    assert ours["tflops"] == pytest.approx(2 * ours["gmacs"] * ours["samples_per_s"] / 1e3)
+    assert ours["device"].startswith("cpu") and ours["cpu_threads"] >= 1 and ours["git_sha"]
+
+
+def test_rows_a_c_also_time_separate_and_pad_off(tmp_path):
+    path = run(["hiera_tiny_224.c_no_stride1_pool"], BenchConfig(**FAST), out_dir=tmp_path, progress=lambda s: None)
+    on, off = read(path)
+    assert (on["separate_and_pad"], off["separate_and_pad"]) == ("on", "off")
+    assert on["sep_pad_overhead"] == pytest.approx(off["samples_per_s"] / on["samples_per_s"])
+
+
+def test_gmacs_equal_with_sdpa_on_and_off(tmp_path):
+    a = read(run(["hiera_tiny_224"], BenchConfig(attn="math", **FAST), out_dir=tmp_path, progress=lambda s: None))
+    b = read(run(["hiera_tiny_224"], BenchConfig(attn="sdpa", **FAST), out_dir=tmp_path, progress=lambda s: None))
+    assert a[0]["gmacs"] == b[0]["gmacs"] == pytest.approx(4.914, abs=1e-3)
+
+
+def fake_oom(monkeypatch, limit):
+    real = bench.make_step
+
+    def make_step(model, mcfg, cfg, batch):
+        if batch > limit:
+            def boom():
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return boom
+        return real(model, mcfg, cfg, batch)
+
+    monkeypatch.setattr(bench, "make_step", make_step)
+
+
+def test_oom_falls_back_and_records_what_ran(tmp_path, monkeypatch):
+    fake_oom(monkeypatch, limit=2)
+    cfg = BenchConfig(**{**FAST, "batch_sizes": (8,)})
+    (row,) = read(run(["hiera_tiny_224"], cfg, out_dir=tmp_path, progress=lambda s: None))
+    assert (row["requested_batch"], row["batch_size"], row["oom"]) == (8, 2, True)
+
+
+def test_sweep_stops_at_first_oom_and_flags_best(tmp_path, monkeypatch):
+    fake_oom(monkeypatch, limit=2)
+    cfg = BenchConfig(**{**FAST, "sweep": True, "max_batch": 8})
+    rows = read(run(["hiera_tiny_224"], cfg, out_dir=tmp_path, progress=lambda s: None))
+    assert [r["requested_batch"] for r in rows] == [1, 2, 4]
+    assert rows[-1]["batch_size"] is None and rows[-1]["oom"]
+    assert sum(r["best_batch"] for r in rows) == 1
+
+
+@pytest.mark.parametrize("mode", ["train", "mae"])
+def test_training_modes_run(tmp_path, mode):
+    (row,) = read(run(["hiera_tiny_224.d_kernel_eq_stride"], BenchConfig(mode=mode, **FAST), out_dir=tmp_path,
+                      progress=lambda s: None))
+    assert row["mode"] == mode and row["samples_per_s"] > 0
+    assert row["tflops"] == pytest.approx(6 * row["gmacs"] * row["samples_per_s"] / 1e3)
+    if mode == "mae":  # the count follows the sparse encoder: fewer MACs with more units masked
+        mcfg = hiera.get_variant("hiera_tiny_224.d_kernel_eq_stride").config.replace(q_pool=2)
+        dense = bench.mae_gmacs(mcfg, BenchConfig(mask_ratio=0.0, **FAST))
+        assert 0 < row["gmacs"] < dense
+
+
+def test_isolated_run_in_a_fresh_process(tmp_path):
+    (row,) = read(run(["hiera_tiny_224"], BenchConfig(**FAST), {"num_classes": 10}, out_dir=tmp_path, isolate=True,
+                      progress=lambda s: None))
+    assert row["overrides"] == {"num_classes": 10} and row["samples_per_s"] > 0
+
+
+def test_protocol_presets():
+    paper = protocol_config("paper", device="cpu", precision="fp32")
+    assert (paper.attn, paper.compile, paper.sweep, paper.protocol) == ("math", False, True, "paper")
+    modern = protocol_config("modern", device="cpu")
+    assert (modern.precision, modern.attn, modern.compile) == ("bf16", "sdpa", True)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["bench", "hiera_nope_224", "--device", "cpu"], "unknown variant"),
+    (["bench", "hiera_tiny_224", "--device", "cpu", "--batch-size", "0"], "batch sizes must be >= 1"),
+    (["bench", "hiera_tiny_224", "--device", "cpu", "--precision", "fp16"], "fp16 autocast is not supported on CPU"),
+    (["bench", "hiera_tiny_224", "--device", "cpu", "--precision", "fp8"], "not one of fp32, fp16, bf16"),
+    (["bench", "hiera_tiny_224", "--device", "cpu", "--mode", "eval"], "not one of infer, train, mae"),
+    (["bench", "hiera_tiny_224", "--protocol", "fast"], "not one of paper, modern"),
+    (["bench", "hiera_tiny_224.sup_mvitv2", "--device", "cpu", "--mode", "mae"], "cannot encode sparsely"),
+])
+def test_bad_arguments_are_one_line_errors(capsys, tmp_path, argv, needle):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
