@@ -73,6 +73,7 @@ class BenchConfig:
     mask_ratio: float | None = None  # MAE mode; default 0.6 for images, 0.9 for video
     peak_tflops: float | None = None
     protocol: str = "custom"
+    official_python: str | None = None  # interpreter of an environment holding the official `hiera-transformer`
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -217,18 +218,25 @@ def bench_env(cfg: BenchConfig) -> dict[str, Any]:
 
 def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: BenchConfig,
             gmacs: float) -> list[dict[str, Any]]:
-    """Time one model at every batch size of `cfg` (or the sweep); OOM falls back by halving the batch."""
-    batches = [2 ** i for i in range(cfg.max_batch.bit_length()) if 2 ** i <= cfg.max_batch] if cfg.sweep \
-        else list(cfg.batch_sizes)
+    """Time one model at every batch size of `cfg` (or the sweep)."""
     model = model_fn().to(cfg.device)
     params = sum(p.numel() for p in model.parameters())
     run_model = torch.compile(model) if cfg.compile else model
+    return measure_batches(lambda batch: time_step(make_step(run_model, mcfg, cfg, batch), cfg), cfg, gmacs, params)
+
+
+def measure_batches(timer: Callable[[int], list[float]], cfg: BenchConfig, gmacs: float,
+                    params: int | None) -> list[dict[str, Any]]:
+    """Rows for every batch size; on out-of-memory a fixed batch is halved until it fits (the record keeps the
+    batch asked for and the one that ran) and a sweep stops."""
+    batches = [2 ** i for i in range(cfg.max_batch.bit_length()) if 2 ** i <= cfg.max_batch] if cfg.sweep \
+        else list(cfg.batch_sizes)
     rows: list[dict[str, Any]] = []
     for requested in batches:
         batch = requested
         while True:
             try:
-                times = time_step(make_step(run_model, mcfg, cfg, batch), cfg)
+                times = timer(batch)
                 break
             except (RuntimeError, torch.OutOfMemoryError) as err:
                 if not is_oom(err):
@@ -240,26 +248,56 @@ def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: Ben
                     break
                 batch //= 2
         if times is None:  # the sweep stops at the first batch that does not fit
-            rows.append(dict(requested_batch=requested, batch_size=None, oom=True))
+            rows.append(dict(requested_batch=requested, batch_size=None, oom=True, params_m=params and params / 1e6,
+                             gmacs=gmacs))
             break
-        per_sample = [t / batch for t in times]
-        rates = sorted(1 / t for t in per_sample)
+        rates = sorted(batch / t for t in times)
         flops_per_sample = 2 * gmacs * 1e9 * (1 if cfg.mode == "infer" else 3)  # backward ~ 2x forward
         rate = statistics.median(rates)
         rows.append(dict(
             requested_batch=requested, batch_size=batch, oom=batch != requested,
             samples_per_s=rate, samples_per_s_min=rates[0], samples_per_s_max=rates[-1],
             samples_per_s_iqr=_iqr(rates), step_ms=1e3 * statistics.median(times),
-            params_m=params / 1e6, gmacs=gmacs, tflops=flops_per_sample * rate / 1e12,
+            params_m=params and params / 1e6, gmacs=gmacs, tflops=flops_per_sample * rate / 1e12,
         ))
     ok = [r for r in rows if r.get("samples_per_s")]
-    if ok:
-        best = max(ok, key=lambda r: r["samples_per_s"])
-        for r in rows:
-            r["best_batch"] = r is best
-    del model, run_model
-    if cfg.device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    best = max(ok, key=lambda r: r["samples_per_s"]) if ok else None
+    for r in rows:
+        r["best_batch"] = r is best
+    return rows
+
+
+def official_peer(variant: Variant, mode: str) -> str | None:
+    """The official package's factory for the Hiera end (its MAE model in `mae` mode)."""
+    m = re.fullmatch(r"(?:mae_)?hiera_(\w+?)_(224|16x224)", variant.name)
+    if not m or (variant.name.startswith("mae_") and mode != "mae"):
+        return None
+    return f"{'mae_' if mode == 'mae' else ''}hiera_{m[1]}_{m[2]}"
+
+
+def measure_official(name: str, cfg: BenchConfig, gmacs: float) -> list[dict[str, Any]]:
+    """Time the official package's `name` in its own interpreter (`cfg.official_python`), batch by batch."""
+    script = Path(__file__).with_name("official_bench.py")
+    found: dict[str, Any] = {}
+
+    def timer(batch: int) -> list[float]:
+        ratio = cfg.mask_ratio if cfg.mask_ratio is not None else (0.9 if "16x224" in name else 0.6)
+        spec = dict(name=name, mode=cfg.mode, precision=cfg.precision, attn=cfg.attn, batch=batch,
+                    warmup=cfg.warmup, iters=cfg.iters, trials=cfg.trials, device=cfg.device, mask_ratio=ratio)
+        out = subprocess.run([cfg.official_python, str(script), json.dumps(spec)], capture_output=True, text=True,
+                             cwd=script.parent)
+        if out.returncode != 0:
+            raise ValueError(f"official package run of {name} failed: {out.stderr.strip().splitlines()[-1:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if result.get("oom"):
+            raise torch.OutOfMemoryError("out of memory in the official run")
+        found.update(result)
+        return result["times"]
+
+    rows = measure_batches(timer, cfg, gmacs, None)
+    for r in rows:
+        r["params_m"] = found.get("params", 0) / 1e6 or None
+        r["official_version"] = found.get("version")
     return rows
 
 
@@ -281,6 +319,9 @@ def variant_models(variant: Variant, cfg: BenchConfig, overrides: dict[str, Any]
         if not mcfg.uses_mask_units:
             raise ValueError(f"{variant.name} cannot encode sparsely; --mode mae needs an MAE step of the ladder")
         yield "hiera-study", variant.name, _sep_state(mcfg), (lambda c=mcfg: MaskedAutoencoder(c)), mcfg, None
+        official = official_peer(variant, cfg.mode) if cfg.official_python and not overrides else None
+        if official:
+            yield "official", official, None, None, mcfg, None
         return
     gmacs = count_gmacs(mcfg)
     yield "hiera-study", variant.name, _sep_state(mcfg), (lambda c=mcfg: build_model(c)), mcfg, gmacs
@@ -290,6 +331,9 @@ def variant_models(variant: Variant, cfg: BenchConfig, overrides: dict[str, Any]
     peer = timm_peer(variant) if cfg.peers and not overrides else None
     if peer:
         yield "timm", peer, None, (lambda p=peer, n=mcfg.num_classes: build_timm(p, cfg.attn, n)), mcfg, gmacs
+    official = official_peer(variant, cfg.mode) if cfg.official_python and not overrides else None
+    if official:
+        yield "official", official, None, None, mcfg, gmacs
 
 
 def _sep_state(mcfg: ModelConfig) -> str | None:
@@ -301,10 +345,13 @@ def _sep_state(mcfg: ModelConfig) -> str | None:
 def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dict[str, Any]) -> list[dict]:
     variant = get_variant(name)
     records = []
+    mae_count = None
     for impl, label, sep_pad, model_fn, mcfg, gmacs in variant_models(variant, cfg, overrides):
         if gmacs is None:
-            gmacs = mae_gmacs(mcfg, cfg)
-        for row in measure(model_fn, mcfg, cfg, gmacs):
+            mae_count = mae_count or mae_gmacs(mcfg, cfg)
+            gmacs = mae_count
+        rows = measure_official(label, cfg, gmacs) if impl == "official" else measure(model_fn, mcfg, cfg, gmacs)
+        for row in rows:
             peak = peak_for(env["device"], cfg.precision, cfg.peak_tflops)
             records.append({
                 "variant": variant.name, "step": variant.step, "size": variant.size, "modality": variant.modality,
@@ -347,14 +394,17 @@ def mae_gmacs(mcfg: ModelConfig, cfg: BenchConfig) -> float:
 
 
 def add_ratios(records: list[dict]) -> None:
-    """ratio_vs_peer on our records: our samples/s over timm's at the same batch size, from the same run."""
+    """On our records, from the same run and batch size: samples/s over timm's (`ratio_vs_peer`), over the
+    official package's (`ratio_vs_official`), and dense over separate-and-pad (`sep_pad_overhead`)."""
     peers = {r["batch_size"]: r for r in records if r["impl"] == "timm" and r.get("samples_per_s")}
+    officials = {r["batch_size"]: r for r in records if r["impl"] == "official" and r.get("samples_per_s")}
     dense = {r["batch_size"]: r for r in records if r["separate_and_pad"] == "off" and r["impl"] == "hiera-study"}
     for r in records:
         if r["impl"] != "hiera-study" or not r.get("samples_per_s"):
             continue
-        peer = peers.get(r["batch_size"])
+        peer, official = peers.get(r["batch_size"]), officials.get(r["batch_size"])
         r["ratio_vs_peer"] = r["samples_per_s"] / peer["samples_per_s"] if peer else None
+        r["ratio_vs_official"] = r["samples_per_s"] / official["samples_per_s"] if official else None
         other = dense.get(r["batch_size"])
         r["sep_pad_overhead"] = (other["samples_per_s"] / r["samples_per_s"] if r["separate_and_pad"] == "on"
                                  and other and other.get("samples_per_s") else None)
@@ -379,10 +429,17 @@ def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | N
     overrides = overrides or {}
     names: list[str] = []
     for pattern in patterns:
-        matched = [v.name for v in list_variants(pattern)] if any(c in pattern for c in "*?[") \
-            else [get_variant(pattern).name]
-        if not matched:
-            raise ValueError(f"no variant matches {pattern!r}; `hiera-study variants` lists them")
+        if any(c in pattern for c in "*?["):
+            matched = [v.name for v in list_variants(pattern)]
+            if not matched:
+                raise ValueError(f"no variant matches {pattern!r}; `hiera-study variants` lists them")
+            if cfg.mode == "mae":  # a glob over a ladder skips the supervised baseline, which cannot mask
+                skipped = [n for n in matched if not get_variant(n).config.uses_mask_units]
+                matched = [n for n in matched if n not in skipped]
+                if skipped:
+                    progress(f"skipping {', '.join(skipped)}: dense by design, no MAE step")
+        else:
+            matched = [get_variant(pattern).name]
         names += [n for n in matched if n not in names]
     env = bench_env(cfg)
     path = record_path(out_dir or REPO / "results" / "speed", cfg, env)

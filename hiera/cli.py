@@ -105,7 +105,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         batch_sizes=tuple(args.batch_size) if args.batch_size else None, sweep=True if args.sweep else None,
         max_batch=args.max_batch, warmup=args.warmup, iters=args.iters, trials=args.trials, device=args.device,
         peers=args.peers or None, sep_pad_overhead=False if args.no_sep_pad_overhead else None,
-        mask_ratio=args.mask_ratio, peak_tflops=args.peak_tflops,
+        mask_ratio=args.mask_ratio, peak_tflops=args.peak_tflops, official_python=args.official_python,
     )
     overrides = parse_overrides([i for i in args.items if "=" in i])
     path = run(patterns, cfg, overrides, out_dir=args.out, isolate=args.isolate)
@@ -144,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--mask-ratio", type=float, help="MAE mode (default 0.6 images, 0.9 video)")
     p.add_argument("--peak-tflops", type=float, help="device peak for MFU when the device is not in the table")
     p.add_argument("--isolate", action="store_true", help="each variant in a fresh Python process")
+    p.add_argument("--official-python", metavar="PYTHON",
+                   help="interpreter of a separate environment with the official hiera-transformer: time it too")
     p.add_argument("--out", type=Path, help="directory for the JSONL records (default results/speed/)")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("demo", help="the Quickstart main job")
