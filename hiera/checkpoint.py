@@ -61,14 +61,18 @@ def to_our_keys(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torc
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> None:
-    """Load `path` into `model`, or raise a ValueError that lists every mismatched key."""
+    """Load `path` into a classifier/encoder `model`, or raise a ValueError that lists every mismatched key."""
     sd = read_state_dict(path)
     is_mae = any(k.startswith("encoder_norm.") for k in sd)
-    sd = to_our_keys(sd, model)
+    # MAE checkpoints have no classifier: finetuning starts from a fresh head, as officially.
+    load_exact(model, to_our_keys(sd, model), path, optional=("head.",) if is_mae else ())
+
+
+def load_exact(model: nn.Module, sd: dict[str, torch.Tensor], path: str | Path, optional: tuple[str, ...] = ()) -> None:
+    """Load `sd` into `model`; any key missing (unless it starts with one of `optional`), unexpected or
+    mis-shaped raises one ValueError that lists them."""
     ours = model.state_dict()
-    missing = [k for k in ours if k not in sd]
-    if is_mae:  # MAE checkpoints have no classifier: finetuning starts from a fresh head, as officially
-        missing = [k for k in missing if not k.startswith("head.")]
+    missing = [k for k in ours if k not in sd and not k.startswith(optional)]
     unexpected = [k for k in sd if k not in ours]
     shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(ours[k].shape)}" for k in sd if k in ours
               and sd[k].shape != ours[k].shape]

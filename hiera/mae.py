@@ -15,6 +15,8 @@ Follows the official release's `MaskedAutoencoderHiera` (its parameter names, so
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -134,3 +136,19 @@ class MaskedAutoencoder(HierarchicalViT):
             label = (label - mean) / (var + 1.0e-6) ** 0.5
         pred = pred[masked]
         return ((pred - label) ** 2).mean(), pred, label, mask
+
+
+def build_mae(name_or_config: str | ModelConfig, checkpoint: str | Path | None = None, decoder_dim: int = 512,
+              decoder_depth: int = 8, decoder_heads: int = 16, multi_scale: bool = True, **overrides: Any
+              ) -> MaskedAutoencoder:
+    """An MAE around a registered variant (any step but the supervised baseline), pretraining with q_pool = 2
+    as the paper; `checkpoint`: a local official MAE checkpoint (`model_state`, official names)."""
+    from hiera.checkpoint import load_exact, read_state_dict
+    from hiera.registry import get_variant
+
+    cfg = get_variant(name_or_config).config if isinstance(name_or_config, str) else name_or_config
+    overrides.setdefault("q_pool", min(cfg.q_pool, 2))
+    model = MaskedAutoencoder(cfg.replace(**overrides), decoder_dim, decoder_depth, decoder_heads, multi_scale)
+    if checkpoint is not None:
+        load_exact(model, read_state_dict(checkpoint), checkpoint)
+    return model

@@ -4,8 +4,6 @@ Speed itself is never asserted (DEVELOPERS: measured and recorded, not tested); 
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -120,18 +118,6 @@ def test_bad_arguments_are_one_line_errors(capsys, tmp_path, argv, needle):
     assert main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
-
-
-@pytest.fixture(scope="session")
-def official_python(tmp_path_factory):
-    """An interpreter that sees the official `hiera-transformer` (from PyPI) instead of this project."""
-    target = tmp_path_factory.mktemp("official")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                    "hiera-transformer==0.1.4"], check=True)
-    wrapper = target / "python"
-    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={target} exec {sys.executable} \"$@\"\n")
-    wrapper.chmod(0o755)
-    return str(wrapper)
 
 
 @pytest.mark.slow
