@@ -36,6 +36,19 @@ if [[ ! -f "$stamp" ]]; then
   touch "$stamp"
 fi
 
+# Embedded data: Debian's Fashion-MNIST, the image (and moving-clip) proxy. Best effort: where apt-get or root
+# is missing, the loader's error says how to get it.
+data=/usr/share/datasets/fashion-mnist
+if [[ ! -d "$data" ]] && command -v apt-get >/dev/null 2>&1; then
+  as_root=()
+  if [[ $(id -u) != 0 ]]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root=(sudo -n); else as_root=(false); fi
+  fi
+  echo "quickstart: installing Debian's dataset-fashion-mnist into $data"
+  { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq dataset-fashion-mnist; } >/dev/null 2>&1 \
+    || echo "quickstart: could not install dataset-fashion-mnist (needs apt-get and root); see README" >&2
+fi
+
 if [[ "$job" == demo ]]; then
   exec "$venv/bin/hiera-study" demo
 fi

@@ -1,0 +1,91 @@
+"""The embedded datasets: Fashion-MNIST from local IDX files and deterministic moving Fashion-MNIST clips."""
+
+import gzip
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hiera.data import fashion_mnist
+from hiera.data.fashion_mnist import FILES, FashionMNIST, find_root, load_split
+from hiera.data.moving import MovingFashionMNIST, clip_path, direction_bin
+
+
+def write_idx(path, array, magic):
+    header = np.array([magic, *array.shape], dtype=">u4").tobytes()
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """Twelve 28x28 images per split, made here (tests make their own data)."""
+    rng = np.random.default_rng(0)
+    for images, labels in FILES.values():
+        write_idx(tmp_path / images, rng.integers(0, 256, (12, 28, 28)), 2051)
+        write_idx(tmp_path / labels, np.arange(12) % 10, 2049)
+    return tmp_path
+
+
+def test_reads_idx_files(fake_root):
+    images, labels = load_split("train", fake_root)
+    assert images.shape == (12, 28, 28) and images.dtype == np.uint8
+    assert labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    ds = FashionMNIST("test", size=32, root=fake_root)
+    x, y = ds[3]
+    assert x.shape == (3, 32, 32) and y == 3 and torch.equal(x[0], x[2])
+
+
+def test_missing_and_corrupted_files_are_one_line_errors(fake_root, tmp_path_factory, monkeypatch):
+    empty = tmp_path_factory.mktemp("empty")
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist") as err:
+        find_root(empty)
+    assert "\n" not in str(err.value)
+    (fake_root / FILES["train"][0]).write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match="not a readable gzip file"):
+        load_split("train", fake_root)
+    write_idx(fake_root / FILES["train"][0], np.zeros((12, 28, 28)), 2049)
+    with pytest.raises(ValueError, match="magic 2051"):
+        load_split("train", fake_root)
+    with pytest.raises(ValueError, match="split='val'"):
+        load_split("val", fake_root)
+    monkeypatch.setenv("HIERA_DATA_DIR", str(empty))
+    assert fashion_mnist.search_paths()[0] == empty / "fashion-mnist"
+
+
+@pytest.mark.skipif(not fashion_mnist.DEBIAN.is_dir(), reason="Debian dataset-fashion-mnist not installed "
+                    "(bash quickstart.sh installs it where apt-get and root are available)")
+def test_debian_package_matches_the_published_dataset():
+    train_x, train_y = load_split("train", fashion_mnist.DEBIAN)
+    test_x, test_y = load_split("test", fashion_mnist.DEBIAN)
+    assert train_x.shape == (60000, 28, 28) and test_x.shape == (10000, 28, 28)
+    assert train_y[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+    assert test_y[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+    assert np.bincount(train_y).tolist() == [6000] * 10
+    pixels = train_x / 255.0
+    assert abs(pixels.mean() - 0.2860) < 5e-4 and abs(pixels.std() - 0.3530) < 5e-4
+
+
+def test_moving_clips_are_deterministic_and_bounce(fake_root):
+    ds = MovingFashionMNIST("train", length=50, frames=16, canvas=64, root=fake_root)
+    a, b = ds.raw_clip(7), MovingFashionMNIST("train", length=50, root=fake_root).raw_clip(7)
+    assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
+    assert not np.array_equal(a[0], ds.raw_clip(8)[0])
+    assert not np.array_equal(a[0], MovingFashionMNIST("test", length=50, root=fake_root).raw_clip(7)[0])
+    x, y = ds[7]
+    assert x.shape == (3, 16, 64, 64) and y == a[1]
+    for seed in range(200):  # the object stays on the canvas and moves `speed` px per frame between bounces
+        path, theta = clip_path(seed, 16, 64, 3.6)
+        assert path.min() >= 0 and path.max() <= 64 - 28
+        step = np.linalg.norm(path[1] - path[0])
+        assert step == pytest.approx(3.6, abs=1e-6) or path[1].min() < 3.6 or path[1].max() > 64 - 28 - 3.6
+
+
+def test_direction_labels():
+    assert direction_bin(0.0) == 0 and direction_bin(math.pi / 2) == 2 and direction_bin(math.pi) == 4
+    assert direction_bin(2 * math.pi - 0.1) == 0 and direction_bin(math.radians(22.4)) == 0
+    assert direction_bin(math.radians(22.6)) == 1
+    path, theta = clip_path(3, 2, 640, 3.6)  # a canvas too large to bounce: displacement follows theta
+    dy, dx = path[1] - path[0]
+    assert direction_bin(math.atan2(dy, dx) % (2 * math.pi)) == direction_bin(theta)
