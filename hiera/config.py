@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, fields
 
@@ -210,6 +211,11 @@ def check_keys(data: dict[str, typing.Any], cls: type) -> None:
 def coerce(name: str, value: typing.Any, hint: typing.Any) -> typing.Any:
     """Convert a parsed value (JSON, literal) to the field's declared type, or raise a one-line ValueError."""
     origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):  # Optional fields: None, or a value of the other type
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return coerce(name, value, inner)
     try:
         if origin is tuple:
             if isinstance(value, (int, float, bool)):
