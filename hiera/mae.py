@@ -7,7 +7,8 @@ Follows the official release's `MaskedAutoencoderHiera` (its parameter names, so
   `multi_scale=False` keeps the last stage only;
 - decoder: linear to `decoder_dim`, a mask token in every masked unit, a learned position embedding over the
   final token grid, `decoder_depth` global-attention blocks, LayerNorm, a linear to pred_stride² x 3 pixels;
-- loss: MSE on masked units only, each target patch normalised by its own mean and (unbiased) variance.
+- loss: MSE on masked units only, each target patch normalised by its own mean and (unbiased) variance;
+  `target="hog"` predicts MaskFeat-style HOG instead (`hiera/targets.py`, paper Table 3c).
   Video targets keep the first frame of every 2-frame token and are flattened channels-last, as the release
   does ("a mistake during training" in its own words, kept so its decoders stay compatible).
 """
@@ -27,20 +28,25 @@ from hiera.layout import from_units
 from hiera.masking import random_mask
 from hiera.model import HierarchicalViT
 from hiera.plan import BlockPlan
+from hiera.targets import BINS as HOG_BINS
+from hiera.targets import CELL as HOG_CELL
+from hiera.targets import hog_targets
 
 
 class MaskedAutoencoder(HierarchicalViT):
     """MAE around a sparse-capable encoder config. `forward(x, mask_ratio)` -> (loss, pred, label, mask)."""
 
     def __init__(self, cfg: ModelConfig, decoder_dim: int = 512, decoder_depth: int = 8, decoder_heads: int = 16,
-                 multi_scale: bool = True, norm_pix_loss: bool = True):
+                 multi_scale: bool = True, norm_pix_loss: bool = True, target: str = "pixel"):
+        if target not in ("pixel", "hog"):
+            raise ValueError(f"target={target!r} is not one of 'pixel', 'hog'")
         if not cfg.uses_mask_units:
             raise ValueError("MAE needs an encoder that pools inside mask units; use an MAE step of the ladder "
                              "(separate_and_pad=True or pool_kernel='stride')")
         super().__init__(cfg.replace(num_classes=0))
         del self.norm, self.head  # the MAE encoder ends in `encoder_norm` after fusion
         cfg = self.config
-        self.multi_scale, self.norm_pix_loss = multi_scale, norm_pix_loss
+        self.multi_scale, self.norm_pix_loss, self.target = multi_scale, norm_pix_loss, target
         ends = self.stage_ends
         self.final_unit = self.plans[-1].unit_q  # e.g. (2, 2): final tokens per mask unit
         self.final_grid = self.plans[-1].grid_q  # e.g. (14, 14)
@@ -68,7 +74,8 @@ class MaskedAutoencoder(HierarchicalViT):
         self.decoder_blocks = nn.ModuleList(Block(plan, dec_cfg) for _ in range(decoder_depth))
         self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
         self.pred_stride = cfg.patch_stride[-1] * cfg.q_stride[-1] ** cfg.q_pool  # 16 px per predicted token
-        self.decoder_pred = nn.Linear(decoder_dim, self.pred_stride ** 2 * cfg.in_chans)
+        out = self.pred_stride ** 2 if target == "pixel" else (self.pred_stride // HOG_CELL) ** 2 * HOG_BINS
+        self.decoder_pred = nn.Linear(decoder_dim, out * cfg.in_chans)
         self._mae_init()
 
     def _mae_init(self) -> None:
@@ -113,6 +120,18 @@ class MaskedAutoencoder(HierarchicalViT):
         token_mask = from_units(token_mask.reshape(b, -1, 1), self.config.mask_unit_grid, self.final_unit)
         return pred, ~token_mask.flatten(1)
 
+    def targets(self, x: torch.Tensor) -> torch.Tensor:
+        """Per predicted token `[B, N_final, D]`: pixels, or HOG (`hiera/targets.py`; video: first frame of each
+        token, as the pixel target)."""
+        if self.target == "pixel":
+            return self.pixel_targets(x)
+        if self.config.ndim == 3:
+            x = x[:, :, :: self.config.patch_stride[0]]  # [B, C, t, H, W]
+            b, c, t = x.shape[:3]
+            hog = hog_targets(x.transpose(1, 2).flatten(0, 1), self.pred_stride)  # [B*t, h*w, D]
+            return hog.reshape(b, -1, hog.shape[-1])
+        return hog_targets(x, self.pred_stride)
+
     def pixel_targets(self, x: torch.Tensor) -> torch.Tensor:
         """Targets `[B, N_final, pred_stride² * 3]`: (c, y, x) patches for images; for video the first frame of
         each token, flattened (y, x, c) as the release."""
@@ -130,8 +149,8 @@ class MaskedAutoencoder(HierarchicalViT):
         if mask is None:
             mask = random_mask(self.config, x.shape[0], mask_ratio, generator, x.device)
         pred, masked = self.forward_decoder(self.forward_encoder(x, mask), mask)
-        label = self.pixel_targets(x)[masked]
-        if self.norm_pix_loss:
+        label = self.targets(x)[masked]
+        if self.norm_pix_loss and self.target == "pixel":
             mean, var = label.mean(dim=-1, keepdim=True), label.var(dim=-1, keepdim=True)
             label = (label - mean) / (var + 1.0e-6) ** 0.5
         pred = pred[masked]
@@ -139,8 +158,8 @@ class MaskedAutoencoder(HierarchicalViT):
 
 
 def build_mae(name_or_config: str | ModelConfig, checkpoint: str | Path | None = None, decoder_dim: int = 512,
-              decoder_depth: int = 8, decoder_heads: int = 16, multi_scale: bool = True, **overrides: Any
-              ) -> MaskedAutoencoder:
+              decoder_depth: int = 8, decoder_heads: int = 16, multi_scale: bool = True, target: str = "pixel",
+              **overrides: Any) -> MaskedAutoencoder:
     """An MAE around a registered variant (any step but the supervised baseline), pretraining with q_pool = 2
     as the paper; `checkpoint`: a local official MAE checkpoint (`model_state`, official names)."""
     from hiera.checkpoint import load_exact, read_state_dict
@@ -148,7 +167,8 @@ def build_mae(name_or_config: str | ModelConfig, checkpoint: str | Path | None =
 
     cfg = get_variant(name_or_config).config if isinstance(name_or_config, str) else name_or_config
     overrides.setdefault("q_pool", min(cfg.q_pool, 2))
-    model = MaskedAutoencoder(cfg.replace(**overrides), decoder_dim, decoder_depth, decoder_heads, multi_scale)
+    model = MaskedAutoencoder(cfg.replace(**overrides), decoder_dim, decoder_depth, decoder_heads, multi_scale,
+                              target=target)
     if checkpoint is not None:
         load_exact(model, read_state_dict(checkpoint), checkpoint)
     return model

@@ -119,6 +119,11 @@ class HierarchicalViT(nn.Module):
         """Position tables are not weight-decayed (official Hiera and MViTv2)."""
         return {n for n, _ in self.named_parameters() if "pos_embed" in n or "rel_pos" in n}
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Layers for timm's layer-wise lr decay (`timm.optim.create_optimizer_v2(..., layer_decay=)`): the stem
+        (patch embedding, positions) is layer 0, block i is layer i + 1, the final norm and the head come last."""
+        return dict(stem=r"^pos_embed|^patch_embed", blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))])
+
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """`[B, 3, *input]` -> `[B, N, C0]` tokens in raster order with absolute positions added."""
         x = self.patch_embed(x).flatten(2).transpose(1, 2)
