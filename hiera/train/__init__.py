@@ -1,0 +1,1 @@
+"""Training: run directories (this module's `run.py`); the loops build on them."""

@@ -1,0 +1,61 @@
+"""Run directories: atomic checkpoints, refused config changes, corrupted checkpoints, metrics on resume."""
+
+import json
+
+import pytest
+import torch
+
+from hiera.train.run import RunDir
+
+
+def test_lifecycle_and_resume_drops_metrics_past_the_checkpoint(tmp_path):
+    run = RunDir(tmp_path / "r")
+    run.start({"lr": 1e-3, "size": [64, 64]})
+    for step in range(1, 4):
+        run.log({"step": step, "loss": 1.0 / step})
+        if step == 2:
+            run.save({"step": 2, "w": torch.ones(3)})
+    # The process dies after logging step 3; the restart resumes from step 2.
+    again = RunDir(tmp_path / "r")
+    again.start({"lr": 1e-3, "size": [64, 64]})
+    state = again.resume()
+    assert state["step"] == 2 and torch.equal(state["w"], torch.ones(3))
+    assert [m["step"] for m in again.metrics()] == [1, 2]
+    assert len(json.loads((tmp_path / "r" / "env.json").read_text())) == 2  # one entry per start
+    assert not again.done
+    again.finish({"top1": 0.5})
+    assert again.done and json.loads((tmp_path / "r" / "result.json").read_text()) == {"top1": 0.5}
+
+
+def test_another_config_is_refused(tmp_path):
+    RunDir(tmp_path).start({"lr": 1e-3})
+    with pytest.raises(ValueError, match="another configuration"):
+        RunDir(tmp_path).start({"lr": 2e-3})
+
+
+def test_crash_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    run = RunDir(tmp_path)
+    run.save({"step": 1}, best=True)
+
+    def dying_save(obj, path):
+        with open(path, "wb") as f:
+            f.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        run.save({"step": 2})
+    monkeypatch.undo()
+    assert run.resume()["step"] == 1
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.pth", "last.pth"]
+
+
+def test_corrupted_checkpoint_is_a_one_line_error(tmp_path):
+    run = RunDir(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pth").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="is corrupted") as err:
+        run.resume()
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="needs a 'step'"):
+        run.log({"loss": 1.0})
