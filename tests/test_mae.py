@@ -93,3 +93,27 @@ def test_last_stage_only_switch_and_sparse_requirement():
     with pytest.raises(ValueError, match="pools inside mask units"):
         MaskedAutoencoder(hiera.get_variant("hiera_tiny_224.sup_mvitv2").config)
     assert abs(sum(p.numel() for p in multi.parameters()) / 1e6 - 55.02) < 0.01  # official MAE-Hiera-T
+
+
+PROXY = dict(input_size=(64, 64), mask_unit_size=(4, 4), embed_dim=32, num_heads=1, stages=(1, 1, 2, 1))
+
+
+@pytest.mark.parametrize("slug", ["mae_rel_pos", "a_abs_pos", "b_max_pool", "c_no_stride1_pool",
+                                  "d_kernel_eq_stride", "e_no_attn_residual", ""])
+def test_loss_finite_and_decreasing_at_every_step(slug):
+    """A few AdamW steps on one batch and mask (a proxy-size model, as the embedded demo uses) lower the loss."""
+    torch.manual_seed(0)
+    model = build_mae("hiera_tiny_224" + (f".{slug}" if slug else ""), decoder_dim=64, decoder_depth=2,
+                      decoder_heads=4, **PROXY)
+    x = torch.randn(4, 3, 64, 64)
+    mask = random_mask(model.config, 4, 0.5, torch.Generator().manual_seed(0))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(8):
+        loss = model(x, mask=mask)[0]
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0], losses
