@@ -3,6 +3,7 @@
     hiera-study variants [PATTERN] [--json] [key=value ...]   list registered variants: step, size, modality,
                                                                sparse (masked) encoding, params and GMACs
     hiera-study variants --write-stats                         recount every variant with fvcore (slow)
+    hiera-study bench PATTERN... [--protocol paper|modern] ...  samples/s per variant, records in results/speed/
     hiera-study demo                                           the Quickstart's main job
 
 Trailing `key=value` arguments override `ModelConfig` fields and are validated (unknown keys are errors).

@@ -42,3 +42,10 @@ def from_units(x: torch.Tensor, counts: tuple[int, ...], unit: tuple[int, ...]) 
     x = x.permute(0, *[v for a in range(nd) for v in (1 + a, 1 + nd + a)], 2 * nd + 1)
     return x.reshape(b, *[n * u for n, u in zip(counts, unit)], c)
 
+
+def token_coords(units: torch.Tensor, unit: tuple[int, ...]) -> torch.Tensor:
+    """Grid coordinates `[B, K * prod(unit), D]` of the tokens of units at grid positions `units` `[B, K, D]`,
+    in unit-major order, at a resolution of `unit` tokens per unit per axis."""
+    local = torch.cartesian_prod(*[torch.arange(n, device=units.device) for n in unit]).view(1, 1, -1, len(unit))
+    scale = torch.tensor(unit, device=units.device)
+    return (units[:, :, None, :] * scale + local).flatten(1, 2)

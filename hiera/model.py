@@ -21,7 +21,7 @@ from torch import nn
 
 from hiera.config import ModelConfig
 from hiera.layers.block import Block
-from hiera.layout import from_units, to_units
+from hiera.layout import from_units, to_units, token_coords
 from hiera.masking import check_mask, kept_units, zero_masked_pixels
 from hiera.plan import plan_blocks, stage_ends
 
@@ -45,10 +45,7 @@ class Encoding:
     def positions(self) -> torch.Tensor:
         """Final-stage grid coordinates `[B, N, D]` of every token in `tokens`."""
         origin = torch.stack(torch.unravel_index(self.unit_index, self.unit_grid), dim=-1)  # [B, K, D]
-        local = torch.cartesian_prod(*[torch.arange(n, device=origin.device) for n in self.final_unit])
-        local = local.view(1, 1, -1, len(self.final_unit))
-        scale = torch.tensor(self.final_unit, device=origin.device)
-        return (origin[:, :, None, :] * scale + local).flatten(1, 2)
+        return token_coords(origin, self.final_unit)
 
 
 class PatchEmbed(nn.Module):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from hiera.layout import token_coords
+
 LETTERS_UNIT, LETTERS_OFFSET = "xyz", "ijl"
 
 
@@ -91,14 +93,8 @@ def rel_pos_bias_sparse(
         `[B, heads, N_q, N_k]`.
     """
     b, h, nq, _ = q.shape
-    nd = len(tables)
 
-    def coords(unit: tuple[int, ...]) -> torch.Tensor:  # [B, K * prod(unit), D] grid coordinates
-        local = torch.cartesian_prod(*[torch.arange(n, device=units.device) for n in unit]).view(1, 1, -1, nd)
-        scale = torch.tensor(unit, device=units.device)
-        return (units[:, :, None, :] * scale + local).reshape(b, -1, nd)
-
-    q_xyz, k_xyz = coords(q_unit), coords(k_unit)
+    q_xyz, k_xyz = token_coords(units, q_unit), token_coords(units, k_unit)
     nk = k_xyz.shape[1]
     bias = None
     for a, (table, idx) in enumerate(zip(tables, index)):
