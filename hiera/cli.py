@@ -4,9 +4,13 @@
                                                                sparse (masked) encoding, params and GMACs
     hiera-study variants --write-stats                         recount every variant with fvcore (slow)
     hiera-study bench PATTERN... [--protocol paper|modern] ...  samples/s per variant, records in results/speed/
-    hiera-study demo                                           the Quickstart's main job
+    hiera-study train --phase mae|finetune|supervised --model NAME --recipe R --run-dir DIR [key=value ...]
+                                                               one training phase (resumes when DIR exists)
+    hiera-study demo [--video] [--device cuda] ...              the Quickstart's main job: the ladder on the
+                                                               embedded data, MAE -> finetune -> eval -> speed
 
-Trailing `key=value` arguments override `ModelConfig` fields and are validated (unknown keys are errors).
+Trailing `key=value` arguments override `ModelConfig` fields (variants, bench) or, for `train`, `TrainConfig`
+fields, with `model.key=value` for `ModelConfig` and `recipe.key=value` for `Recipe`; unknown keys are errors.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +25,6 @@ import torch
 
 from hiera.config import parse_overrides
 from hiera.flops import load_stats, model_stats, write_stats
-from hiera.ladder import LADDER, SIZES
 from hiera.registry import Variant, list_variants
 
 
@@ -63,35 +65,32 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Print the Table-1 ladder (params/GMACs at every size) and run each step once on a random input."""
-    from hiera import build_model
+    from hiera.demo import run_demo
 
-    cache = load_stats()
-    print("Paper Table 1 as built here: each step changes one field of ModelConfig (hiera/ladder.py).\n")
-    for res, label in (("224", "images 224x224"), ("16x224", "video 16x224x224")):
-        print(f"== {label}: params (M) / GMACs per step and size ==")
-        header = f"{'step':<4} {'change':<46}" + "".join(f"{SIZES[s].label:>16}" for s in SIZES)
-        print(header)
-        for step in LADDER:
-            cells = ""
-            for size in SIZES:
-                name = f"hiera_{size}_{res}" + (f".{step.slug}" if step.slug else "")
-                variant = list_variants(name)[0]
-                params, gmacs = model_stats(variant.config, cache)
-                cells += f"{params:>8.1f}/{gmacs:<7.1f}"
-            print(f"{step.id:<4} {step.title[:46]:<46}{cells}")
-        print()
-    print("Running every image step at size T on one random 224x224 image (CPU, eval):")
-    torch.manual_seed(0)
-    x = torch.randn(1, 3, 224, 224)
-    for step in LADDER:
-        name = "hiera_tiny_224" + (f".{step.slug}" if step.slug else "")
-        model = build_model(name).eval()
-        start = time.perf_counter()
-        with torch.inference_mode():
-            logits = model(x)
-        print(f"  {name:<40} logits {tuple(logits.shape)}  {1e3 * (time.perf_counter() - start):7.1f} ms")
-    print("\nNext: `hiera-study variants --json`, and README.md for the tests and the full study.")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    summary = run_demo(args.out, video=args.video, width=args.width, train_samples=args.train_samples,
+                       eval_samples=args.eval_samples, epochs_scale=args.epochs_scale, device=args.device,
+                       bench=not args.no_bench, figures=not args.no_figures)
+    print(f"demo finished in {summary['wall_s']:.0f} s: {summary['runs']} runs; records in {summary['records']}, "
+          f"tables in {Path(summary['tables'][0]).parent if summary.get('tables') else '-'}"
+          + (f", figures in {Path(summary['figures'][0]).parent}" if summary.get("figures") else ""))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hiera.train.config import TrainConfig, parse_train_overrides
+    from hiera.train.loop import train
+
+    fields = parse_train_overrides(args.overrides)
+    for key in ("phase", "model", "recipe"):
+        if getattr(args, key) is not None:
+            fields[key] = getattr(args, key)
+    missing = [k for k in ("phase", "model", "recipe") if k not in fields]
+    if missing:
+        raise ValueError(f"missing {', '.join('--' + m for m in missing)} (e.g. --phase mae --model hiera_tiny_224 "
+                         "--recipe in1k_mae)")
+    result = train(TrainConfig(**fields), args.run_dir)
+    print(json.dumps(result, indent=1, sort_keys=True))
     return 0
 
 
@@ -149,10 +148,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="interpreter of a separate environment with the official hiera-transformer: time it too")
     p.add_argument("--out", type=Path, help="directory for the JSONL records (default results/speed/)")
     p.set_defaults(func=cmd_bench)
-    p = sub.add_parser("demo", help="the Quickstart main job")
+    p = sub.add_parser("train", help="one training phase: MAE pretraining, finetuning or supervised")
+    p.add_argument("--phase", choices=("mae", "finetune", "supervised"))
+    p.add_argument("--model", help="a registered variant (hiera-study variants)")
+    p.add_argument("--recipe", help="a preset of hiera/recipes.py, e.g. in1k_mae, in1k_finetune, k400_mae")
+    p.add_argument("--run-dir", type=Path, required=True, help="the run directory (an existing one is resumed)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="TrainConfig fields (dataset=imagenet data_path=... batch_size=...), model.X=, recipe.X=")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("demo", help="the Quickstart main job: Table 1 on the embedded data")
+    p.add_argument("--out", type=Path, help="directory of the demo's runs and records (default results/runs/demo)")
+    p.add_argument("--video", action="store_true", help="also the video ladder on moving Fashion-MNIST")
+    p.add_argument("--width", type=int, default=32, help="channels of stage 1 of the proxy models (default 32)")
+    p.add_argument("--train-samples", type=int, default=6000, help="training images per epoch (default 6000)")
+    p.add_argument("--eval-samples", type=int, default=2000, help="test images evaluated (default 2000)")
+    p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every phase's epochs (default 1)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--no-bench", action="store_true", help="skip the speed profile")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
     p.set_defaults(func=cmd_demo)
     args, extra = parser.parse_known_args(argv)
     flags = [i for i in extra if i.startswith("-")]
+    if args.command == "train":
+        args.overrides = args.overrides + [i for i in extra if not i.startswith("-")]
+        extra = flags
     if flags or (extra and args.command != "variants"):
         parser.error(f"unrecognized arguments: {' '.join(flags or extra)}")
     if args.command == "variants":  # the glob and key=value overrides may come in any order

@@ -30,6 +30,9 @@ def image_folder(root: str | Path, split: str = "train", size: int = 224, train:
     from timm.data import create_transform
     from torchvision.datasets import ImageFolder
 
+    from hiera.train.data import posterize_zero_bits
+
+    posterize_zero_bits()
     path = Path(root) / split
     if not path.is_dir():
         raise FileNotFoundError(f"{path} does not exist; expected ImageNet-style folders root/{split}/<class>/*.JPEG")

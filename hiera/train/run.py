@@ -89,5 +89,9 @@ class RunDir:
         atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(m, sort_keys=True) + "\n" for m in kept))
         return state
 
+    def result(self) -> dict[str, Any]:
+        """The finished run's `result.json`."""
+        return json.loads((self.path / "result.json").read_text())
+
     def finish(self, result: dict[str, Any]) -> None:
         atomic_write_text(self.path / "result.json", json.dumps(result, indent=1, sort_keys=True) + "\n")

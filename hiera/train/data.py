@@ -1,0 +1,195 @@
+"""Datasets and sampling for a training phase, built so that a resumed run sees exactly the same batches.
+
+Bit-identical resume needs three things from the data side:
+- the order of an epoch depends only on (seed, epoch): `DistributedSampler(shuffle, seed)` + `set_epoch`;
+- a resumed epoch skips the batches already consumed (`SkipSampler`), so the data position is a batch count;
+- random augmentation depends only on (seed, epoch, index), not on the process that happens to run it
+  (`SeededAugment`): timm's transforms draw from Python's `random`, NumPy's global RNG (RandAugment's op
+  choice) and torch's; each sample runs under its own seeded copy of the three, whatever the worker count.
+
+The embedded data (Fashion-MNIST, moving Fashion-MNIST) are the default; ImageNet folders and Kinetics lists
+come from `hiera/data/real.py`. Images are augmented with timm's `create_transform` (random resized crop over the
+recipe's scale, flip, RandAugment when the recipe asks for it); evaluation uses the deterministic resize of the
+whole 28x28 image (Fashion-MNIST) or timm's resize + centre crop (ImageNet).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, DistributedSampler, Sampler, Subset
+
+from hiera.config import ModelConfig
+from hiera.data.fashion_mnist import MEAN, STD, FashionMNIST, to_input
+from hiera.data.moving import MovingFashionMNIST
+from hiera.recipes import Recipe
+from hiera.train.config import TrainConfig
+
+
+class SeededAugment(Dataset):
+    """Wrap a dataset whose `__getitem__` draws random numbers: sample i of epoch e always gets the same draws."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        seed = int(np.random.SeedSequence([self.seed, self.epoch, i]).generate_state(1)[0])
+        py, npy = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed)
+            try:
+                return self.dataset[i]
+            finally:
+                random.setstate(py)
+                np.random.set_state(npy)
+
+
+class AugmentedFashionMNIST(FashionMNIST):
+    """Fashion-MNIST through a timm training transform (PIL, grey repeated to RGB)."""
+
+    def __init__(self, split: str, size: int, transform, root: str | Path | None = None):
+        super().__init__(split, size, root)
+        self.transform = transform
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        img = Image.fromarray(self.images[i].numpy(), mode="L").convert("RGB")
+        return self.transform(img), int(self.labels[i])
+
+
+def posterize_zero_bits() -> None:
+    """timm's `PosterizeIncreasing` maps RandAugment magnitude 10 to 0 bits (m9 + mstd0.5 draws it ~2% of the
+    time); Pillow >= 10 rejects `posterize(img, 0)` where older Pillow returned a black image. Restore that old
+    result so the paper's RandAugment strings train on a current Pillow instead of crashing mid-epoch."""
+    from timm.data import auto_augment as aa
+
+    if getattr(aa.posterize, "_hiera_zero_bits", False):
+        return
+
+    def posterize(img, bits_to_keep, **kwargs):
+        if bits_to_keep <= 0:
+            return Image.new(img.mode, img.size)  # what Pillow < 10 produced: every bit masked out
+        return original(img, bits_to_keep, **kwargs)
+
+    original = aa.posterize
+    posterize._hiera_zero_bits = True
+    aa.posterize = posterize
+    for name, op in list(aa.NAME_TO_OP.items()):
+        if op is original:
+            aa.NAME_TO_OP[name] = posterize
+
+
+def _fmnist_transform(size: int, rec: Recipe, phase: str):
+    from timm.data import create_transform
+
+    posterize_zero_bits()
+    return create_transform(size, is_training=True, scale=rec.crop_scale, hflip=0.5, interpolation="bilinear",
+                            auto_augment=rec.rand_augment if phase != "mae" else None,
+                            mean=(MEAN,) * 3, std=(STD,) * 3)
+
+
+def subset(dataset: Dataset, n: int | None, seed: int, shuffle: bool) -> Dataset:
+    """The first `n` samples (after a seeded shuffle when `shuffle`), or the whole dataset."""
+    if n is None or n >= len(dataset):
+        return dataset
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)) if shuffle else None
+    return Subset(dataset, (order[:n] if order is not None else torch.arange(n)).tolist())
+
+
+def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tuple[Dataset, Dataset | None]:
+    """(training set, evaluation set) for the phase; evaluation clips carry a views axis `[V, C, T, H, W]`."""
+    size = model_cfg.input_size[-1]
+    if cfg.dataset == "fashion-mnist":
+        root = cfg.data_path
+        train = AugmentedFashionMNIST("train", size, _fmnist_transform(size, rec, cfg.phase), root)
+        train = SeededAugment(subset(train, cfg.train_samples, cfg.seed, shuffle=True), cfg.seed)
+        test = subset(FashionMNIST("test", size, root), cfg.eval_samples, cfg.seed, shuffle=False)
+        return train, test
+    if cfg.dataset == "moving-fashion-mnist":
+        frames = model_cfg.input_size[0]
+        # Clips are generated deterministically from (split, index): no augmentation to seed.
+        train = MovingFashionMNIST("train", length=cfg.train_samples or 6000, frames=frames, size=size,
+                                   root=cfg.data_path)
+        test = MovingFashionMNIST("test", length=cfg.eval_samples or 1000, frames=frames, size=size,
+                                  root=cfg.data_path)
+        return train, ViewsAxis(test)
+    if cfg.dataset == "imagenet":
+        from hiera.data.real import image_folder
+
+        train = image_folder(cfg.data_path, "train", size, train=True,
+                             rand_augment=rec.rand_augment if cfg.phase != "mae" else None, crop_scale=rec.crop_scale)
+        train = SeededAugment(subset(train, cfg.train_samples, cfg.seed, shuffle=True), cfg.seed)
+        val = subset(image_folder(cfg.data_path, "val", size, train=False), cfg.eval_samples, cfg.seed, False)
+        return train, val
+    from hiera.data.real import KineticsCSV
+
+    root = Path(cfg.data_path)
+    train = KineticsCSV(root / "train.csv", frames=model_cfg.input_size[0], size=size, train=True,
+                        repeat=rec.repeated_sampling, crop_scale=rec.crop_scale, seed=cfg.seed)
+    val = KineticsCSV(root / "val.csv", frames=model_cfg.input_size[0], size=size, train=False,
+                      temporal_views=cfg.eval_views[0], spatial_views=cfg.eval_views[1])
+    return train, subset(val, cfg.eval_samples, cfg.seed, False)
+
+
+class ViewsAxis(Dataset):
+    """Give single-view clips the `[views=1, C, T, H, W]` layout of multi-view evaluation."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        x, y = self.dataset[i]
+        return x.unsqueeze(0), y
+
+
+class SkipSampler(Sampler[int]):
+    """This rank's indices of one epoch, without the first `skip` samples (the batches already consumed)."""
+
+    def __init__(self, dataset: Dataset, rank: int, world: int, seed: int, epoch: int, skip: int = 0):
+        self.inner = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed,
+                                        drop_last=True)
+        self.inner.set_epoch(epoch)
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(list(self.inner)[self.skip:])
+
+    def __len__(self) -> int:
+        return len(self.inner) - self.skip
+
+
+def set_epoch(dataset: Dataset, epoch: int) -> None:
+    """Tell a dataset (or the dataset under a Subset) which epoch it serves, when it cares."""
+    while dataset is not None:
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        dataset = getattr(dataset, "dataset", None)
+
+
+def denormalise(x: torch.Tensor, dataset: str) -> torch.Tensor:
+    """Model input `[..., 3, H, W]` back to [0, 1] pixels (for reconstructions)."""
+    from hiera.data.real import IMAGENET_MEAN, IMAGENET_STD
+
+    if dataset in ("fashion-mnist", "moving-fashion-mnist"):
+        return (x * STD + MEAN).clamp(0, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (x * std + mean).clamp(0, 1)
+
+
+__all__ = ["SeededAugment", "SkipSampler", "build_datasets", "denormalise", "set_epoch", "subset", "to_input"]

@@ -1,0 +1,382 @@
+"""One training phase: MAE pretraining, finetuning or supervised training, resumable bit for bit (paper §3-§4).
+
+`train(cfg, run_dir)` builds the model from the registry, the optimizer with timm (AdamW, layer-wise lr decay,
+no weight decay on 1-D and position parameters), timm's cosine schedule with linear warm-up stepped per
+optimizer step, timm's Mixup/CutMix with label smoothing (`SoftTargetCrossEntropy`), drop path, dropout,
+gradient clipping and AMP (bf16 autocast, or fp16 with a `GradScaler`), then trains and evaluates.
+
+Records (`hiera/train/run.py`): `config.json`, `env.json`, `metrics.jsonl` (train lines: step, epoch, loss,
+lr; eval lines: top1, top5, eval_loss), `checkpoints/last.pth` every `ckpt_every` steps and at every epoch end
+(`best.pth` at the best top-1), `checkpoints/model.pth` (weights only, the official `model_state` format, so a
+finetune or `hiera.build_model(..., checkpoint=)` can start from it), MAE reconstructions
+(`reconstruction.npz`), and `result.json` last.
+
+Resume restores model, optimizer, scaler, scheduler, the torch/NumPy/Python/CUDA RNGs, the data position
+(epoch, batch) and the running loss of the current logging window, so an interrupted run ends with the same
+weights and metrics as an uninterrupted one (on CPU; GPU kernels may be non-deterministic). A non-finite loss
+stops the run with an error before anything is saved: the last good checkpoint stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from hiera.config import ModelConfig
+from hiera.registry import get_variant
+from hiera.train.config import NUM_CLASSES, TrainConfig
+from hiera.train.data import SkipSampler, build_datasets, denormalise, set_epoch
+from hiera.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
+from hiera.train.run import RunDir
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def model_config(cfg: TrainConfig) -> ModelConfig:
+    """The variant's config with the phase's settings and the user's `model_args` (which win)."""
+    base = get_variant(cfg.model).config
+    rec = cfg.resolved_recipe()
+    changes: dict[str, Any] = {"drop_path_rate": rec.drop_path}
+    if cfg.phase == "mae":
+        changes.update(num_classes=0, q_pool=min(base.q_pool, 2))  # the paper pretrains with q_pool 2
+    else:
+        changes.update(num_classes=NUM_CLASSES[cfg.dataset], head_dropout=rec.dropout)
+    changes.update(cfg.model_args)
+    mc = base.replace(**changes)
+    if (mc.modality == "video") != cfg.video:
+        raise ValueError(f"model {cfg.model} takes {mc.modality} input but dataset {cfg.dataset} is "
+                         f"{'video' if cfg.video else 'images'}; pick a *_16x224 variant for video")
+    return mc
+
+
+def build(cfg: TrainConfig, mc: ModelConfig) -> torch.nn.Module:
+    from hiera import build_model
+    from hiera.mae import MaskedAutoencoder
+
+    rec = cfg.resolved_recipe()
+    if cfg.phase == "mae":
+        if not mc.uses_mask_units:
+            raise ValueError(f"{cfg.model} pools across mask units, so it cannot be MAE-pretrained; use its "
+                             "`mae_rel_pos` step (separate-and-pad) or any later step")
+        model = MaskedAutoencoder(mc, cfg.decoder_dim, rec.decoder_depth, rec.decoder_heads, cfg.multi_scale,
+                                  target=cfg.target)
+        if cfg.init:
+            from hiera.checkpoint import load_exact, read_state_dict
+
+            load_exact(model, read_state_dict(cfg.init), cfg.init)
+        return model
+    return build_model(mc, checkpoint=cfg.init, num_classes=mc.num_classes) if cfg.init else build_model(mc)
+
+
+def resolve_device(name: str, info_local_rank: int) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device=cuda but no CUDA device is visible; use device=cpu")
+    if name == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", info_local_rank)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+class Progress:
+    """tqdm on an interactive terminal, otherwise a plain line every `every` steps (log files stay readable)."""
+
+    def __init__(self, total: int, start: int, desc: str, every: int, enabled: bool):
+        self.bar, self.every, self.desc, self.total, self.enabled = None, every, desc, total, enabled
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, desc=desc, dynamic_ncols=True, leave=False)
+
+    def update(self, step: int, **shown: float) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+        elif step % self.every == 0 or step == self.total:
+            items = " ".join(f"{k} {v:.4g}" for k, v in shown.items())
+            print(f"{self.desc}: step {step}/{self.total} {items}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def _loader(dataset, batch: int, workers: int, sampler=None, seed: int = 0) -> DataLoader:
+    # Its own generator: a DataLoader iterator otherwise draws its worker base seed from the global torch RNG
+    # when it is created, which happens at a different point of the RNG stream in a resumed epoch.
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=sampler is not None,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=False,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device, info: DistInfo
+             ) -> dict[str, float]:
+    """Top-1 / top-5 (%) and cross-entropy; video samples `[V, C, T, H, W]` average their views' softmax."""
+    model.eval()
+    indices = list(range(info.rank, len(dataset), info.world))  # each rank its share, no padding duplicates
+    loader = _loader(torch.utils.data.Subset(dataset, indices), cfg.batch_size // info.world or 1, cfg.workers)
+    correct1 = correct5 = loss_sum = count = 0.0
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        views = x.shape[1] if x.ndim == 6 else 1
+        with _autocast(device, cfg.precision):
+            logits = model(x.flatten(0, 1) if x.ndim == 6 else x).float()
+        probs = logits.softmax(-1).view(len(y), views, -1).mean(1)
+        loss_sum += float(F.nll_loss(probs.clamp_min(1e-12).log(), y, reduction="sum"))
+        top = probs.topk(min(5, probs.shape[-1]), dim=-1).indices
+        correct1 += float((top[:, 0] == y).sum())
+        correct5 += float((top == y[:, None]).any(-1).sum())
+        count += len(y)
+    correct1, correct5, loss_sum, count = all_reduce_sum([correct1, correct5, loss_sum, count], device)
+    model.train()
+    return {"top1": 100 * correct1 / count, "top5": 100 * correct5 / count, "eval_loss": loss_sum / count}
+
+
+def _criterion(rec, mixup_active: bool):
+    from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+
+    if mixup_active:
+        return SoftTargetCrossEntropy()  # mixup/cutmix produce soft targets with the smoothing folded in
+    if rec.label_smoothing > 0:
+        return LabelSmoothingCrossEntropy(rec.label_smoothing)
+    return torch.nn.CrossEntropyLoss()
+
+
+def _mix(mixup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """timm's Mixup/CutMix; clips are mixed as `[B, C*T, H, W]` so a CutMix box spans every frame."""
+    if x.ndim == 5:
+        b, c, t, h, w = x.shape
+        x, y = mixup(x.reshape(b, c * t, h, w), y)
+        return x.view(b, c, t, h, w), y
+    return mixup(x, y)
+
+
+def save_reconstructions(model, dataset, cfg: TrainConfig, run: RunDir, device: torch.device, n: int = 8) -> None:
+    """`reconstruction.npz`: input, visible-pixel mask and reconstruction of `n` samples (video: middle frame),
+    per-patch normalisation and the data normalisation undone; visible patches are shown as input."""
+    from hiera.masking import random_mask
+
+    model.eval()
+    x = torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))]).to(device)
+    if x.ndim == 6:  # [n, views, C, T, H, W] evaluation clips: the first view
+        x = x[:, 0]
+    mc = model.config
+    with torch.no_grad():
+        mask = random_mask(mc, len(x), cfg.resolved_recipe().mask_ratio, torch.Generator().manual_seed(cfg.seed))
+        mask = mask.to(device)
+        pred, masked = model.forward_decoder(model.forward_encoder(x, mask), mask)
+        if model.target != "pixel":
+            model.train()
+            return  # HOG predictions are not pixels: nothing to show
+        label = model.pixel_targets(x)
+        mean, var = label.mean(-1, keepdim=True), label.var(-1, keepdim=True)
+        pixels = pred * (var + 1e-6) ** 0.5 + mean  # undo the per-patch normalisation of the target
+        pixels = torch.where(masked[..., None], pixels, label).float()
+    p = model.pred_stride
+    if mc.ndim == 2:
+        h, w = mc.input_size[0] // p, mc.input_size[1] // p
+        img = pixels.view(len(x), h, w, 3, p, p).permute(0, 3, 1, 4, 2, 5).reshape(len(x), 3, h * p, w * p)
+        frame = x
+        vis = masked.view(len(x), h, w)
+    else:
+        t, h, w = mc.input_size[0] // mc.patch_stride[0], mc.input_size[1] // p, mc.input_size[2] // p
+        mid = t // 2
+        img = pixels.view(len(x), t, h, w, p, p, 3)[:, mid].permute(0, 5, 1, 3, 2, 4).reshape(len(x), 3, h * p, w * p)
+        frame = x[:, :, mid * mc.patch_stride[0]]
+        vis = masked.view(len(x), t, h, w)[:, mid]
+    visible = ~vis.repeat_interleave(p, 1).repeat_interleave(p, 2)
+    to_np = lambda a: denormalise(a.cpu(), cfg.dataset).permute(0, 2, 3, 1).numpy().astype(np.float32)  # noqa: E731
+    arrays = {"input": to_np(frame), "mask": visible.cpu().numpy(), "reconstruction": to_np(img)}
+    tmp = run.path / ".reconstruction.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(run.path / "reconstruction.npz")
+    model.train()
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume, or return the result of) one phase in `run_dir`; returns the `result.json` content."""
+    from timm.data import Mixup
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import CosineLRScheduler
+
+    run = RunDir(run_dir)
+    if run.done:
+        return run.result()
+    rec = cfg.resolved_recipe()
+    mc = model_config(cfg)
+    info = init_distributed(resolve_device(cfg.device, int(__import__("os").environ.get("LOCAL_RANK", "0"))))
+    device = resolve_device(cfg.device, info.local_rank)
+    if cfg.batch_size % info.world:
+        raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of ranks ({info.world})")
+    local_batch = cfg.batch_size // info.world
+    _seed_all(cfg.seed)  # same initial weights on every rank (DDP also broadcasts them)
+    model = build(cfg, mc).to(device)
+    train_set, eval_set = build_datasets(cfg, mc, rec)  # MAE: eval_set only feeds the reconstructions
+    if info.main:  # only once the inputs are known good: a bad input leaves no half-made run directory
+        run.start(cfg.to_dict())
+    barrier()
+    steps_per_epoch = len(train_set) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"the training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}; "
+                         "lower batch_size or raise train_samples")
+    total = rec.epochs * steps_per_epoch
+    lr = rec.lr * cfg.batch_size / rec.batch_size  # linear scaling from the recipe's batch (hiera.recipes)
+    optimizer = create_optimizer_v2(model, "adamw", lr=lr, weight_decay=rec.weight_decay, betas=rec.betas,
+                                    layer_decay=rec.layer_decay if cfg.phase == "finetune" else None)
+    scheduler = CosineLRScheduler(optimizer, t_initial=total, lr_min=0.0, warmup_t=rec.warmup_epochs * steps_per_epoch,
+                                  warmup_lr_init=0.0, warmup_prefix=True, t_in_epochs=False)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    mixup = None
+    if cfg.phase != "mae" and (rec.mixup > 0 or rec.cutmix > 0):
+        if local_batch % 2:
+            raise ValueError(f"mixup/cutmix need an even per-rank batch; got {local_batch}")
+        mixup = Mixup(mixup_alpha=rec.mixup, cutmix_alpha=rec.cutmix, label_smoothing=rec.label_smoothing,
+                      num_classes=mc.num_classes)
+    criterion = _criterion(rec, mixup is not None)
+    net = model
+    if info.world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                        else None)
+
+    step, epoch, batch_in_epoch, best = 0, 0, 0, -math.inf
+    window = [0.0, 0]  # running loss sum / count since the last metrics line
+    state = run.resume()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, epoch, batch_in_epoch, best = state["step"], state["epoch"], state["batch"], state["best"]
+        window = list(state["window"])
+        _set_rng_state(state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0])
+
+    def checkpoint(is_best: bool = False) -> None:
+        rngs = [None] * info.world
+        if info.world > 1:
+            torch.distributed.all_gather_object(rngs, _rng_state())
+        else:
+            rngs = [_rng_state()]
+        if info.main:
+            run.save({"step": step, "epoch": epoch, "batch": batch_in_epoch, "best": best, "window": window,
+                      "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scaler": scaler.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs}, best=is_best)
+        barrier()
+
+    start_time = time.perf_counter()
+    bar = Progress(total, step, f"{cfg.phase} {cfg.model}", cfg.log_every, progress and info.main)
+    net.train()
+    eval_metrics: dict[str, float] = {}
+    while epoch < rec.epochs:
+        set_epoch(train_set, epoch)
+        sampler = SkipSampler(train_set, info.rank, info.world, cfg.seed, epoch, skip=batch_in_epoch * local_batch)
+        for x, y in _loader(train_set, local_batch, cfg.workers, sampler, seed=cfg.seed * 100003 + epoch):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if x.ndim == 6:  # repeated sampling: [B, R, C, T, H, W] -> [B*R, ...]
+                y = y.repeat_interleave(x.shape[1])
+                x = x.flatten(0, 1)
+            scheduler.step_update(step)
+            with _autocast(device, cfg.precision):
+                if cfg.phase == "mae":
+                    loss = net(x, mask_ratio=rec.mask_ratio)[0]
+                else:
+                    if mixup is not None:
+                        x, y = _mix(mixup, x, y)
+                    loss = criterion(net(x), y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"{cfg.phase} loss is {value} at step {step + 1} (epoch {epoch}); nothing was saved after the "
+                    f"last good checkpoint ({run.checkpoints / 'last.pth'}); lower the lr or use precision=fp32")
+            scaler.scale(loss).backward()
+            if rec.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), rec.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            batch_in_epoch += 1
+            window[0] += value
+            window[1] += 1
+            bar.update(step, loss=value, lr=optimizer.param_groups[-1]["lr"])
+            if step % cfg.log_every == 0 or batch_in_epoch == steps_per_epoch:
+                loss_sum, count = all_reduce_sum(window, device)
+                if info.main:
+                    run.log({"step": step, "epoch": epoch, "loss": loss_sum / count,
+                             "lr": max(g["lr"] for g in optimizer.param_groups)})
+                window = [0.0, 0]
+            if batch_in_epoch == steps_per_epoch:
+                break
+            if cfg.ckpt_every and step % cfg.ckpt_every == 0:
+                checkpoint()
+        epoch, batch_in_epoch = epoch + 1, 0
+        is_best = False
+        if cfg.phase != "mae":
+            eval_metrics = evaluate(model, eval_set, cfg, device, info)
+            if info.main:
+                run.log({"step": step, "epoch": epoch - 1, **eval_metrics})
+            is_best = eval_metrics["top1"] > best
+            best = max(best, eval_metrics["top1"])
+        checkpoint(is_best)
+    bar.close()
+
+    result: dict[str, Any] = {"phase": cfg.phase, "model": cfg.model, "recipe": rec.name, "steps": step,
+                              "epochs": rec.epochs, "batch_size": cfg.batch_size, "lr": lr,
+                              "precision": cfg.precision, "world_size": info.world,
+                              "train_samples": len(train_set), "wall_s_last_start": time.perf_counter() - start_time}
+    if cfg.phase == "mae":
+        losses = [m["loss"] for m in run.metrics() if "loss" in m]
+        result["final_loss"] = losses[-1] if losses else None
+        result["first_loss"] = losses[0] if losses else None
+    else:
+        if not eval_metrics:  # a resumed, already finished loop: evaluate the final weights again
+            eval_metrics = evaluate(model, eval_set, cfg, device, info)
+        result.update(eval_metrics, best_top1=best, eval_samples=len(eval_set))
+    if info.main:
+        weights = run.checkpoints / "model.pth"
+        tmp = weights.with_suffix(".tmp")
+        torch.save({"model_state": model.state_dict()}, tmp)
+        tmp.replace(weights)
+        if cfg.phase == "mae":
+            save_reconstructions(model, eval_set, cfg, run, device)
+        run.finish(result)
+    barrier()
+    return result

@@ -1,0 +1,105 @@
+"""One ablation run end to end: MAE pretraining -> finetuning -> evaluation, or supervised training (paper Table 1).
+
+    <run_dir>/mae/          the pretraining phase (a `RunDir`, `hiera/train/loop.py`)
+    <run_dir>/finetune/     finetuning from `mae/checkpoints/model.pth`   (or <run_dir>/supervised/)
+    <run_dir>/result.json   the run record (schema `hiera-study/run/1`, results/README.md), written last
+
+Each phase resumes on its own, so a run interrupted anywhere (a SLURM requeue, a kill) continues where it
+stopped; a finished phase is not redone. The record carries the conditions: dataset (and whether it is an
+embedded proxy), hardware and software (`env`), precision, batch, epochs, params and GMACs of the classifier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hiera.env import atomic_write_text, collect_env
+from hiera.train.config import TrainConfig
+
+SCHEMA = "hiera-study/run/1"
+PROXY_DATASETS = ("fashion-mnist", "moving-fashion-mnist")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A run of a grid: which phases, and what the tables need to place its numbers."""
+
+    grid: str  # the grid (ablations/<grid>.py) or "adhoc"
+    run: str  # id inside the grid, e.g. "hiera_large_224.a_abs_pos/seed0"
+    variant: str  # the registered variant the run trains
+    step: str | None  # Table-1 row (sup, mae, a-f) or None
+    size: str  # tiny ... huge, or "proxy" for the embedded-data models
+    table: str  # table1 | table2 | table3 | appendix_b | smoke | demo | adhoc
+    train: TrainConfig  # finetune or supervised phase
+    pretrain: TrainConfig | None = None  # the MAE phase (None for supervised runs)
+    seed: int = 0
+    ablation: str | None = None  # Table 3: which ablation (e.g. "mask_ratio") ...
+    setting: str | None = None  # ... and this run's setting (e.g. "0.6")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pretrain is not None and self.pretrain.phase != "mae":
+            raise ValueError(f"{self.run}: the pretraining phase must be an MAE phase, got {self.pretrain.phase}")
+        if self.train.phase == "mae":
+            raise ValueError(f"{self.run}: the second phase must be finetune or supervised")
+        if (self.pretrain is None) != (self.train.phase == "supervised"):
+            raise ValueError(f"{self.run}: finetuning needs an MAE phase and supervised training has none")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["train"] = self.train.to_dict()
+        data["pretrain"] = self.pretrain.to_dict() if self.pretrain else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        data = dict(data)
+        data["train"] = TrainConfig.from_dict(data["train"])
+        data["pretrain"] = TrainConfig.from_dict(data["pretrain"]) if data.get("pretrain") else None
+        return cls(**data)
+
+
+def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) every phase of `spec` in `run_dir` and write its record; returns the record."""
+    from hiera.flops import load_stats, model_stats
+    from hiera.train.loop import model_config, train
+
+    run_dir = Path(run_dir)
+    record_path = run_dir / "result.json"
+    if record_path.is_file():
+        return json.loads(record_path.read_text())
+    started = time.perf_counter()
+    pre = None
+    if spec.pretrain is not None:
+        pre = train(spec.pretrain, run_dir / "mae", progress)
+        model_path = str(run_dir / "mae" / "checkpoints" / "model.pth")
+        phase_cfg = spec.train.replace(init=model_path)
+        phase_dir = run_dir / "finetune"
+    else:
+        phase_cfg, phase_dir = spec.train, run_dir / "supervised"
+    fin = train(phase_cfg, phase_dir, progress)
+    mc = model_config(phase_cfg)
+    params, gmacs = model_stats(mc, load_stats())
+    record = {
+        "schema": SCHEMA, "grid": spec.grid, "run": spec.run, "status": "done", "variant": spec.variant,
+        "step": spec.step, "size": spec.size, "modality": mc.modality, "dataset": spec.train.dataset,
+        "proxy": spec.train.dataset in PROXY_DATASETS, "seed": spec.seed, "table": spec.table,
+        "ablation": spec.ablation, "setting": spec.setting,
+        "metrics": {"top1": fin["top1"], "top5": fin["top5"], "best_top1": fin["best_top1"],
+                    "mae_loss": pre["final_loss"] if pre else None},
+        "input_size": list(mc.input_size), "params_m": round(params, 4), "gmacs": round(gmacs, 4),
+        "epochs": {"pretrain": pre["epochs"] if pre else None, "finetune": fin["epochs"]},
+        "train_samples": {"pretrain": pre["train_samples"] if pre else None, "finetune": fin["train_samples"]},
+        "eval_samples": fin["eval_samples"], "precision": spec.train.precision,
+        "batch_size": {"pretrain": pre["batch_size"] if pre else None, "finetune": fin["batch_size"]},
+        "world_size": fin["world_size"], "wall_s": round(time.perf_counter() - started, 2),
+        "env": collect_env(), "run_dir": str(run_dir), **({"extra": spec.extra} if spec.extra else {}),
+    }
+    atomic_write_text(run_dir / "spec.json", json.dumps(spec.to_dict(), indent=1, sort_keys=True) + "\n")
+    atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return record

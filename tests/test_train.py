@@ -1,0 +1,171 @@
+"""Training phases: a killed run resumes bit-identically, bad inputs fail in one line, non-finite losses stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from hiera.cli import main
+from hiera.env import REPO
+from hiera.train.config import TrainConfig
+from hiera.train.loop import NonFiniteLoss, train
+
+TINY = dict(input_size=(32, 32), mask_unit_size=(4, 4), q_pool=2, embed_dim=16, num_heads=1, stages=(1, 1, 1, 1),
+            patch_stride=(2, 2), patch_kernel=(3, 3), patch_padding=(1, 1), kv_stride=(2, 2))
+
+
+def overrides(**extra) -> list[str]:
+    items = [f"model.{k}={v!r}".replace(" ", "") for k, v in TINY.items()]
+    return items + [f"{k}={v}" for k, v in extra.items()]
+
+
+def cli_args(phase, model, recipe, run_dir, **extra) -> list[str]:
+    return ["train", "--phase", phase, "--model", model, "--recipe", recipe, "--run-dir", str(run_dir),
+            *overrides(**extra)]
+
+
+def run_cli(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "hiera.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def kill_after(args: list[str], run_dir: Path, step: int) -> int:
+    """Start a training process and SIGKILL it once it has logged `step`; returns the step logged then."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "hiera.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.time() + 300
+    seen = 0
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.is_file():
+            lines = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
+            seen = max([m["step"] for m in lines] or [0])
+            if seen >= step:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"not killed mid-way (rc {proc.returncode}): {proc.stderr.read()}"
+    return seen
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "model.pth", weights_only=True)["model_state"]
+
+
+def strip(metrics_path: Path) -> list[dict]:
+    return [json.loads(line) for line in metrics_path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase,recipe,extra", [
+    ("supervised", "proxy_supervised", {"recipe.rand_augment": "rand-m9-mstd0.5-inc1", "recipe.drop_path": 0.1,
+                                        "recipe.mixup": 0.8, "recipe.cutmix": 1.0}),
+    ("mae", "proxy_mae", {"recipe.epochs": 2}),
+])
+def test_killed_run_resumes_bit_identical(tmp_path, phase, recipe, extra):
+    common = dict(train_samples=192, eval_samples=64, batch_size=32, ckpt_every=1, log_every=1, decoder_dim=16,
+                  **extra)
+    if phase == "mae":
+        common["recipe.decoder_depth"] = 1
+    model = "hiera_tiny_224.c_no_stride1_pool"
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    done = run_cli(cli_args(phase, model, recipe, ref, **common))
+    assert done.returncode == 0, done.stderr
+    seen = kill_after(cli_args(phase, model, recipe, cut, **common), cut, step=3)
+    assert not (cut / "result.json").exists() and (cut / "checkpoints" / "last.pth").exists()
+    resumed = run_cli(cli_args(phase, model, recipe, cut, **common))
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(json.loads((cut / "env.json").read_text())) == 2  # one entry per start
+    a, b = weights(ref), weights(cut)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"weights differ (killed at {seen})"
+    assert strip(ref / "metrics.jsonl") == strip(cut / "metrics.jsonl")
+    ra, rb = (json.loads((d / "result.json").read_text()) for d in (ref, cut))
+    for r in (ra, rb):
+        r.pop("wall_s_last_start")
+    assert ra == rb
+
+
+def error_line(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("hiera-study: error:"), err
+    return err
+
+
+def test_bad_inputs_one_line_nothing_written(tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["--phase", "mae", "--model", "hiera_tiny_224", "--recipe", "proxy_mae", "--run-dir", str(run)]
+    err = error_line(capsys, ["train", *base, f"data_path={tmp_path / 'nowhere'}", *overrides()])
+    assert "Fashion-MNIST not found" in err and "apt-get install dataset-fashion-mnist" in err
+    err = error_line(capsys, ["train", *base, "recipe.warmup_lr=1", *overrides()])
+    assert "unknown Recipe field(s) warmup_lr" in err
+    for ratio in ("1.5", "0", "1.0"):
+        err = error_line(capsys, ["train", *base, f"recipe.mask_ratio={ratio}", *overrides()])
+        assert "mask_ratio" in err and "(0, 1)" in err
+    err = error_line(capsys, ["train", *base, "dataset=imagenet", *overrides()])
+    assert "data_path" in err
+    err = error_line(capsys, ["train", *base, "dataset=imagenet", f"data_path={tmp_path}", *overrides()])
+    assert "does not exist" in err
+    err = error_line(capsys, ["train", "--phase", "finetune", "--model", "hiera_tiny_224", "--recipe", "proxy_mae",
+                              "--run-dir", str(run), *overrides()])
+    assert "phase finetune needs a finetune recipe" in err
+    assert not run.exists()  # nothing half-written
+
+
+def test_corrupted_checkpoint_is_refused_and_kept(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = cli_args("mae", "hiera_tiny_224", "proxy_mae", run, train_samples=64, batch_size=32, decoder_dim=16)
+    cfg = TrainConfig(phase="mae", model="hiera_tiny_224", recipe="proxy_mae", train_samples=64, batch_size=32,
+                      decoder_dim=16, model_args=TINY)
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, sort_keys=True, default=list) + "\n")
+    (run / "checkpoints" / "last.pth").write_bytes(b"not a checkpoint")
+    err = error_line(capsys, args)
+    assert "is corrupted" in err and "last.pth" in err
+    assert (run / "checkpoints" / "last.pth").read_bytes() == b"not a checkpoint"
+    assert not (run / "result.json").exists()
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = TrainConfig(phase="supervised", model="hiera_tiny_224", recipe="proxy_supervised", train_samples=256,
+                      eval_samples=32, batch_size=32, ckpt_every=1, model_args=TINY,
+                      recipe_args={"lr": 1e30, "grad_clip": None, "mixup": 0.0, "label_smoothing": 0.0})
+    with pytest.raises(NonFiniteLoss, match="lower the lr"):
+        train(cfg, tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pth", weights_only=False)
+    assert state["step"] >= 1
+    assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_finetune_starts_from_the_mae_encoder(tmp_path):
+    mae = TrainConfig(phase="mae", model="hiera_tiny_224", recipe="proxy_mae", train_samples=64, batch_size=32,
+                      decoder_dim=16, model_args=TINY, recipe_args={"decoder_depth": 1})
+    result = train(mae, tmp_path / "mae", progress=False)
+    assert result["final_loss"] is not None and (tmp_path / "mae" / "reconstruction.npz").is_file()
+    import numpy as np
+
+    rec = np.load(tmp_path / "mae" / "reconstruction.npz")
+    assert rec["input"].shape == rec["reconstruction"].shape == (8, 32, 32, 3) and rec["mask"].shape == (8, 32, 32)
+    assert 0 <= rec["reconstruction"].min() and rec["reconstruction"].max() <= 1
+    assert np.allclose(rec["input"][rec["mask"]], rec["reconstruction"][rec["mask"]], atol=1e-5)
+    fin = TrainConfig(phase="finetune", model="hiera_tiny_224", recipe="proxy_finetune", train_samples=64,
+                      eval_samples=32, batch_size=32, model_args=TINY, recipe_args={"epochs": 1},
+                      init=str(tmp_path / "mae" / "checkpoints" / "model.pth"))
+    from hiera.train.loop import build, model_config
+
+    model = build(fin, model_config(fin))
+    encoder = torch.load(tmp_path / "mae" / "checkpoints" / "model.pth", weights_only=True)["model_state"]
+    assert torch.equal(model.state_dict()["blocks.0.attn.qkv.weight"], encoder["blocks.0.attn.qkv.weight"])
+    out = train(fin, tmp_path / "ft", progress=False)
+    assert 0 <= out["top1"] <= 100 and out["eval_samples"] == 32
