@@ -52,5 +52,5 @@ fi
 if [[ "$job" == demo ]]; then
   exec "$venv/bin/hiera-study" demo
 fi
-"$venv/bin/ruff" check hiera tests
+"$venv/bin/ruff" check hiera tests ablations
 exec "$venv/bin/python" -m pytest -q

@@ -169,3 +169,40 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
     assert torch.equal(model.state_dict()["blocks.0.attn.qkv.weight"], encoder["blocks.0.attn.qkv.weight"])
     out = train(fin, tmp_path / "ft", progress=False)
     assert 0 <= out["top1"] <= 100 and out["eval_samples"] == 32
+
+
+def _ddp_check(run_dir: Path) -> None:
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["world_size"] == 2 and 0 <= result["top1"] <= 100
+    steps = [m["step"] for m in strip(run_dir / "metrics.jsonl") if "loss" in m]
+    assert steps == sorted(set(steps))  # one writer: rank 0
+
+
+@pytest.mark.slow
+def test_ddp_from_torchrun_environment(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    args = cli_args("supervised", "hiera_tiny_224", "proxy_supervised", tmp_path / "run", train_samples=128,
+                    eval_samples=64, batch_size=32, log_every=1, **{"recipe.epochs": 1})
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          "29631", "-m", "hiera.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    _ddp_check(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_ddp_from_slurm_environment(tmp_path):
+    """Two tasks of a SLURM step (SLURM_PROCID / SLURM_NTASKS), no torchrun: each process is one rank."""
+    args = cli_args("supervised", "hiera_tiny_224", "proxy_supervised", tmp_path / "run", train_samples=128,
+                    eval_samples=64, batch_size=32, log_every=1, **{"recipe.epochs": 1})
+    procs = []
+    for rank in range(2):
+        env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+        env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", SLURM_PROCID=str(rank), SLURM_NTASKS="2",
+                   SLURM_LOCALID=str(rank), SLURM_JOB_NODELIST="127.0.0.1", MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT="29632")
+        procs.append(subprocess.Popen([sys.executable, "-m", "hiera.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    _ddp_check(tmp_path / "run")

@@ -1,0 +1,46 @@
+"""The one callable where the launcher and the trainer meet: run (or resume) one grid run in its directory.
+
+`RunTask` is a submitit `Checkpointable`: on preemption or timeout submitit calls `checkpoint()`, which
+requeues the *same* task; the requeued task resumes every phase from its own `checkpoints/last.pth` (the MAE
+repo's launcher requeues but never resumes — it looks for a file it never writes). A failure writes
+`error.json` (type, message, traceback tail) into the run directory before re-raising, so `hiera-study status`
+can show it without reading SLURM logs. Multi-GPU and multi-node jobs export submitit's job environment as the
+torchrun variables, which `hiera/train/distributed.py` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from pathlib import Path
+
+import submitit
+
+from hiera.env import atomic_write_text
+from hiera.train.pipeline import RunSpec, run_pipeline
+
+
+class RunTask(submitit.helpers.Checkpointable):
+    def __init__(self, spec: dict, run_dir: str):
+        self.spec, self.run_dir = spec, run_dir  # plain data: the pickle stays valid across code edits
+
+    def __call__(self) -> dict:
+        run_dir = Path(self.run_dir)
+        try:
+            env = submitit.JobEnvironment()
+            if env.num_tasks > 1:
+                submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        except RuntimeError:  # not inside a submitit job (the debug cluster runs in-process)
+            pass
+        rank = int(os.environ.get("RANK", "0"))
+        try:
+            if rank == 0:
+                (run_dir / "error.json").unlink(missing_ok=True)
+            return run_pipeline(RunSpec.from_dict(self.spec), run_dir, progress=False)
+        except Exception as e:
+            if rank == 0:
+                tail = traceback.format_exc().splitlines()[-12:]
+                atomic_write_text(run_dir / "error.json", json.dumps(
+                    {"type": type(e).__name__, "message": str(e), "traceback": tail}, indent=1) + "\n")
+            raise
