@@ -6,6 +6,12 @@
     hiera-study bench PATTERN... [--protocol paper|modern] ...  samples/s per variant, records in results/speed/
     hiera-study train --phase mae|finetune|supervised --model NAME --recipe R --run-dir DIR [key=value ...]
                                                                one training phase (resumes when DIR exists)
+    hiera-study submit ablations/X.py [--cluster slurm|local|debug] [--only GLOB] [--dry-run] [--seeds N]
+                                                               launch a grid (skips done / queued runs)
+    hiera-study status ablations/X.py [--resubmit-failed]      one line per run: done/running/pending/failed/missing
+    hiera-study collect ablations/X.py                         finished runs -> results/records/<grid>.jsonl
+    hiera-study tables [--readme README.md]                    paper tables, ours beside the paper's (results/tables/)
+    hiera-study plots                                          figures (paper_figures/)
     hiera-study demo [--video] [--device cuda] ...              the Quickstart's main job: the ladder on the
                                                                embedded data, MAE -> finetune -> eval -> speed
 
@@ -94,6 +100,59 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace):
+    from hiera.launch.submit import ClusterProfile
+
+    return ClusterProfile.load(args.profile, partition=getattr(args, "partition", None),
+                               account=getattr(args, "account", None), qos=getattr(args, "qos", None),
+                               constraint=getattr(args, "constraint", None), root=args.root)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from hiera.launch.submit import submit
+
+    submit(args.grid, cluster=args.cluster, only=args.only, dry_run=args.dry_run, seeds=args.seeds,
+           profile=_profile(args), allow_dirty=args.allow_dirty)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hiera.launch.grid import GridContext
+    from hiera.launch.submit import REPO, format_status, states, submit
+
+    profile = _profile(args)
+    root = Path(profile.root) if Path(profile.root).is_absolute() else REPO / profile.root
+    name, found = states(args.grid, GridContext(seeds=args.seeds), root, args.only)
+    print(format_status(name, found))
+    if args.resubmit_failed and any(s.state == "failed" for s in found):
+        submit(args.grid, cluster=args.cluster, only=args.only, seeds=args.seeds, profile=profile,
+               allow_dirty=args.allow_dirty, failed_only=True)
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from hiera.launch.submit import collect
+
+    path = collect(args.grid, seeds=args.seeds, profile=_profile(args), out_dir=args.out)
+    print(f"records written to {path}")
+    return 0
+
+
+def _grid_args(p: argparse.ArgumentParser, launch: bool) -> None:
+    p.add_argument("grid", type=Path, help="a grid file, e.g. ablations/t01_ladder_images.py")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per run (default 1)")
+    p.add_argument("--only", help="glob over run ids, e.g. 'hiera_large_224.a_*'")
+    p.add_argument("--root", help="run directories' root (default: the profile's, else results/runs)")
+    p.add_argument("--profile", help="cluster profile: slurm/clusters/NAME.json or a JSON path")
+    if launch:
+        p.add_argument("--cluster", default="slurm", choices=("slurm", "local", "debug"))
+        p.add_argument("--partition")
+        p.add_argument("--account")
+        p.add_argument("--qos")
+        p.add_argument("--constraint")
+        p.add_argument("--allow-dirty", action="store_true", help="launch from a dirty git tree (diff recorded)")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from hiera.bench import protocol_config, run
 
@@ -156,17 +215,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="TrainConfig fields (dataset=imagenet data_path=... batch_size=...), model.X=, recipe.X=")
     p.set_defaults(func=cmd_train)
+    p = sub.add_parser("submit", help="launch a grid file on SLURM (or local / debug) with submitit")
+    _grid_args(p, launch=True)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print every run, its resources and its directory; submit nothing")
+    p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("status", help="one line per run of a grid: done / running / pending / failed / missing")
+    _grid_args(p, launch=True)
+    p.add_argument("--resubmit-failed", action="store_true", help="submit the failed runs again (they resume)")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("collect", help="gather a grid's finished runs into results/records/<grid>.jsonl")
+    _grid_args(p, launch=False)
+    p.add_argument("--out", type=Path, help="records directory (default results/records)")
+    p.set_defaults(func=cmd_collect)
     p = sub.add_parser("demo", help="the Quickstart main job: Table 1 on the embedded data")
     p.add_argument("--out", type=Path, help="directory of the demo's runs and records (default results/runs/demo)")
     p.add_argument("--video", action="store_true", help="also the video ladder on moving Fashion-MNIST")
     p.add_argument("--width", type=int, default=32, help="channels of stage 1 of the proxy models (default 32)")
-    p.add_argument("--train-samples", type=int, default=6000, help="training images per epoch (default 6000)")
+    p.add_argument("--train-samples", type=int, default=4000, help="training images per epoch (default 4000)")
     p.add_argument("--eval-samples", type=int, default=2000, help="test images evaluated (default 2000)")
     p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every phase's epochs (default 1)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--no-bench", action="store_true", help="skip the speed profile")
     p.add_argument("--no-figures", action="store_true", help="tables only")
     p.set_defaults(func=cmd_demo)
+    from hiera.analysis import register
+
+    register(sub)  # tables, plots
     args, extra = parser.parse_known_args(argv)
     flags = [i for i in extra if i.startswith("-")]
     if args.command == "train":

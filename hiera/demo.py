@@ -33,7 +33,7 @@ PROXY_VIDEO: dict[str, Any] = dict(
     q_stride=(1, 2, 2), patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4), patch_padding=(1, 3, 3))
 
 
-def demo_specs(video: bool = False, width: int = 32, train_samples: int = 6000, eval_samples: int = 2000,
+def demo_specs(video: bool = False, width: int = 32, train_samples: int = 4000, eval_samples: int = 2000,
                epochs_scale: float = 1.0, device: str = "auto", seed: int = 0) -> list[RunSpec]:
     """The demo grid: one run per ladder step (and per modality)."""
     specs = []
@@ -46,7 +46,7 @@ def demo_specs(video: bool = False, width: int = 32, train_samples: int = 6000, 
         common = dict(size="tiny", dataset=dataset, device=device, seed=seed, train_samples=samples,
                       eval_samples=evals, model_args=proxy, log_every=20)
 
-        def epochs(name: str, base: int) -> dict[str, Any]:
+        def epochs(base: int) -> dict[str, Any]:  # supervised: as many passes as MAE + finetuning
             return {"epochs": max(1, round(base * epochs_scale))}
 
         for step in LADDER:
@@ -54,12 +54,12 @@ def demo_specs(video: bool = False, width: int = 32, train_samples: int = 6000, 
             if step.id == "sup":
                 pre = None
                 fin = TrainConfig(phase="supervised", model=variant, recipe="proxy_supervised",
-                                  recipe_args=epochs("sup", 3), **common)
+                                  recipe_args=epochs(3), **common)
             else:
                 pre = TrainConfig(phase="mae", model=variant, recipe="proxy_mae", decoder_dim=64,
-                                  recipe_args=epochs("mae", 1), **common)
+                                  recipe_args=epochs(1), **common)
                 fin = TrainConfig(phase="finetune", model=variant, recipe="proxy_finetune",
-                                  recipe_args=epochs("ft", 2), **common)
+                                  recipe_args=epochs(2), **common)
             specs.append(RunSpec(grid="demo", run=f"{modality}/{step.id}/seed{seed}", variant=variant, step=step.id,
                                  size="proxy", table="demo", train=fin, pretrain=pre, seed=seed))
     return specs
@@ -81,7 +81,7 @@ def bench_specs(specs: list[RunSpec], out: Path, device: str) -> Path | None:
     return path
 
 
-def run_demo(out: Path | None = None, video: bool = False, width: int = 32, train_samples: int = 6000,
+def run_demo(out: Path | None = None, video: bool = False, width: int = 32, train_samples: int = 4000,
              eval_samples: int = 2000, epochs_scale: float = 1.0, device: str = "auto", bench: bool = True,
              figures: bool = True) -> dict[str, Any]:
     """Train, evaluate and profile the demo grid, then write records, tables (and figures); resumable."""
@@ -115,11 +115,13 @@ def report(records_dir: Path, speed_dir: Path, out: Path, figures: bool) -> dict
     """Tables (and figures) of the demo's records, printed and written under `out`."""
     from hiera.analysis import plots, tables
 
-    written = tables.write_tables(records_dir=records_dir, speed_dir=speed_dir, out_dir=out / "tables")
-    text = (out / "tables" / "table1.md").read_text() if (out / "tables" / "table1.md").is_file() else ""
-    print(text)
+    written = tables.write_tables(records_dir=records_dir, speed_dir=speed_dir, out_dir=out / "tables",
+                                  command="hiera-study demo")
+    demo_table = out / "tables" / "demo.md"  # the demo grid in Table 1's layout, paper numbers beside ours
+    print(demo_table.read_text() if demo_table.is_file() else "")
     result: dict[str, Any] = {"tables": [str(p) for p in written]}
     if figures:
         result["figures"] = [str(p) for p in plots.write_plots(records_dir=records_dir, speed_dir=speed_dir,
-                                                                out_dir=out / "figures")]
+                                                                out_dir=out / "figures", command="hiera-study demo",
+                                                                log=lambda m: print(m, file=sys.stderr))]
     return result

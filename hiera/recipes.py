@@ -178,7 +178,7 @@ def proxy_mae(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
 def proxy_finetune(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
     """This project's proxy finetuning (layer decay, mixup, label smoothing as Tab. 14, shorter and hotter)."""
     return dict(name="proxy_finetune", kind="finetune", dataset="proxy", epochs=2, warmup_epochs=0, batch_size=64,
-                lr=2e-3, layer_decay=0.75, drop_path=0.0, crop_scale=(0.7, 1.0), mixup=0.2, cutmix=0.0,
+                lr=2e-3, layer_decay=0.85, drop_path=0.0, crop_scale=(0.7, 1.0), mixup=0.2, cutmix=0.0,
                 label_smoothing=0.1, grad_clip=5.0, pretrain_epochs=pretrain_epochs or 1)
 
 

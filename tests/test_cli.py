@@ -53,9 +53,22 @@ def test_unknown_flag_is_usage_error(capsys):
     assert exc.value.code == 2
 
 
-def test_demo_runs(capsys):
-    code, out, _ = run(capsys, "demo")
-    assert code == 0 and "hiera_tiny_224.sup_mvitv2" in out and "logits (1, 1000)" in out
+@pytest.mark.slow
+def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
+    """The main job's whole flow (train every ladder step, profile, tables, figures), shrunk to run in minutes."""
+    code, out, err = run(capsys, "demo", "--out", str(tmp_path), "--train-samples", "128", "--eval-samples", "64",
+                         "--width", "16")
+    assert code == 0, err
+    records = [json.loads(x) for x in (tmp_path / "records" / "demo.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
+    assert all(r["status"] == "done" and r["proxy"] and r["dataset"] == "fashion-mnist" for r in records)
+    assert records[0]["metrics"]["mae_loss"] is None and all(r["metrics"]["mae_loss"] > 0 for r in records[1:])
+    speed = [json.loads(x) for p in (tmp_path / "speed").glob("*.jsonl") for x in p.read_text().splitlines()]
+    assert sorted(r["step"] for r in speed) == sorted(r["step"] for r in records)
+    table = (tmp_path / "tables" / "demo.md").read_text()
+    assert "Fashion-MNIST" in table and "85.6" in table  # ours labelled as the proxy, the paper's row beside it
+    assert table in out and (tmp_path / "figures" / "index.md").is_file()
+    assert "demo finished in" in out
 
 
 def test_console_script():

@@ -88,13 +88,13 @@ def submit(grid: Path, root: Path, *extra: str) -> None:
                  "--allow-dirty", *extra]) == 0
 
 
-def reference(grid: Path, tmp_path: Path, run: str = "r0") -> Path:
-    """The same run uninterrupted, in a process with the job's environment (so the same CPU thread count)."""
+def reference(grid: Path, tmp_path: Path, threads: int, run: str = "r0") -> Path:
+    """The same run uninterrupted, in a process with the job's CPU thread count."""
     out = tmp_path / "reference"
     code = (f"from hiera.launch.grid import grid_runs, GridContext; from hiera.train.pipeline import run_pipeline;"
             f"_, runs = grid_runs({str(grid)!r}, GridContext());"
             f"run_pipeline(next(r.spec for r in runs if r.spec.run == {run!r}), {str(out)!r}, progress=False)")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads))
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=600, capture_output=True)
     return out
 
@@ -137,7 +137,8 @@ def test_scontrol_requeue_resumes_bit_identical(tmp_path):
     found = wait(grid, root, finished, timeout=600)
     assert found[0].state == "done", found[0].detail
     assert len(json.loads((run_dir / "mae" / "env.json").read_text())) >= 2  # it really restarted
-    ref = reference(grid, tmp_path)
+    job_threads = json.loads((run_dir / "mae" / "env.json").read_text())[0]["cpu_threads"]
+    ref = reference(grid, tmp_path, job_threads)
     threads = {e["cpu_threads"] for p in (run_dir, ref) for e in json.loads((p / "mae" / "env.json").read_text())}
     assert len(threads) == 1, f"the job and the reference ran with different thread counts {threads}"
     assert same_weights(run_dir, ref)
@@ -151,7 +152,7 @@ def test_a_run_past_its_time_limit_is_requeued_and_finishes(tmp_path):
     profile.write_text(json.dumps({"partition": "debug", "signal_delay_s": 45}))
     assert main(["submit", str(grid), "--cluster", "slurm", "--profile", str(profile), "--root", str(root),
                  "--allow-dirty"]) == 0
-    found = wait(grid, root, finished, timeout=900)
+    found = wait(grid, root, finished, timeout=1200)
     assert found[0].state == "done", found[0].detail
     starts = sum(len(json.loads((root / "timeout" / "r0" / p / "env.json").read_text())) for p in ("mae", "finetune"))
     assert starts >= 3  # mae was cut by the time limit at least once, then resumed

@@ -33,6 +33,11 @@ class RunTask(submitit.helpers.Checkpointable):
                 submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         except RuntimeError:  # not inside a submitit job (the debug cluster runs in-process)
             pass
+        cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+        if cpus:  # without cgroup binding torch would start one thread per core of the node in every task
+            import torch
+
+            torch.set_num_threads(int(cpus))
         rank = int(os.environ.get("RANK", "0"))
         try:
             if rank == 0:

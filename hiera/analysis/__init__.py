@@ -1,0 +1,85 @@
+"""Records -> the paper's tables and figures (paper Tables 1, 2, 3, 16, 17; Fig. 1 style plots).
+
+Pure functions of the files in `results/` (see results/README.md): `records` loads and validates them, `tables`
+renders Tables 1-3 and the speed tables (Markdown, LaTeX, CSV), `plots` draws the figures for `paper_figures/`.
+`register(subparsers)` adds the `tables` and `plots` subcommands to the `hiera-study` command line:
+
+    hiera-study tables [--records DIR ...] [--speed DIR] [--out results/tables] [--readme README.md] [--grid GLOB]
+    hiera-study plots  [--records DIR ...] [--speed DIR] [--out paper_figures] [--grid GLOB]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hiera.analysis.records import PAPER_DIR, RECORDS_DIR, SPEED_DIR, Records, display_path, load_all
+
+__all__ = ["Records", "load_all", "register", "cmd_tables", "cmd_plots"]
+
+
+def _command(name: str, args: argparse.Namespace, defaults: dict[str, object]) -> str:
+    """The command line that reproduces an output, with only the flags that differ from the defaults."""
+    parts = [f"hiera-study {name}"]
+    for flag, value in (("--records", args.records), ("--speed", args.speed), ("--out", args.out),
+                        ("--paper", args.paper), ("--grid", args.grid), ("--readme", getattr(args, "readme", None))):
+        if value is None or value == defaults.get(flag):
+            continue
+        values = value if isinstance(value, list) else [value]
+        parts.append(f"{flag} " + " ".join(display_path(Path(v)) if flag != "--grid" else f"'{v}'" for v in values))
+    return " ".join(parts)
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    """`hiera-study tables`: every table into --out, and optionally into a README between the table markers."""
+    from hiera.analysis.tables import TABLES_DIR, update_readme, write_tables
+
+    recs = load_all(args.records, args.speed, args.paper, args.grid)
+    command = _command("tables", args, {"--records": [RECORDS_DIR], "--speed": SPEED_DIR, "--out": TABLES_DIR,
+                                        "--paper": PAPER_DIR, "--grid": "*"})
+    written = write_tables(recs, args.out, command)
+    if args.readme is not None:
+        update_readme(args.readme, (Path(args.out) / "tables.md").read_text())
+    n_runs, n_done = len(recs.runs), int((recs.runs["status"] == "done").sum())
+    print(f"{n_runs} run records ({n_done} done), {len(recs.speed)} speed records -> {len(written)} files in "
+          f"{display_path(Path(args.out))}" + (f"; updated {args.readme}" if args.readme else ""))
+    return 0
+
+
+def cmd_plots(args: argparse.Namespace) -> int:
+    """`hiera-study plots`: every figure the records support into --out, with captions and index.md."""
+    from hiera.analysis.plots import FIGURES_DIR, plot_all
+
+    recs = load_all(args.records, args.speed, args.paper, args.grid)
+    command = _command("plots", args, {"--records": [RECORDS_DIR], "--speed": SPEED_DIR, "--out": FIGURES_DIR,
+                                       "--paper": PAPER_DIR, "--grid": "*"})
+    made = plot_all(recs, args.out, command)
+    print(f"{len(made)} figures -> {display_path(Path(args.out))} (index.md lists them)")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, out: Path, what: str) -> None:
+    p.add_argument("--records", type=Path, nargs="+", default=[RECORDS_DIR], metavar="PATH",
+                   help="directories of <grid>.jsonl run records, single JSONL files, or run directories holding "
+                        "result.json (default results/records)")
+    p.add_argument("--speed", type=Path, default=SPEED_DIR, metavar="DIR",
+                   help="directory of hiera-study bench records (default results/speed)")
+    p.add_argument("--out", type=Path, default=out, metavar="DIR", help=f"where to write the {what} (default "
+                   f"{display_path(out)})")
+    p.add_argument("--paper", type=Path, default=PAPER_DIR, metavar="DIR",
+                   help="the paper's reference CSVs (default results/paper)")
+    p.add_argument("--grid", default="*", metavar="GLOB", help="only grids whose name matches (default all)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `tables` and `plots` to the `hiera-study` subcommands; each sets `func(args) -> int`."""
+    from hiera.env import REPO
+
+    p = subparsers.add_parser("tables", help="paper Tables 1-3 and speed tables from the records (md, tex, csv)")
+    _common(p, REPO / "results" / "tables", "tables")
+    p.add_argument("--readme", type=Path, metavar="PATH",
+                   help="also replace the text between <!-- tables:begin --> and <!-- tables:end --> in this file")
+    p.set_defaults(func=cmd_tables)
+    p = subparsers.add_parser("plots", help="figures from the records into paper_figures/ (png, pdf, captions)")
+    _common(p, REPO / "paper_figures", "figures")
+    p.set_defaults(func=cmd_plots)

@@ -1,0 +1,584 @@
+"""Figures from our records beside the paper's numbers, for `paper_figures/` (PNG + PDF + caption).
+
+- `acc_vs_speed`: top-1 against throughput per model size (paper Fig. 1 / Fig. 3 style; Tables 2, 4, 8, 16, 17);
+- `speedup`: each Table-1 step's speed over the supervised MViTv2 baseline, images and video, ours vs paper;
+- `curves-<grid>`: MAE pretraining and finetuning curves per variant (mean ± std over seeds);
+- `reconstructions-<grid>`: MAE input, visible mask units and reconstruction (paper Fig. 2 style);
+- `batch-<condition>`: throughput against batch size (the paper reports the best batch; this shows the sweep);
+- `model_size`: parameters and GMACs per size, ours vs the paper's Table 2 / Table 4.
+
+One style for all: seaborn "whitegrid" at paper font sizes, widths of a single (3.3 in) or double (6.9 in) column.
+Colour always means the same thing: a Table-1 step has one colour in every figure (`STEP_COLORS`), a model size
+another (`SIZE_COLORS`); ours is drawn solid and the paper hatched or dashed. Every figure has a caption (a
+`<name>.txt` beside it, and the PNG's Description) and an entry in `index.md` naming the command and the records.
+Output is deterministic where matplotlib allows: no pyplot state, fixed dpi, no software/date metadata.
+A figure whose records are absent is skipped with a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from hiera.analysis.records import (
+    PAPER_DIR,
+    RECORDS_DIR,
+    SPEED_DIR,
+    Records,
+    display_path,
+    load_all,
+    load_curves,
+    load_reconstruction,
+    model_counts,
+)
+from hiera.analysis.tables import (
+    CONDITION,
+    DATASETS,
+    LABEL_ORDER,
+    PAPER_DATA,
+    PAPER_SPEED,
+    REF_ROW,
+    RES,
+    SIZE_LABELS,
+    SPEED_COL,
+    SPEED_UNIT,
+    describe_runs,
+    resolution_label,
+    slug,
+    split_contexts,
+    table1_frame,
+    table2_frame,
+)
+from hiera.env import REPO
+from hiera.ladder import SIZES, STEP_IDS
+
+FIGURES_DIR = REPO / "paper_figures"
+SINGLE, DOUBLE = 3.3, 6.9  # column widths of a two-column paper (inches)
+DPI = 200
+_CB = sns.color_palette("colorblind")
+# Step colours: the baseline grey, the final Hiera the strongest colour; the same in every figure.
+STEP_COLORS = dict(zip(STEP_IDS, [_CB[7], _CB[9], _CB[0], _CB[1], _CB[2], _CB[4], _CB[5], _CB[3]]))
+STEP_LABELS = {"sup": "sup: MViTv2 (supervised)", "mae": "mae: + MAE, rel pos", "a": "a: abs pos",
+               "b": "b: max pools", "c": "c: no stride-1 pools", "d": "d: kernel = stride", "e": "e: no attn residual",
+               "f": "f: Hiera (MU attn)"}
+SIZE_COLORS = dict(zip(SIZES, sns.color_palette("viridis", len(SIZES) + 1)[:len(SIZES)]))
+IMPL_DASHES = {"hiera-study": "-", "timm": "--", "official": ":"}
+PAPER_HATCH = "////"
+HIDDEN_RGB = np.array([0.74, 0.82, 0.94])  # masked-out units in the reconstruction figures
+STYLE = {
+    **sns.axes_style("whitegrid"), **sns.plotting_context("paper"),
+    "font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6.5, "ytick.labelsize": 6.5,
+    "legend.fontsize": 6.5, "legend.title_fontsize": 6.5, "lines.linewidth": 1.2, "lines.markersize": 4,
+    "axes.linewidth": 0.6, "grid.linewidth": 0.4, "hatch.linewidth": 0.6, "patch.linewidth": 0.5,
+    "savefig.dpi": DPI, "pdf.fonttype": 42, "ps.fonttype": 42, "svg.hashsalt": "hiera-study",
+    "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
+}
+
+
+@dataclass
+class FigureInfo:
+    """A written figure: its name, caption, the records it came from, and the values it plots."""
+
+    name: str
+    caption: str
+    records: list[str]
+    data: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+
+def _new(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def save(fig: Figure, out_dir: Path, name: str, caption: str) -> list[Path]:
+    """PNG (caption in its Description) + PDF + `<name>.txt`, without dates or software versions."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png, pdf, txt = (out_dir / f"{name}.{s}" for s in ("png", "pdf", "txt"))
+    fig.savefig(png, dpi=DPI, metadata={"Software": None, "Title": name, "Description": caption})
+    fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None,
+                               "Title": name})
+    txt.write_text(caption + "\n")
+    return [png, pdf, txt]
+
+
+def _sources(frame: pd.DataFrame) -> list[str]:
+    """Distinct record files behind the rows of a frame (`source` is `<file>:<line>`)."""
+    return sorted({s.rsplit(":", 1)[0] for s in frame["source"]}) if "source" in frame and len(frame) else []
+
+
+def _gap(ax, x: float, text: str) -> None:
+    """Mark a bar that has no number (not measured / no paper row), so a gap never reads as zero."""
+    ax.text(x, 0.02, text, transform=ax.get_xaxis_transform(), rotation=90, ha="center", va="bottom", fontsize=5,
+            color="0.45")
+
+
+def _plain_log_ticks(axis) -> None:
+    """Log-axis ticks as plain numbers (200, 500, 1000) instead of overlapping 2x10^2 labels."""
+    axis.set_major_locator(mpl.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(mpl.ticker.NullFormatter())
+
+
+def _paper_legend(ax, ours_label: str, paper_label: str, **kw) -> None:
+    handles = [Patch(facecolor="0.55", edgecolor="0.2", label=ours_label),
+               Patch(facecolor="white", edgecolor="0.3", hatch=PAPER_HATCH, label=paper_label)]
+    ax.legend(handles=handles, frameon=False, **kw)
+
+
+# ---- Table 1: per-step speed-up ---------------------------------------------------------------------------------
+
+def speedup_data(recs: Records) -> tuple[pd.DataFrame, list[str]]:
+    """Long frame (modality, step, source, speedup) of Table 1's speed-ups over row `sup`, and speed captions.
+
+    Speeds of the models a Table-1 grid trained (else the demo's proxy ladder), else the full-size ladder."""
+    runs = recs.runs.iloc[0:0]
+    for table in ("table1", "demo"):
+        parts = split_contexts(recs.runs[recs.runs["table"] == table], table)
+        if parts:
+            runs = parts[0][1]
+            break
+    frame, captions = table1_frame(recs, runs)
+    rows = []
+    for modality in ("image", "video"):
+        for r in frame.itertuples(index=False):
+            d = r._asdict()
+            for source, col in (("ours", f"{modality}_speedup"), ("paper", f"{modality}_speedup_paper")):
+                if not np.isnan(d[col]):
+                    rows.append({"modality": modality, "step": d["row"], "source": source, "speedup": d[col],
+                                 "speed": d[f"{modality}_{SPEED_COL[modality]}" + ("_paper" if source == "paper"
+                                                                                    else "")]})
+    return pd.DataFrame(rows, columns=["modality", "step", "source", "speedup", "speed"]), captions
+
+
+def plot_speedup(recs: Records, out_dir: Path) -> FigureInfo | str:
+    data, captions = speedup_data(recs)
+    ours = data[data["source"] == "ours"]
+    if ours.empty or not (ours["step"] != REF_ROW).any():
+        return "speedup: no speed records of a Table-1 ladder (with its `sup` row) to compare"
+    modalities = [m for m in ("image", "video") if (ours["modality"] == m).any()]
+    fig, axes = _new(DOUBLE if len(modalities) > 1 else SINGLE, 2.3, 1, len(modalities))
+    width = 0.38
+    for ax, modality in zip(axes[0], modalities):
+        part = data[data["modality"] == modality]
+        for i, step in enumerate(STEP_IDS):
+            for source, dx in (("ours", -width / 2), ("paper", width / 2)):
+                v = part[(part["step"] == step) & (part["source"] == source)]["speedup"]
+                if len(v):
+                    ax.bar(i + dx, float(v.iloc[0]), width, color=STEP_COLORS[step] if source == "ours" else "white",
+                           edgecolor=STEP_COLORS[step] if source == "paper" else "0.2",
+                           hatch=PAPER_HATCH if source == "paper" else None, linewidth=0.6)
+                else:
+                    _gap(ax, i + dx, "not measured" if source == "ours" else "no paper row")
+        ax.axhline(1.0, color="0.3", linewidth=0.6, zorder=0)
+        ax.set_xticks(range(len(STEP_IDS)), STEP_IDS)
+        ax.set_xlabel("Table 1 step")
+        ax.set_ylabel(f"speed-up over {REF_ROW} (×, {SPEED_UNIT[modality]})")
+        ax.set_title(f"{modality.capitalize()} speed-up over MViTv2 ({REF_ROW})")
+        ax.set_xlim(-0.6, len(STEP_IDS) - 0.4)
+        ax.grid(axis="x", visible=False)
+    _paper_legend(axes[0][0], "ours", "paper (A100 fp16)", loc="upper left")
+    caption = (f"Speed of every Table-1 step over the supervised MViTv2 baseline (row {REF_ROW}), ours (solid) vs "
+               f"the paper (hatched; Table 1, {PAPER_SPEED}); colour = step. " + " ".join(captions) +
+               " Step mae has no paper number; rows mae and a-c include separate-and-pad, as the paper's speeds; "
+               "'not measured': no speed record of ours for that step.")
+    files = save(fig, out_dir, "speedup", caption)
+    used = recs.speed[recs.speed["variant"].str.contains(r"_(?:224|16x224)(?:\.|$)", regex=True)]
+    return FigureInfo("speedup", caption, [*_sources(used), "results/paper/table1.csv"], data, files)
+
+
+# ---- accuracy vs throughput (Fig. 1 style) ----------------------------------------------------------------------
+
+def acc_speed_data(recs: Records) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Per size: (modality, size, source, acc, speed). Ours from Table-2 runs (full datasets when there are any,
+    else the proxies; never both averaged) + speed records, paper from Table 2."""
+    parts = split_contexts(recs.runs[recs.runs["table"] == "table2"], "table2")
+    runs = parts[0][1] if parts else recs.runs.iloc[0:0]
+    frame, captions = table2_frame(recs, runs)
+    rows = []
+    for d in frame.to_dict("records"):
+        for source, acc, speed in (("ours", d["acc_mean"], d["speed"]), ("paper", d["acc_paper"], d["speed_paper"])):
+            if not (np.isnan(acc) or np.isnan(speed)):
+                rows.append({"modality": d["modality"], "size": d["size"], "source": source, "acc": acc,
+                             "speed": speed, "device": d["speed_device"] if source == "ours" else "A100 40GB"})
+    columns = ["modality", "size", "source", "acc", "speed", "device"]
+    return pd.DataFrame(rows, columns=columns), runs, captions
+
+
+def plot_acc_vs_speed(recs: Records, out_dir: Path) -> FigureInfo | str:
+    data, runs, captions = acc_speed_data(recs)
+    ours = data[data["source"] == "ours"]
+    if ours.empty:
+        return "acc_vs_speed: no model size has both a finished Table-2 run and a speed record"
+    proxy = bool(runs.loc[runs["status"] == "done", "proxy"].any())
+    modalities = [m for m in ("image", "video") if (data["modality"] == m).any()]
+    panels = [(m, "paper") for m in modalities] + ([(m, "ours") for m in modalities if (ours["modality"] == m).any()]
+                                                   if proxy else [])
+    ncols = len(modalities)
+    nrows = 2 if proxy else 1
+    fig, axes = _new(DOUBLE, 2.3 * nrows, nrows, ncols)
+    if proxy:  # an ours panel without points says why, rather than leaving a hole
+        for modality in modalities:
+            if (modality, "ours") not in panels:
+                ax = axes[1][modalities.index(modality)]
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"Ours, {modality}: no size with both a finished\nTable-2 run and a speed record",
+                        ha="center", va="center", transform=ax.transAxes, color="0.4")
+    for modality, which in panels:
+        ax = axes[0 if which == "paper" else 1][modalities.index(modality)]
+        sources = ["paper"] if which == "paper" else ["ours"]
+        if not proxy and which == "paper":
+            sources = ["paper", "ours"]  # same dataset: one panel, ours beside the paper
+        for source in sources:
+            part = data[(data["modality"] == modality) & (data["source"] == source)]
+            part = part.assign(order=[list(SIZES).index(s) for s in part["size"]]).sort_values("order")
+            dashes = "--" if source == "paper" else "-"
+            ax.plot(part["speed"], part["acc"], dashes, color="0.45", linewidth=0.8, zorder=1)
+            for r in part.itertuples():
+                ax.scatter(r.speed, r.acc, s=22, zorder=2, color=SIZE_COLORS[r.size] if source == "ours" else "white",
+                           edgecolors=SIZE_COLORS[r.size], linewidths=1.0)
+                ax.annotate(SIZE_LABELS[r.size], (r.speed, r.acc), xytext=(3, 2), textcoords="offset points",
+                            fontsize=6)
+        ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
+        ax.set_xlabel(f"throughput ({SPEED_UNIT[modality]}, log scale)")
+        ax.set_ylabel("top-1 (%)")
+        if which == "paper":
+            ax.set_title(f"Paper: Hiera, {PAPER_DATA[modality]}, A100 fp16")
+        else:
+            done = runs[(runs["modality"] == modality) & (runs["status"] == "done")]
+            res = ", ".join(resolution_label(s) for s in sorted(set(done["input_size"])))
+            dataset = DATASETS.get(done["dataset"].iloc[0], done["dataset"].iloc[0])
+            devices = ", ".join(sorted(set(ours.loc[ours["modality"] == modality, "device"])))
+            ax.set_title(f"Ours: top-1 on {dataset} {res} proxy\nspeed: {devices}")
+        ax.margins(x=0.15, y=0.15)
+    caption = ("Top-1 against throughput per Hiera size (paper Fig. 1 style). Paper (open markers, dashed): Table 8 "
+               f"/ Table 4 accuracy and Tables 16/17 speed ({PAPER_SPEED}). Filled markers, solid: ours. " +
+               " ".join(describe_runs(runs) + captions) + " Colour = model size.")
+    files = save(fig, out_dir, "acc_vs_speed", caption)
+    return FigureInfo("acc_vs_speed", caption, [*_sources(runs), *_speed_sources(recs, set(ours["device"])),
+                                                "results/paper/table2.csv"], data, files)
+
+
+def _speed_sources(recs: Records, devices: set[str]) -> list[str]:
+    """Speed-record files that measured a Hiera size (the Table 2 / Fig. 1 models) on the devices shown."""
+    names = [f"hiera_{s}_{r}" for s in SIZES for r in RES.values()]
+    return _sources(recs.speed[recs.speed["variant"].isin(names) & recs.speed["device"].isin(devices)])
+
+
+# ---- params / GMACs per size ------------------------------------------------------------------------------------
+
+def model_size_data(recs: Records) -> pd.DataFrame:
+    paper = recs.paper["table2"]
+    rows = []
+    for modality in ("image", "video"):
+        counts = model_counts([f"hiera_{s}_{RES[modality]}" for s in SIZES])
+        for size in SIZES:
+            c = counts[f"hiera_{size}_{RES[modality]}"]
+            p = paper[(paper["modality"] == modality) & (paper["size"] == size)]
+            for source, params, gmacs in (("ours", *(c or (np.nan, np.nan))),
+                                          ("paper", *((p["params_m"].iloc[0], p["flops_g"].iloc[0]) if len(p)
+                                                      else (np.nan, np.nan)))):
+                rows.append({"modality": modality, "size": size, "source": source, "params_m": params,
+                             "gmacs": gmacs})
+    return pd.DataFrame(rows)
+
+
+def plot_model_size(recs: Records, out_dir: Path) -> FigureInfo | str:
+    data = model_size_data(recs)
+    if data[data["source"] == "ours"][["params_m", "gmacs"]].isna().all().all():
+        return "model_size: results/variants/model_stats.json has no counts (hiera-study variants --write-stats)"
+    fig, axes = _new(DOUBLE, 3.6, 2, 2)
+    width = 0.38
+    for row, modality in enumerate(("image", "video")):
+        for col, (metric, label) in enumerate((("params_m", "parameters (M)"), ("gmacs", "GMACs (paper: FLOPs)"))):
+            ax = axes[row][col]
+            part = data[data["modality"] == modality]
+            for i, size in enumerate(SIZES):
+                for source, dx in (("ours", -width / 2), ("paper", width / 2)):
+                    v = part[(part["size"] == size) & (part["source"] == source)][metric]
+                    if len(v) and not np.isnan(v.iloc[0]):
+                        value = float(v.iloc[0])
+                        ax.bar(i + dx, value, width, color=SIZE_COLORS[size] if source == "ours" else "white",
+                               edgecolor=SIZE_COLORS[size] if source == "paper" else "0.2",
+                               hatch=PAPER_HATCH if source == "paper" else None, linewidth=0.6)
+                        if source == "ours":  # exact value: the bars alone cannot show a 0.3% difference
+                            ax.annotate(f"{value:.1f}", (i + dx, value), xytext=(0, 2), textcoords="offset points",
+                                        ha="center", va="bottom", fontsize=5.5)
+                    else:
+                        _gap(ax, i + dx, "no paper number" if source == "paper" else "no count")
+            ax.margins(y=0.12)
+            ax.set_xticks(range(len(SIZES)), [SIZE_LABELS[s] for s in SIZES])
+            ax.set_ylabel(label)
+            ax.set_title(f"{modality.capitalize()} ({'16×224²' if modality == 'video' else '224²'}): {label}")
+            ax.grid(axis="x", visible=False)
+    _paper_legend(axes[0][0], "ours (exact count)", "paper (rounded)", loc="upper left")
+    caption = ("Parameters and multiply-accumulates per Hiera size, ours (solid; fvcore counts from "
+               "results/variants/model_stats.json) vs the paper (hatched; Table 2 images, Table 4 video per view, "
+               "rounded to 1M / 1G); the paper has no video T or S. Colour = model size; numbers: our exact values.")
+    files = save(fig, out_dir, "model_size", caption)
+    return FigureInfo("model_size", caption, ["results/variants/model_stats.json", "results/paper/table2.csv"],
+                      data, files)
+
+
+# ---- throughput vs batch size -----------------------------------------------------------------------------------
+
+def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
+    out: list[FigureInfo | str] = []
+    for cond, everything in recs.speed.groupby(list(CONDITION), sort=True):
+        group = everything[everything["samples_per_s"].notna()]
+        # where a sweep stopped at out-of-memory: shown as a cross, so the curve's end is explained
+        ooms = everything[everything["oom"] & everything["batch_size"].isna()].assign(
+            separate_and_pad=lambda f: f["separate_and_pad"].fillna("-"))
+        c = dict(zip(CONDITION, cond))
+        keys = ["variant", "impl", "model", "separate_and_pad", "overrides"]  # one line per model as measured
+        g = group.assign(separate_and_pad=group["separate_and_pad"].fillna("-"))
+        sweeps = [k for k, d in g.groupby(keys, sort=True) if d["batch_size"].nunique() > 1]
+        name = "batch-" + "-".join(slug(x) for x in (c["device"], c["mode"], c["precision"], c["attn"])) + \
+            ("-compile" if c["compile"] else "") + f"-{slug(c['protocol'])}"
+        if not sweeps:
+            out.append(f"{name}: no model measured at more than one batch size")
+            continue
+        rows = []
+        for key in sweeps:
+            d = g[(g[keys] == pd.Series(key, index=keys)).all(axis=1)]
+            for batch, b in d.groupby("batch_size", sort=True):
+                rows.append({**dict(zip(keys, key)), "step": d["step"].iloc[0], "size": d["size"].iloc[0],
+                             "modality": d["modality"].iloc[0], "batch_size": int(batch),
+                             "samples_per_s": float(b["samples_per_s"].mean()), "oom": False})
+            stop = ooms[(ooms[keys] == pd.Series(key, index=keys)).all(axis=1)]["requested_batch"]
+            if len(stop):
+                rows.append({**dict(zip(keys, key)), "step": d["step"].iloc[0], "size": d["size"].iloc[0],
+                             "modality": d["modality"].iloc[0], "batch_size": int(stop.min()),
+                             "samples_per_s": np.nan, "oom": True})
+        data = pd.DataFrame(rows)
+        modalities = [m for m in ("image", "video") if (data["modality"] == m).any()]
+        fig, axes = _new(DOUBLE if len(modalities) > 1 else SINGLE, 2.4, 1, len(modalities))
+        for ax, modality in zip(axes[0], modalities):
+            part = data[data["modality"] == modality]
+            by_step = part["step"].nunique() > 1
+            order = {s: i for i, s in enumerate(STEP_IDS)}
+            lines = sorted(part.groupby(keys, sort=True), key=lambda kv: (
+                order.get(kv[1]["step"].iloc[0], len(order)), LABEL_ORDER.index(kv[1]["size"].iloc[0])
+                if kv[1]["size"].iloc[0] in LABEL_ORDER else len(LABEL_ORDER), *map(str, kv[0])))
+            for key, d in lines:  # legend in ladder order, then size order
+                variant, impl, model, sep, overrides = key
+                size_key = next((k for k, lab in SIZE_LABELS.items() if lab == d["size"].iloc[0]), None)
+                color = STEP_COLORS.get(d["step"].iloc[0]) if by_step or size_key is None else SIZE_COLORS[size_key]
+                label = (STEP_LABELS.get(d["step"].iloc[0], variant) if by_step else variant)
+                label += "" if impl == "hiera-study" else f" ({impl})"
+                label += f", sep-pad {sep}" if sep != "-" else ""
+                label += "" if overrides == "{}" else " (proxy model)"
+                ran = d[~d["oom"]]
+                ax.plot(ran["batch_size"], ran["samples_per_s"], IMPL_DASHES.get(impl, "-"), marker="o",
+                        color=color, label=label, markersize=3)
+                for batch in d.loc[d["oom"], "batch_size"]:
+                    last = float(ran["samples_per_s"].iloc[-1])
+                    ax.plot([batch], [last], marker="x", color=color, markersize=5, linestyle="none")
+                    ax.annotate("OOM", (batch, last), xytext=(0, 4), textcoords="offset points", ha="center",
+                                fontsize=5.5, color=color)
+            ax.margins(y=0.12)  # room for the OOM labels
+            ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.set_xlabel("batch size")
+            ax.set_ylabel(SPEED_UNIT[modality])
+            ax.set_title(f"{modality.capitalize()}: {c['device']}")
+            ax.legend(frameon=False, loc="best")
+        caption = (f"Throughput against batch size ({c['device']}, {c['precision']}, {c['attn']} attention, "
+                   f"{'compiled' if c['compile'] else 'no compile'}, protocol {c['protocol']}, mode {c['mode']}, "
+                   f"torch {c['torch']}); samples/s is the median over trials, averaged over repeated runs. Solid: "
+                   "ours, dashed: timm; a cross: the batch that ran out of memory, where the sweep stopped. Tables "
+                   "report the best batch of each line.")
+        files = save(fig, out_dir, name, caption)
+        out.append(FigureInfo(name, caption, _sources(group), data, files))
+    return out
+
+
+# ---- training curves --------------------------------------------------------------------------------------------
+
+def _hue(runs: pd.DataFrame) -> tuple[str, dict, dict]:
+    """What distinguishes a grid's runs (step, size, setting or variant), its colours and legend labels."""
+    if runs["step"].nunique() > 1:
+        steps = [s for s in STEP_IDS if s in set(runs["step"])]
+        return "step", {s: STEP_COLORS[s] for s in steps}, {s: STEP_LABELS[s] for s in steps}
+    if runs["size"].nunique() > 1 and set(runs["size"]) <= set(SIZES):
+        sizes = [s for s in SIZES if s in set(runs["size"])]
+        return "size", {s: SIZE_COLORS[s] for s in sizes}, {s: f"Hiera-{SIZE_LABELS[s]}" for s in sizes}
+    key = "setting" if runs["setting"].notna().any() else "variant"
+    values = sorted(set(runs[key].fillna("").astype(str)))
+    return key, dict(zip(values, sns.color_palette("colorblind", len(values)))), {v: v for v in values}
+
+
+def epochs_elapsed(curves: pd.DataFrame) -> pd.Series:
+    """Epochs elapsed at each metrics line, `step / steps per epoch`, per phase.
+
+    Training lines carry the 0-based epoch they are in (the same integer for every line of an epoch) and evaluation
+    lines the epoch just finished, at its last step (`hiera/train/loop.py`), so plotting `epoch` would stack a
+    whole epoch on one x. Steps per epoch are read off the lines: the last step logged in the first epoch.
+    """
+    out = pd.Series(np.nan, index=curves.index)
+    for _, d in curves.groupby("phase", sort=True):
+        first = d.loc[d["loss"].notna(), "epoch"]
+        per_epoch = d.loc[d["epoch"] == first.min(), "step"].max() if len(first) else np.nan
+        if per_epoch and per_epoch > 0:
+            out[d.index] = d["step"] / per_epoch
+        else:  # evaluation lines only: one point per finished epoch
+            out[d.index] = d["epoch"] + 1
+    return out
+
+
+def curves_data(runs: pd.DataFrame) -> pd.DataFrame:
+    """All curves of a grid's finished runs, with each run's identifying fields and `epochs` elapsed."""
+    frames = []
+    for r in runs[(runs["status"] == "done") & runs["run_dir"].notna()].itertuples():
+        c = load_curves(r.run_dir)
+        if len(c):
+            frames.append(c.assign(epochs=epochs_elapsed(c), run=r.run, seed=r.seed, step_id=r.step, size=r.size,
+                                   modality=r.modality, variant=r.variant, setting=r.setting))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
+    out: list[FigureInfo | str] = []
+    for grid, runs in recs.runs.groupby("grid", sort=True):
+        data = curves_data(runs)
+        if data.empty:
+            out.append(f"curves-{grid}: no finished run with metrics.jsonl curves")
+            continue
+        key, colors, labels = _hue(runs[runs["status"] == "done"])
+        data["hue"] = (data["step_id"] if key == "step" else data[key]).fillna("").astype(str)
+        # the supervised baseline's single phase shares the finetuning panels (same loss, same evaluation)
+        panels = [("mae", "loss", "MAE pretraining loss"), ("finetune", "loss", "finetuning loss"),
+                  ("finetune", "top1", "eval top-1 (%)")]
+        data["panel"] = data["phase"].replace({"supervised": "finetune"})
+        panels = [p for p in panels if data[(data["panel"] == p[0])][p[1]].notna().any()]
+        modalities = [m for m in ("image", "video") if (data["modality"] == m).any()]
+        fig, axes = _new(DOUBLE, 1.75 * len(modalities) + 0.45, len(modalities), len(panels))
+        for row, modality in enumerate(modalities):
+            for col, (phase, metric, title) in enumerate(panels):
+                ax = axes[row][col]
+                part = data[(data["modality"] == modality) & (data["panel"] == phase) & data[metric].notna()]
+                order = [h for h in colors if h in set(part["hue"])]
+                if order:
+                    # mean over seeds with a ±1 std band (no bootstrap: deterministic)
+                    sns.lineplot(part, x="epochs", y=metric, hue="hue", hue_order=order, palette=colors,
+                                 errorbar="sd", estimator="mean", ax=ax, legend=False, marker="o" if metric == "top1"
+                                 else None, markersize=3, linewidth=1.0)
+                else:
+                    ax.text(0.5, 0.5, "no curves", ha="center", va="center", transform=ax.transAxes, color="0.5")
+                ax.set_title(f"{modality.capitalize()}: {title}")
+                ax.set_xlabel("epoch")
+                ax.set_ylabel("top-1 (%)" if metric == "top1" else "loss")
+        handles = [mpl.lines.Line2D([], [], color=colors[h], label=labels[h]) for h in colors]
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), frameon=False)
+        caption = (f"Training curves of grid {grid}: MAE pretraining loss (normalised-pixel MSE on masked units), "
+                   "finetuning (supervised baseline: supervised training) loss and top-1 per epoch; lines are the mean "
+                   "over seeds, bands ±1 std; colour = " + ("Table-1 step. " if key == "step" else f"{key}. ") +
+                   " ".join(describe_runs(runs)))
+        name = f"curves-{grid}"
+        files = save(fig, out_dir, name, caption)
+        n = runs[(runs["status"] == "done") & runs["run_dir"].notna()].shape[0]
+        out.append(FigureInfo(name, caption, [*_sources(runs), f"<run_dir>/{{mae,finetune,supervised}}/metrics.jsonl "
+                                                               f"of {n} runs"],
+                              data.drop(columns=["panel"]), files))
+    return out
+
+
+# ---- MAE reconstructions ----------------------------------------------------------------------------------------
+
+def plot_reconstructions(recs: Records, out_dir: Path, samples: int = 2, max_rows: int = 8) -> list[FigureInfo | str]:
+    out: list[FigureInfo | str] = []
+    for grid, runs in recs.runs.groupby("grid", sort=True):
+        done = runs[(runs["status"] == "done") & runs["run_dir"].notna()].copy()
+        done["npz"] = [Path(d) / "mae" / "reconstruction.npz" for d in done["run_dir"]]
+        done = done[[p.is_file() for p in done["npz"]]]
+        if done.empty:
+            out.append(f"reconstructions-{grid}: no finished run with mae/reconstruction.npz")
+            continue
+        order = {s: i for i, s in enumerate(STEP_IDS)}
+        done = done.assign(o=[(m != "image", order.get(s, 99), v, seed) for m, s, v, seed in
+                              zip(done["modality"], done["step"], done["variant"], done["seed"])])
+        done = done.sort_values("o").drop_duplicates("variant").head(max_rows)
+        arrays = [load_reconstruction(p) for p in done["npz"]]
+        n = min(samples, min(len(a["input"]) for a in arrays))
+        cols = ["input", "visible", "reconstruction"]
+        fig, axes = _new(DOUBLE if n > 1 else SINGLE * 1.3, 0.2 + 1.05 * len(done), len(done), 3 * n)
+        for i, (r, a) in enumerate(zip(done.itertuples(), arrays)):
+            for k in range(n):
+                # hidden units in a pale blue: distinct from grey-scale data (Fashion-MNIST) and from most photos
+                visible = np.where(a["mask"][k][..., None], a["input"][k], HIDDEN_RGB)
+                for j, (title, img) in enumerate(zip(cols, (a["input"][k], visible, a["reconstruction"][k]))):
+                    ax = axes[i][3 * k + j]
+                    ax.imshow(img, interpolation="nearest", vmin=0, vmax=1)
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    ax.grid(False)
+                    if i == 0:
+                        ax.set_title(f"{title}" + (f" #{k + 1}" if n > 1 else ""), fontsize=6.5)
+            label = STEP_LABELS.get(r.step, r.variant) if isinstance(r.step, str) else r.variant
+            axes[i][0].set_ylabel(f"{label}\n({r.modality})", fontsize=6, rotation=0, ha="right", va="center")
+            for spine in axes[i][0].spines.values():
+                spine.set_edgecolor(STEP_COLORS.get(r.step, "0.5") if isinstance(r.step, str) else "0.5")
+                spine.set_linewidth(1.5)
+        caption = (f"MAE reconstructions of grid {grid}, one run per variant (lowest seed): the input, the visible "
+                   "mask units (hidden ones pale blue), and the decoder's reconstruction with the normalisation undone "
+                   "(video: the middle frame). " + " ".join(describe_runs(done)))
+        name = f"reconstructions-{grid}"
+        files = save(fig, out_dir, name, caption)
+        data = done[["run", "variant", "step", "modality"]].assign(npz=[display_path(p) for p in done["npz"]])
+        out.append(FigureInfo(name, caption, [*_sources(done), *data["npz"]], data.reset_index(drop=True), files))
+    return out
+
+
+# ---- all figures ------------------------------------------------------------------------------------------------
+
+PLOTTERS: tuple[Callable[[Records, Path], FigureInfo | str | list], ...] = (
+    plot_acc_vs_speed, plot_speedup, plot_curves, plot_reconstructions, plot_speed_vs_batch, plot_model_size)
+
+
+def plot_all(recs: Records, out_dir: Path | str = FIGURES_DIR, command: str = "hiera-study plots",
+             log: Callable[[str], None] = print) -> list[FigureInfo]:
+    """Every figure the records support, written to `out_dir` with `index.md`; skipped ones are logged."""
+    out_dir = Path(out_dir)
+    made: list[FigureInfo] = []
+    with mpl.rc_context(STYLE):
+        for plotter in PLOTTERS:
+            results = plotter(recs, out_dir)
+            for r in results if isinstance(results, list) else [results]:
+                if isinstance(r, str):
+                    log(f"skipped {r}")
+                else:
+                    made.append(r)
+    write_index(out_dir, made, command)
+    return made
+
+
+def write_plots(records_dir: Path | str | Sequence[Path | str] = RECORDS_DIR, speed_dir: Path | str = SPEED_DIR,
+                out_dir: Path | str = FIGURES_DIR, paper_dir: Path | str = PAPER_DIR, grid: str = "*",
+                command: str = "hiera-study plots", log: Callable[[str], None] = print) -> list[Path]:
+    """Load the records and draw every figure (`plot_all`); returns the files written, index.md last."""
+    made = plot_all(load_all(records_dir, speed_dir, paper_dir, grid), out_dir, command, log)
+    return [p for f in made for p in f.files] + [Path(out_dir) / "index.md"]
+
+
+def write_index(out_dir: Path, figures: Sequence[FigureInfo], command: str) -> Path:
+    lines = ["# Figures", "", f"Generated by `{command}` from the records listed under each figure; do not edit.",
+             "Regenerate with the same command. Each figure is a PNG and a PDF with its caption in `<name>.txt`.", ""]
+    for f in figures:
+        lines += [f"## {f.name}", "", f"![{f.name}]({f.name}.png)", "", f.caption, "",
+                  "Files: " + ", ".join(f"`{p.name}`" for p in f.files if p.suffix != ".txt"), "",
+                  "Records:", "", *(f"- `{r}`" for r in f.records), ""]
+    path = out_dir / "index.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    return path
+

@@ -1,0 +1,458 @@
+"""Loading and validating the records that tables and figures are made from (paper Tables 1-3, 16, 17; Fig. 1).
+
+Four sources, all files on disk (the layout is documented in `results/README.md`):
+- run records: `results/records/<grid>.jsonl`, one JSON object per expected run of a grid (schema
+  `hiera-study/run/1`), or finished run directories, whose `result.json` is the same object (written by
+  `hiera.train.pipeline`; `record.json` is read where a tool writes that instead); each finished run's
+  directory also holds its curves (`<phase>/metrics.jsonl`) and, after MAE pretraining, `mae/reconstruction.npz`;
+- speed records: `results/speed/*.jsonl`, one measurement per line, written by `hiera-study bench`;
+- parameter/GMAC counts of the registered variants: `results/variants/model_stats.json` (`hiera.flops`);
+- the paper's numbers: `results/paper/*.csv`.
+
+Every loader validates what it reads. A malformed record raises a one-line `ValueError` that names the file,
+the line (JSONL) and the field, so a bad line in a thousand-run grid is found without a debugger. Nothing is
+silently dropped: unfinished runs stay in the frame with their status, for the tables to show as gaps.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hiera.env import REPO
+from hiera.ladder import STEP_IDS
+
+RUN_SCHEMA = "hiera-study/run/1"
+STATUSES = ("done", "failed", "running", "pending", "missing")
+MODALITIES = ("image", "video")
+PHASES = ("mae", "finetune", "supervised")  # curve files under a run directory, in training order
+RUN_RECORD_FILES = ("result.json", "record.json")  # a finished run directory's own record
+RECORDS_DIR = REPO / "results" / "records"
+SPEED_DIR = REPO / "results" / "speed"
+PAPER_DIR = REPO / "results" / "paper"
+
+# Columns of the run frame, in order. Nested record fields are flattened (`metrics.top1` -> `top1`).
+RUN_COLUMNS = (
+    "grid", "run", "status", "table", "variant", "step", "size", "modality", "dataset", "proxy", "seed", "ablation",
+    "setting", "top1", "top5", "mae_loss", "input_size", "params_m", "gmacs", "pretrain_epochs", "finetune_epochs",
+    "precision", "batch_size", "wall_s", "device", "cpu_threads", "date", "git_sha", "git_dirty", "run_dir", "error",
+    "source",
+)
+SPEED_COLUMNS = (
+    "variant", "step", "size", "modality", "impl", "model", "separate_and_pad", "mode", "precision", "attn", "compile",
+    "protocol", "requested_batch", "batch_size", "oom", "best_batch", "samples_per_s", "samples_per_s_min",
+    "samples_per_s_max", "step_ms", "warmup", "iters", "trials", "params_m", "gmacs", "tflops", "peak_tflops", "mfu",
+    "ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead", "input_size", "overrides", "device", "driver", "torch",
+    "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "source",
+)
+PAPER_FILES = {
+    "table1": ("row", "setting", "separate_and_pad", "image_acc", "image_im_s", "video_acc", "video_clip_s"),
+    "table1_claims": ("claim", "modality", "row", "ref_row", "stated", "stated_as", "consistent"),
+    "table2": ("model", "modality", "size", "channels", "blocks", "heads", "params_m", "flops_g", "acc", "speed",
+               "speed_unit"),
+    "table3": ("ablation_id", "ablation", "setting", "image_acc", "video_acc", "image_default", "video_default"),
+    "speed": ("table", "modality", "size", "model", "speed", "unit", "acc"),
+}
+
+
+# ---- field checks -----------------------------------------------------------------------------------------------
+# Each check returns the value or raises with a message that the caller prefixes with "<file>:<line>: field <name>".
+
+class _Bad(Exception):
+    """A field failed its check (internal: turned into the one-line ValueError by `_field`)."""
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _get(obj: dict, name: str) -> Any:
+    """`obj[name]` for dotted names (`metrics.top1`); missing keys are `_MISSING`."""
+    for part in name.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+_MISSING = object()
+
+
+def _field(obj: dict, name: str, where: str, kind: str, *, optional: bool = False, choices: Sequence | None = None,
+           low: float | None = None, high: float | None = None) -> Any:
+    """Validate one field of a record; `kind` is str, int, number, bool, list or dict."""
+    value = _get(obj, name)
+    try:
+        if value is _MISSING:
+            if optional:
+                return None
+            raise _Bad("is missing")
+        if value is None:
+            if optional:
+                return None
+            raise _Bad("must not be null")
+        ok = {
+            "str": isinstance(value, str) and value != "",
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "number": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+            "bool": isinstance(value, bool),
+            "list": isinstance(value, list),
+            "dict": isinstance(value, dict),
+            "scalar": isinstance(value, (str, int, float, bool)),
+        }[kind]
+        if not ok:
+            raise _Bad(f"must be {'a non-empty string' if kind == 'str' else 'a ' + kind}, got {_short(value)}")
+        if choices is not None and value not in choices:
+            raise _Bad(f"must be one of {', '.join(map(str, choices))}; got {_short(value)}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise _Bad(f"must be in [{low}, {high}], got {_short(value)}")
+    except _Bad as e:
+        raise ValueError(f"{where}: field '{name}' {e}") from None
+    return value
+
+
+def display_path(path: Path) -> str:
+    """A path as the messages and tables show it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _json_lines(path: Path) -> Iterable[tuple[str, dict]]:
+    """(`<file>:<line>`, object) for every non-blank line of a JSONL file."""
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{display_path(path)}:{i}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"{where}: a record must be a JSON object, got {type(obj).__name__}")
+        yield where, obj
+
+
+# ---- run records ------------------------------------------------------------------------------------------------
+
+# Names the grid files use for the paper's ablations and settings, mapped to the names of results/paper/table3.csv.
+ABLATION_ALIASES = {"pretrain_epochs": "epochs", "pretraining_epochs": "epochs", "mask": "mask_ratio",
+                    "dpr": "drop_path", "depth": "decoder_depth"}
+SETTING_ALIASES = {("multi_scale", "last_only"): "false", ("multi_scale", "last"): "false",
+                   ("multi_scale", "all"): "true"}
+
+
+def setting_key(value: Any) -> str:
+    """The canonical text of an ablation setting, so records (JSON numbers, bools) match the paper CSV's text:
+    `True` -> "true", `0.20` -> "0.2", `400` and "400.0" -> "400", "HOG" -> "hog"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value).strip().lower()
+    try:
+        return format(float(text), "g")
+    except ValueError:
+        return text
+
+
+def validate_run(obj: dict, where: str) -> dict[str, Any]:
+    """Check one run record and flatten it into a row of the run frame (`RUN_COLUMNS`)."""
+    schema = _field(obj, "schema", where, "str")
+    if schema != RUN_SCHEMA:
+        raise ValueError(f"{where}: field 'schema' must be {RUN_SCHEMA!r}, got {_short(schema)}")
+    row: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
+    for name in ("grid", "run", "variant", "size", "dataset", "table"):
+        row[name] = _field(obj, name, where, "str")
+    row["status"] = _field(obj, "status", where, "str", choices=STATUSES)
+    row["step"] = _field(obj, "step", where, "str", optional=True, choices=STEP_IDS)
+    if "step" not in obj:  # null is allowed (non-ladder runs), absent is not: a typo in the key would hide rows
+        raise ValueError(f"{where}: field 'step' is missing (use null for runs outside the Table-1 ladder)")
+    row["modality"] = _field(obj, "modality", where, "str", choices=MODALITIES)
+    row["proxy"] = _field(obj, "proxy", where, "bool")
+    row["seed"] = _field(obj, "seed", where, "int")
+    ablation = _field(obj, "ablation", where, "str", optional=True)
+    setting = _field(obj, "setting", where, "scalar", optional=ablation is None)
+    if ablation is not None:
+        row["ablation"] = ABLATION_ALIASES.get(ablation, ablation)
+        key = setting_key(setting)
+        row["setting"] = SETTING_ALIASES.get((row["ablation"], key), key)
+    if row["table"] == "table3" and row["ablation"] is None:
+        raise ValueError(f"{where}: field 'ablation' is missing (Table 3 runs name their ablation and setting)")
+    row["run_dir"] = _field(obj, "run_dir", where, "str", optional=row["status"] != "done")
+    if row["status"] == "done":
+        row["top1"] = _field(obj, "metrics.top1", where, "number", low=0, high=100)
+        row["top5"] = _field(obj, "metrics.top5", where, "number", optional=True, low=0, high=100)
+        row["mae_loss"] = _field(obj, "metrics.mae_loss", where, "number", optional=True)
+        size = _field(obj, "input_size", where, "list")
+        if not size or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+            raise ValueError(f"{where}: field 'input_size' must be a list of positive ints, got {_short(size)}")
+        row["input_size"] = "x".join(map(str, size))
+        row["params_m"] = _field(obj, "params_m", where, "number", low=0)
+        row["gmacs"] = _field(obj, "gmacs", where, "number", low=0)
+        row["pretrain_epochs"] = _field(obj, "epochs.pretrain", where, "int", optional=True)
+        if _get(obj, "epochs.pretrain") is _MISSING:
+            raise ValueError(f"{where}: field 'epochs.pretrain' is missing (null for runs without pretraining)")
+        row["finetune_epochs"] = _field(obj, "epochs.finetune", where, "int")
+        row["precision"] = _field(obj, "precision", where, "str")
+        # one int, or per phase {"pretrain": int | null, "finetune": int} (hiera.train.pipeline); the table
+        # shows the finetuning batch
+        if isinstance(obj.get("batch_size"), dict):
+            _field(obj, "batch_size.pretrain", where, "int", optional=True)
+            row["batch_size"] = _field(obj, "batch_size.finetune", where, "int")
+        else:
+            row["batch_size"] = _field(obj, "batch_size", where, "int")
+        row["wall_s"] = _field(obj, "wall_s", where, "number", low=0)
+        row["date"] = _field(obj, "env.date", where, "str")
+        row["device"] = _field(obj, "env.device", where, "str")
+        row["cpu_threads"] = _field(obj, "env.cpu_threads", where, "int", optional=True)
+        row["git_sha"] = _field(obj, "env.git_sha", where, "str", optional=True)
+        row["git_dirty"] = _field(obj, "env.git_dirty", where, "bool", optional=True)
+    elif row["status"] == "failed":
+        error = obj.get("error", _MISSING)
+        if not isinstance(error, str):  # may be empty (a job that died without output), but must be there
+            raise ValueError(f"{where}: field 'error' must be a string (the last lines of the failure), got "
+                             f"{'nothing' if error is _MISSING else _short(error)}")
+        row["error"] = error
+    return row
+
+
+def _record_files(source: Path, grid: str) -> list[Path]:
+    """The record files behind one `--records` argument: a directory of `<grid>.jsonl`, one JSONL file, or a run
+    directory with its record (`result.json`, or `record.json`)."""
+    if source.is_file():
+        return [source]
+    for name in RUN_RECORD_FILES:
+        if (source / name).is_file():
+            return [source / name]
+    if source.is_dir():
+        return sorted(p for p in source.glob("*.jsonl") if fnmatch.fnmatchcase(p.stem, grid))
+    raise ValueError(f"{source}: no such records directory, JSONL file or finished run directory (with "
+                     f"{' or '.join(RUN_RECORD_FILES)})")
+
+
+def load_runs(sources: Path | str | Sequence[Path | str] = RECORDS_DIR, grid: str = "*",
+              root: Path = REPO) -> pd.DataFrame:
+    """Every run record found in `sources`, validated and flattened (`RUN_COLUMNS`), sorted by (grid, run).
+
+    Args:
+        sources: directories of `<grid>.jsonl` files, single JSONL files and/or run directories holding
+            their record as `result.json` / `record.json` (one JSON object of the same schema; its `run_dir`
+            defaults to that directory).
+        grid: glob over grid names (`--grid`); applied to file stems and to each record's `grid`.
+        root: base of relative `run_dir` paths (the repository, so committed records stay portable).
+    Returns:
+        One row per run; `run_dir` is resolved to an absolute path (None where the record has none); `source`
+        is `<file>:<line>` for messages and provenance.
+    """
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], str] = {}
+    for source in map(Path, sources):
+        if not source.exists() and source.resolve() == RECORDS_DIR:
+            continue  # no grid has been collected yet: an empty frame, the tables say so
+        for path in _record_files(source, grid):
+            if path.suffix == ".json":
+                where = display_path(path)
+                try:
+                    obj = json.loads(path.read_text())
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{where}: not valid JSON ({e.msg} at line {e.lineno})") from None
+                if not isinstance(obj, dict):
+                    raise ValueError(f"{where}: a record must be a JSON object, got {type(obj).__name__}")
+                obj.setdefault("run_dir", str(path.parent))
+                items = [(where, obj)]
+            else:
+                items = list(_json_lines(path))
+            for where, obj in items:
+                row = validate_run(obj, where)
+                if path.suffix == ".jsonl" and row["grid"] != path.stem:
+                    raise ValueError(f"{where}: field 'grid' is {row['grid']!r} but the file is {path.name} "
+                                     "(records/<grid>.jsonl holds one grid)")
+                if not fnmatch.fnmatchcase(row["grid"], grid):
+                    continue
+                key = (row["grid"], row["run"])
+                if key in seen:
+                    raise ValueError(f"{where}: field 'run' {row['run']!r} of grid {row['grid']!r} repeats "
+                                     f"{seen[key]}")
+                seen[key] = where
+                if row["run_dir"] is not None:
+                    run_dir = Path(row["run_dir"])
+                    row["run_dir"] = str(run_dir if run_dir.is_absolute() else root / run_dir)
+                row["source"] = where
+                rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    return frame.sort_values(["grid", "run"], kind="stable").reset_index(drop=True)
+
+
+# ---- per-run curves and reconstructions -------------------------------------------------------------------------
+
+def load_curves(run_dir: Path | str) -> pd.DataFrame:
+    """The training curves of one run: columns phase, step, epoch, loss, lr, top1 (NaN where a line lacks it).
+
+    Reads `<run_dir>/{mae,finetune,supervised}/metrics.jsonl` when present. Each line needs an int `step`, a
+    numeric `epoch`, and a `loss` (training lines) or a `top1` (eval lines).
+    """
+    rows = []
+    for phase in PHASES:
+        path = Path(run_dir) / phase / "metrics.jsonl"
+        if not path.is_file():
+            continue
+        for where, obj in _json_lines(path):
+            row = {"phase": phase, "step": _field(obj, "step", where, "int"),
+                   "epoch": _field(obj, "epoch", where, "number"),
+                   "loss": _field(obj, "loss", where, "number", optional=True),
+                   "lr": _field(obj, "lr", where, "number", optional=True),
+                   "top1": _field(obj, "top1", where, "number", optional=True, low=0, high=100)}
+            if row["loss"] is None and row["top1"] is None:
+                raise ValueError(f"{where}: field 'loss' is missing (a line is a training line with 'loss' or an "
+                                 "eval line with 'top1')")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["phase", "step", "epoch", "loss", "lr", "top1"]).astype(
+        {"loss": float, "lr": float, "top1": float})
+
+
+def load_reconstruction(path: Path | str) -> dict[str, np.ndarray]:
+    """`input` [n, H, W, 3] in [0, 1], `mask` [n, H, W] bool (True = visible), `reconstruction` [n, H, W, 3] in
+    [0, 1], from an MAE run's `mae/reconstruction.npz` (video: the middle frame)."""
+    path = Path(path)
+    where = display_path(path)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for name in ("input", "mask", "reconstruction"):
+        if name not in arrays:
+            raise ValueError(f"{where}: field '{name}' is missing (arrays: {', '.join(sorted(arrays)) or 'none'})")
+    image = arrays["input"]
+    if image.ndim != 4 or image.shape[-1] != 3:
+        raise ValueError(f"{where}: field 'input' must have shape [n, H, W, 3], got {list(image.shape)}")
+    expected = {"mask": image.shape[:3], "reconstruction": image.shape}
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise ValueError(f"{where}: field '{name}' must have shape {list(shape)} like 'input', got "
+                             f"{list(arrays[name].shape)}")
+    if arrays["mask"].dtype != bool:
+        raise ValueError(f"{where}: field 'mask' must be bool (True = visible), got {arrays['mask'].dtype}")
+    for name in ("input", "reconstruction"):
+        a = arrays[name]
+        if not np.issubdtype(a.dtype, np.floating) or not np.all((a >= 0) & (a <= 1)):
+            raise ValueError(f"{where}: field '{name}' must be floats in [0, 1] (normalisation undone)")
+    return {k: arrays[k] for k in ("input", "mask", "reconstruction")}
+
+
+# ---- speed records ----------------------------------------------------------------------------------------------
+
+def validate_speed(obj: dict, where: str) -> dict[str, Any]:
+    """Check one `hiera-study bench` record (schema in results/README.md) and flatten it (`SPEED_COLUMNS`)."""
+    row: dict[str, Any] = dict.fromkeys(SPEED_COLUMNS)
+    for name in ("variant", "size", "impl", "model", "mode", "precision", "attn", "protocol", "device", "torch",
+                 "date"):
+        row[name] = _field(obj, name, where, "str")
+    row["step"] = _field(obj, "step", where, "str", optional=True)
+    row["modality"] = _field(obj, "modality", where, "str", choices=MODALITIES)
+    row["separate_and_pad"] = _field(obj, "separate_and_pad", where, "str", optional=True, choices=("on", "off"))
+    for name in ("compile", "oom", "best_batch"):
+        row[name] = _field(obj, name, where, "bool")
+    row["requested_batch"] = _field(obj, "requested_batch", where, "int")
+    row["batch_size"] = _field(obj, "batch_size", where, "int", optional=True)
+    ran = row["batch_size"] is not None
+    for name in ("samples_per_s", "samples_per_s_min", "samples_per_s_max", "step_ms"):
+        row[name] = _field(obj, name, where, "number", optional=not ran, low=0)
+    row["gmacs"] = _field(obj, "gmacs", where, "number", low=0)
+    for name in ("params_m", "tflops", "peak_tflops", "mfu", "ratio_vs_peer", "ratio_vs_official",
+                 "sep_pad_overhead"):
+        row[name] = _field(obj, name, where, "number", optional=True, low=0)
+    for name in ("warmup", "iters", "trials", "cpu_threads"):
+        row[name] = _field(obj, name, where, "int", optional=True)
+    for name in ("driver", "cuda", "git_sha"):
+        value = _get(obj, name)
+        row[name] = None if value is _MISSING or value is None else str(value)
+    row["cudnn"] = None if obj.get("cudnn") is None else str(obj["cudnn"])
+    row["git_dirty"] = _field(obj, "git_dirty", where, "bool", optional=True)
+    size = _field(obj, "input_size", where, "list", optional=True)
+    row["input_size"] = "x".join(map(str, size)) if size else None
+    overrides = _field(obj, "overrides", where, "dict", optional=True)
+    row["overrides"] = json.dumps(overrides or {}, sort_keys=True)
+    return row
+
+
+def load_speed(sources: Path | str | Sequence[Path | str] = SPEED_DIR) -> pd.DataFrame:
+    """Every speed record in the given directories (`*.jsonl`) or files, validated, in file and line order."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    rows = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            files = sorted(source.glob("*.jsonl"))
+        elif source.is_file():
+            files = [source]
+        elif source.resolve() == SPEED_DIR:
+            continue  # nothing benchmarked yet
+        else:
+            raise ValueError(f"{source}: no such speed-records directory or JSONL file")
+        for path in files:
+            for where, obj in _json_lines(path):
+                rows.append({**validate_speed(obj, where), "source": where})
+    return pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
+
+
+# ---- paper reference numbers and model counts -------------------------------------------------------------------
+
+def load_paper(directory: Path | str = PAPER_DIR) -> dict[str, pd.DataFrame]:
+    """The paper's numbers (`results/paper/*.csv`, see its README), one frame per file, empty cells as NaN."""
+    out = {}
+    for name, required in PAPER_FILES.items():
+        path = Path(directory) / f"{name}.csv"
+        if not path.is_file():
+            raise ValueError(f"{display_path(path)}: missing (the paper's numbers; see results/paper/README.md)")
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"setting": str})
+        for column in (*required, "source"):
+            if column not in df.columns:
+                raise ValueError(f"{display_path(path)}: field '{column}' is missing from the header")
+        blank = df["source"].isna()
+        if blank.any():
+            raise ValueError(f"{display_path(path)}:{int(np.argmax(blank.to_numpy())) + 2}: field 'source' is empty")
+        if name == "table3":  # matched on the canonical key, shown as the paper writes it
+            df["setting_text"] = df["setting"]
+            df["setting"] = df["setting"].map(setting_key)
+        out[name] = df
+    return out
+
+
+def model_counts(names: Iterable[str]) -> dict[str, tuple[float, float] | None]:
+    """(params in M, GMACs) of registered variants from `results/variants/model_stats.json`; None when the record
+    has no fresh entry. Never counts with fvcore here: tables stay pure functions of the files on disk."""
+    from hiera.flops import config_hash, load_stats
+    from hiera.registry import get_variant
+
+    cache = load_stats()
+    out: dict[str, tuple[float, float] | None] = {}
+    for name in names:
+        entry = cache.get(config_hash(get_variant(name).config))
+        out[name] = (entry["params"] / 1e6, entry["gmacs"]) if entry else None
+    return out
+
+
+@dataclass
+class Records:
+    """Everything the tables and figures read, loaded once."""
+
+    runs: pd.DataFrame
+    speed: pd.DataFrame
+    paper: dict[str, pd.DataFrame]
+
+
+def load_all(records: Path | str | Sequence[Path | str] = RECORDS_DIR, speed: Path | str | Sequence = SPEED_DIR,
+             paper: Path | str = PAPER_DIR, grid: str = "*") -> Records:
+    """Runs, speed records and paper numbers, validated (the first malformed record stops with its location)."""
+    return Records(load_runs(records, grid), load_speed(speed), load_paper(paper))

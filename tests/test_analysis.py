@@ -1,0 +1,357 @@
+"""Records -> tables and figures (`hiera/analysis`), on the fixture records of `tests/fixtures/analysis/`.
+
+Golden files: the Markdown, LaTeX and CSV of every table made from the fixtures must equal
+`tests/fixtures/analysis/golden/` byte for byte. After an intended change of the output (or of the paper CSVs or
+`results/variants/model_stats.json`, which the tables read), regenerate and review the diff:
+
+    UPDATE_GOLDEN=1 PYTHONPATH=. python -m pytest -q tests/test_analysis.py
+"""
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hiera.analysis import register
+from hiera.analysis.plots import plot_all, speedup_data, write_plots
+from hiera.analysis.records import (
+    load_all,
+    load_curves,
+    load_paper,
+    load_reconstruction,
+    load_runs,
+    load_speed,
+    setting_key,
+)
+from hiera.analysis.tables import build_tables, render_markdown, update_readme, write_tables
+
+FIX = Path(__file__).parent / "fixtures" / "analysis"
+GOLDEN = FIX / "golden"
+
+
+@pytest.fixture(scope="module")
+def recs():
+    return load_all(FIX / "records", FIX / "speed")
+
+
+@pytest.fixture(scope="module")
+def tables_dir(recs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tables")
+    write_tables(recs, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def figures(recs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    logged = []
+    made = plot_all(recs, out, command="hiera-study plots --records tests/fixtures/analysis/records",
+                    log=logged.append)
+    return out, {f.name: f for f in made}, logged
+
+
+# ---- tables -----------------------------------------------------------------------------------------------------
+
+def test_tables_equal_golden_files(tables_dir):
+    written = sorted(p.name for p in tables_dir.iterdir())
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        shutil.copytree(tables_dir, GOLDEN)
+    assert written == sorted(p.name for p in GOLDEN.iterdir()), "set UPDATE_GOLDEN=1 to regenerate"
+    for name in written:
+        assert (tables_dir / name).read_text() == (GOLDEN / name).read_text(), f"{name} differs from golden"
+
+
+def test_tables_are_deterministic(recs, tables_dir, tmp_path):
+    again = load_all(FIX / "records", FIX / "speed")  # a fresh load, not the same objects
+    write_tables(again, tmp_path)
+    for path in tables_dir.iterdir():
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_every_table_kind_in_every_format(tables_dir):
+    stems = {p.stem for p in tables_dir.iterdir()}
+    assert stems == {"table1", "table1-proxy", "table2", "table2-proxy", "table3-proxy", "demo", "runs-smoke_demo",
+                     "speed-nvidia_h100_80gb_hbm3-infer-fp16-math-paper-pt2.5.1",
+                     "speed-cpu_x86_64-infer-fp32-math-custom-pt2.5.1", "tables"}
+    for stem in stems - {"tables"}:
+        for suffix in ("md", "tex", "csv"):
+            assert (tables_dir / f"{stem}.{suffix}").is_file()
+    tex = (tables_dir / "table1-proxy.tex").read_text()
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"\cmidrule" in tex
+
+
+def test_partial_grid_shows_gaps_and_lists_missing_runs(tables_dir):
+    """Table 1 pools the image and the video grid; unfinished runs are gaps and are listed by name."""
+    md = (tables_dir / "table1-proxy.md").read_text()
+    assert "(grids `t1_images_demo`, `t1_video_demo`; size demo)" in md
+    rows = {line.split(" | ")[0].strip("| *"): line.split(" | ") for line in md.splitlines() if line.startswith("| ")}
+    assert rows["b"][2] == "—"  # both seeds of row b failed or missing: a gap, not a dropped row
+    assert rows["c"][2] == "88.90 (1/2)"  # one of two seeds finished
+    assert rows["a"][2] == "89.18 ± 0.18 (2)"
+    assert rows["d"][2] == "—" and rows["d"][4] == "905.5"  # not in the grid, but measured
+    missing = md.split("Missing (4):")[1]
+    for run, status in (("t1_images_demo/hiera_tiny_224.b_max_pool/seed0",
+                         "failed (RuntimeError: CUDA out of memory | batch 64)"),
+                        ("t1_images_demo/hiera_tiny_224.b_max_pool/seed1", "missing"),
+                        ("t1_images_demo/hiera_tiny_224.c_no_stride1_pool/seed1", "pending"),
+                        ("t1_video_demo/hiera_tiny_16x224/seed1", "running")):
+        assert f"`{run}`: {status}" in missing
+    csv = pd.read_csv(tables_dir / "table1-proxy.csv").set_index("row")
+    assert csv.loc["b", "image_acc_n"] == 0 and csv.loc["b", "image_acc_expected"] == 2
+    assert np.isnan(csv.loc["b", "image_acc_mean"])
+
+
+def test_speedups_and_best_batch(tables_dir):
+    csv = pd.read_csv(tables_dir / "table1.csv").set_index("row")
+    # hiera_large_224 at batch 128 was measured twice (1290.4, 1302.0): averaged; batch 256 was slower, 512 OOM
+    assert csv.loc["f", "image_im_s"] == pytest.approx((1290.4 + 1302.0) / 2)
+    assert csv.loc["f", "image_im_s_batch"] == 128
+    assert csv.loc["sup", "image_im_s"] == pytest.approx(551.2)  # best of its batch sweep
+    assert csv.loc["a", "image_im_s"] == pytest.approx(640.7)  # separate-and-pad on, as the paper's speeds
+    assert csv.loc["f", "image_speedup"] == pytest.approx(1296.2 / 551.2, abs=1e-4)
+    assert csv.loc["f", "image_speedup_paper"] == pytest.approx(531.4 / 219.8, abs=1e-4)
+    speed_md = (tables_dir / "speed-nvidia_h100_80gb_hbm3-infer-fp16-math-paper-pt2.5.1.md").read_text()
+    assert "Out of memory: `hiera_large_224` (hiera-study) at batch 512" in speed_md
+
+
+def test_proxy_numbers_are_labelled(tables_dir):
+    for name in ("table1-proxy.md", "table2-proxy.md", "table3-proxy.md"):
+        md = (tables_dir / name).read_text()
+        assert "Fashion-MNIST 64px proxy, CPU (x86_64, 2 threads)" in md
+        assert "not ImageNet-1K accuracies" in md
+    assert "Moving Fashion-MNIST 16×64px proxy" in (tables_dir / "table1-proxy.md").read_text()
+    assert "No Table-1 runs were found" in (tables_dir / "table1.md").read_text()  # the full-data table: speeds only
+
+
+def test_table3_defaults_aliases_and_extra_settings(tables_dir):
+    csv = pd.read_csv(tables_dir / "table3-proxy.csv", dtype={"setting": str})
+    default = csv[(csv["ablation"] == "mask_ratio") & (csv["setting"] == "0.6")].iloc[0]
+    assert default["image_acc_n"] == 2 and default["image_acc_mean"] == pytest.approx(89.48)
+    hog = csv[(csv["ablation"] == "target") & (csv["setting"] == "hog")].iloc[0]
+    assert hog["image_acc_mean"] == pytest.approx(89.70) and hog["image_acc_paper"] == pytest.approx(85.7)
+    extra = csv[(csv["ablation"] == "decoder_depth") & (csv["setting"] == "2")]
+    assert len(extra) == 1 and np.isnan(extra["image_acc_paper"].iloc[0])
+    # the grid files' names: multi_scale=last_only is the paper's "false", pretrain_epochs its "epochs"
+    last_only = csv[(csv["ablation"] == "multi_scale") & (csv["setting"] == "false")].iloc[0]
+    assert last_only["image_acc_mean"] == pytest.approx(88.70) and last_only["image_acc_paper"] == pytest.approx(85.0)
+    epochs = csv[(csv["ablation"] == "epochs") & (csv["setting"] == "800")].iloc[0]
+    assert epochs["image_acc_mean"] == pytest.approx(89.90) and epochs["image_acc_paper"] == pytest.approx(85.8)
+
+
+def test_demo_in_table1_layout_with_its_own_models_speeds(tables_dir):
+    """The demo (table `demo`, records as hiera.train.pipeline writes them) shows the speeds of the proxy models it
+    trained, measured with their overrides, and none for the modality it did not run."""
+    csv = pd.read_csv(tables_dir / "demo.csv").set_index("row")
+    assert csv.loc["a", "image_im_s"] == pytest.approx(1020.3)
+    assert csv.loc["f", "image_speedup"] == pytest.approx(1480.8 / 910.5, abs=1e-4)
+    assert csv["video_clip_s"].isna().all() and csv["video_acc_n"].sum() == 0
+    md = (tables_dir / "demo.md").read_text()
+    assert "image im/s of the trained models (32px): cpu (x86_64)" in md
+    assert "`demo/hiera_tiny_224.b_max_pool/seed0`: failed (no error text)" in md
+
+
+def test_without_runs_tables_still_show_paper_and_speed(tmp_path):
+    (tmp_path / "records").mkdir()
+    recs = load_all(tmp_path / "records", FIX / "speed")
+    names = [t.name for t in build_tables(recs)]
+    assert names[:2] == ["table1", "table2"] and "table3" not in names
+    md = render_markdown(build_tables(recs)[0])
+    assert "No Table-1 runs were found" in md and "| f | replace kv pooling" in md
+
+
+def test_grid_filter(recs):
+    only = load_all(FIX / "records", FIX / "speed", grid="t3*")
+    assert set(only.runs["grid"]) == {"t3_demo"}
+    assert set(recs.runs["grid"]) == {"t1_images_demo", "t1_video_demo", "t2_demo", "t3_demo", "demo", "smoke_demo"}
+
+
+def test_update_readme(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- tables:begin -->\nold\n<!-- tables:end -->\noutro\n")
+    update_readme(readme, "| a |\n")
+    assert readme.read_text() == "intro\n<!-- tables:begin -->\n| a |\n<!-- tables:end -->\noutro\n"
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    with pytest.raises(ValueError, match="tables:begin") as err:
+        update_readme(plain, "| a |\n")
+    assert "\n" not in str(err.value) and plain.read_text() == "no markers\n"
+
+
+# ---- validation: one-line errors naming the file, the line and the field ----------------------------------------
+
+def _first_record() -> dict:
+    return json.loads((FIX / "records" / "t1_images_demo.jsonl").read_text().splitlines()[0])
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda r: r.update(status="finished"), "status"),
+    (lambda r: r["metrics"].update(top1="91"), "metrics.top1"),
+    (lambda r: r["metrics"].update(top1=191.0), "metrics.top1"),
+    (lambda r: r.pop("seed"), "seed"),
+    (lambda r: r.update(step="g"), "step"),
+    (lambda r: r.pop("step"), "step"),
+    (lambda r: r.update(schema="hiera-study/run/0"), "schema"),
+    (lambda r: r.update(grid="other"), "grid"),
+    (lambda r: r.update(proxy="yes"), "proxy"),
+    (lambda r: r["epochs"].pop("pretrain"), "epochs.pretrain"),
+    (lambda r: r.update(input_size=[64, "64"]), "input_size"),
+    (lambda r: r["env"].pop("date"), "env.date"),
+    (lambda r: r.update(table="table3"), "ablation"),
+    (lambda r: r.update(status="failed", error=None), "error"),
+    (lambda r: r.update(batch_size={"pretrain": 64}), "batch_size.finetune"),
+])
+def test_malformed_run_record(tmp_path, change, field):
+    good, bad = _first_record(), _first_record()
+    change(bad)
+    path = tmp_path / "t1_images_demo.jsonl"
+    path.write_text(json.dumps({**good, "run": "other/seed0"}) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(ValueError) as err:
+        load_runs(tmp_path)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "t1_images_demo.jsonl:2:" in message and f"field '{field}'" in message
+
+
+def test_invalid_json_and_duplicate_runs(tmp_path):
+    path = tmp_path / "t1_images_demo.jsonl"
+    path.write_text(json.dumps(_first_record()) + "\n{not json\n")
+    with pytest.raises(ValueError, match=r"t1_images_demo.jsonl:2: not valid JSON"):
+        load_runs(tmp_path)
+    path.write_text(json.dumps(_first_record()) + "\n" + json.dumps(_first_record()) + "\n")
+    with pytest.raises(ValueError, match=r"t1_images_demo.jsonl:2: field 'run' .* repeats .*demo.jsonl:1"):
+        load_runs(tmp_path)
+
+
+def test_malformed_speed_curve_reconstruction_and_paper(tmp_path):
+    line = json.loads((FIX / "speed" / "bench-infer-fp32-math-cpu_x86_64-pt2.5.1.jsonl").read_text().splitlines()[0])
+    (tmp_path / "bench.jsonl").write_text(json.dumps({**line, "samples_per_s": -1.0}) + "\n")
+    with pytest.raises(ValueError, match=r"bench.jsonl:1: field 'samples_per_s' must be in"):
+        load_speed(tmp_path)
+    (tmp_path / "bench.jsonl").write_text(json.dumps({**line, "separate_and_pad": "maybe"}) + "\n")
+    with pytest.raises(ValueError, match=r"bench.jsonl:1: field 'separate_and_pad'"):
+        load_speed(tmp_path)
+
+    (tmp_path / "mae").mkdir()
+    (tmp_path / "mae" / "metrics.jsonl").write_text('{"step": 1, "epoch": 0, "loss": 1.0}\n{"epoch": 0, "loss": 1}\n')
+    with pytest.raises(ValueError, match=r"mae/metrics.jsonl:2: field 'step' is missing"):
+        load_curves(tmp_path)
+
+    npz = tmp_path / "reconstruction.npz"
+    x = np.zeros((1, 8, 8, 3), np.float32)
+    np.savez(npz, input=x, mask=np.ones((1, 8, 8), np.uint8), reconstruction=x)
+    with pytest.raises(ValueError, match=r"reconstruction.npz: field 'mask' must be bool"):
+        load_reconstruction(npz)
+    np.savez(npz, input=x, mask=np.ones((1, 8, 8), bool), reconstruction=x[:, :4])
+    with pytest.raises(ValueError, match=r"field 'reconstruction' must have shape \[1, 8, 8, 3\]"):
+        load_reconstruction(npz)
+
+    paper = tmp_path / "paper"
+    shutil.copytree(FIX.parents[2] / "results" / "paper", paper)
+    text = (paper / "table3.csv").read_text().splitlines()
+    text[3] = text[3].rsplit(",", 1)[0] + ","
+    (paper / "table3.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(ValueError, match=r"table3.csv:4: field 'source' is empty"):
+        load_paper(paper)
+
+
+def test_run_directories_with_their_result_json(tmp_path):
+    """A finished run directory is a record source on its own: its result.json (hiera.train.pipeline)."""
+    record = {k: v for k, v in _first_record().items() if k != "run_dir"}
+    dirs = [tmp_path / "run0", tmp_path / "run1"]
+    for i, (run_dir, name) in enumerate(zip(dirs, ("result.json", "record.json"))):
+        run_dir.mkdir()
+        (run_dir / name).write_text(json.dumps({**record, "run": f"r{i}/seed0"}, indent=1))
+    runs = load_runs(dirs)
+    assert list(runs["run_dir"]) == [str(d) for d in dirs] and (runs["status"] == "done").all()
+    with pytest.raises(ValueError, match="no such records directory, JSONL file or finished run directory"):
+        load_runs([tmp_path / "nothing"])
+
+
+def test_setting_key():
+    assert [setting_key(v) for v in (True, 0.20, "400.0", 400, "HOG", "0.0")] == ["true", "0.2", "400", "400",
+                                                                                   "hog", "0"]
+
+
+# ---- figures ----------------------------------------------------------------------------------------------------
+
+def test_speedup_figure_plots_table1_ratios(recs, figures):
+    data, _ = speedup_data(recs)
+    values = data.set_index(["modality", "step", "source"])["speedup"]
+    assert values[("image", "f", "ours")] == pytest.approx(1296.2 / 551.2)
+    assert values[("image", "b", "paper")] == pytest.approx(99.9 / 219.8)
+    assert values[("video", "a", "ours")] == pytest.approx(55.1 / 52.4)
+    assert ("video", "b", "ours") not in values.index  # not measured: a gap, never a zero
+    assert ("image", "mae", "paper") not in values.index
+    info = figures[1]["speedup"]
+    pd.testing.assert_frame_equal(info.data, data)
+
+
+def test_every_figure_written_with_caption_and_index(figures):
+    out, made, logged = figures
+    assert set(made) == {"acc_vs_speed", "speedup", "curves-t1_images_demo", "curves-t1_video_demo", "curves-demo",
+                         "reconstructions-t1_images_demo", "reconstructions-t1_video_demo", "reconstructions-demo",
+                         "batch-nvidia_h100_80gb_hbm3-infer-fp16-math-paper", "model_size"}
+    index = (out / "index.md").read_text()
+    for name, info in made.items():
+        for suffix in ("png", "pdf", "txt"):
+            assert (out / f"{name}.{suffix}").stat().st_size > 0
+        assert (out / f"{name}.txt").read_text().strip() == info.caption
+        assert f"## {name}" in index and info.records
+    assert "hiera-study plots --records tests/fixtures/analysis/records" in index
+    assert any("curves-t2_demo" in m for m in logged)  # no curves there: skipped with a message
+    curves = made["curves-t1_images_demo"].data
+    assert set(curves["phase"]) == {"mae", "finetune", "supervised"}
+    mae = curves[(curves["step_id"] == "a") & (curves["phase"] == "mae")]
+    assert (mae.groupby("epochs")["seed"].nunique() == 2).all()  # both seeds of row a go into its mean and band
+    assert sorted(set(mae["epochs"])) == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]  # step / steps per epoch
+    evals = curves[(curves["phase"] == "finetune") & curves["top1"].notna()]
+    assert sorted(set(evals["epochs"])) == [1.0, 2.0]  # after each finished epoch
+    assert made["acc_vs_speed"].data.query("source == 'ours'")["size"].tolist() == ["tiny", "small"]
+
+
+def test_figures_are_deterministic(recs, figures, tmp_path):
+    out, _, _ = figures
+    plot_all(recs, tmp_path, command="hiera-study plots --records tests/fixtures/analysis/records",
+             log=lambda _: None)
+    for name in ("speedup.png", "speedup.pdf", "model_size.png", "index.md"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_figures_skip_when_records_are_absent(tmp_path):
+    (tmp_path / "records").mkdir()
+    (tmp_path / "speed").mkdir()
+    logged = []
+    files = write_plots(tmp_path / "records", tmp_path / "speed", tmp_path / "out", log=logged.append)
+    assert [f.name for f in files] == ["model_size.png", "model_size.pdf", "model_size.txt", "index.md"]
+    assert any(m.startswith("skipped speedup") for m in logged)
+    assert any(m.startswith("skipped acc_vs_speed") for m in logged)
+
+
+# ---- command line -----------------------------------------------------------------------------------------------
+
+def test_register_adds_tables_command(tmp_path):
+    parser = argparse.ArgumentParser(prog="hiera-study")
+    register(parser.add_subparsers(dest="command", required=True))
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- tables:begin -->\n<!-- tables:end -->\n")
+    args = parser.parse_args(["tables", "--records", str(FIX / "records"), "--speed", str(FIX / "speed"),
+                              "--out", str(tmp_path / "tables"), "--readme", str(readme), "--grid", "t1_*"])
+    assert args.func(args) == 0
+    assert (tmp_path / "tables" / "table1-proxy.md").is_file()
+    assert not (tmp_path / "tables" / "table3-proxy.md").exists()
+    text = readme.read_text()
+    assert "### Table 1: simplifying MViTv2" in text and "--grid 't1_*'" in text
+    args = parser.parse_args(["plots", "--records", str(FIX / "records")])
+    assert args.func is not None and str(args.out).endswith("paper_figures")
+
+
+def test_write_tables_from_directories(tmp_path):
+    """The keyword form the demo uses: records, speed and output directories."""
+    written = write_tables(records_dir=FIX / "records", speed_dir=FIX / "speed", out_dir=tmp_path)
+    assert tmp_path / "demo.md" in written and (tmp_path / "tables.md").is_file()
