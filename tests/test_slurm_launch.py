@@ -145,17 +145,18 @@ def test_scontrol_requeue_resumes_bit_identical(tmp_path):
 
 
 def test_a_run_past_its_time_limit_is_requeued_and_finishes(tmp_path):
-    # ~110 s of MAE against a 2-minute limit whose SIGUSR2 is asked 45 s early (SLURM may send it up to 60 s
-    # earlier still, so it lands 15-75 s into an attempt): at least one timeout, requeue and resume.
-    grid, root = write_grid(tmp_path, "timeout", samples=4096, epochs=3, hours=2 / 60), tmp_path / "root"
+    # ~130 s of MAE (1024 steps, 1 CPU) against a 2-minute limit whose SIGUSR2 is asked 45 s early (SLURM may send
+    # it up to 60 s earlier still, so it lands 15-75 s into an attempt): at least one timeout, requeue and resume.
+    grid, root = write_grid(tmp_path, "timeout", samples=8192, epochs=4, hours=2 / 60), tmp_path / "root"
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"partition": "debug", "signal_delay_s": 45}))
     assert main(["submit", str(grid), "--cluster", "slurm", "--profile", str(profile), "--root", str(root),
                  "--allow-dirty"]) == 0
     found = wait(grid, root, finished, timeout=1200)
     assert found[0].state == "done", found[0].detail
-    starts = sum(len(json.loads((root / "timeout" / "r0" / p / "env.json").read_text())) for p in ("mae", "finetune"))
-    assert starts >= 3  # mae was cut by the time limit at least once, then resumed
+    assert len(json.loads((root / "timeout" / "r0" / "mae" / "env.json").read_text())) >= 2  # cut, then resumed
+    log = Path(json.loads((root / "timeout" / "r0" / "job.json").read_text())["stdout"]).read_text()
+    assert "Job has timed out" in log and "Requeued job" in log
 
 
 def test_scancel_shows_in_status(tmp_path, capsys):

@@ -58,3 +58,34 @@ def test_mae_with_hog_target_trains(name, shape):
     assert pred.shape[-1] == label.shape[-1] == 108 and torch.isfinite(loss)
     with pytest.raises(ValueError, match="'pixel', 'hog'"):
         build_mae(name, target="sift", **overrides)
+
+
+def test_pixel_targets_by_hand():
+    """Image targets are each 8x8-px token's (c, y, x) pixels; video takes each tubelet's first frame as (y, x, c);
+    the loss normalises every target patch by its own mean and variance (norm_pix_loss)."""
+    tiny = dict(input_size=(32, 32), mask_unit_size=(4, 4), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1),
+                patch_stride=(2, 2), patch_kernel=(3, 3), patch_padding=(1, 1), num_classes=0)
+    mae = build_mae("hiera_tiny_224", decoder_dim=16, decoder_depth=1, decoder_heads=1, **tiny)
+    assert mae.pred_stride == 8  # patch stride 2 x q_stride 2 ** q_pool 2
+    x = torch.arange(3 * 32 * 32, dtype=torch.float32).view(1, 3, 32, 32)
+    t = mae.pixel_targets(x)
+    assert t.shape == (1, 16, 3 * 64)
+    token = 1 * 4 + 2  # row 1, column 2 of the 4x4 token grid
+    hand = [x[0, c, 8 + i, 16 + j].item() for c in range(3) for i in range(8) for j in range(8)]
+    assert t[0, token].tolist() == hand
+    patch = torch.tensor(hand)
+    normalised = (patch - patch.mean()) / (patch.var() + 1e-6) ** 0.5
+    mask = torch.ones(1, 16, dtype=torch.bool)  # 16 mask units of 8x8 px, one predicted token each
+    mask[0, token] = False
+    _, _, label, _ = mae(x, mask=mask)
+    assert label.shape == (1, 192) and torch.allclose(label[0], normalised, atol=1e-5)
+
+    video = dict(tiny, input_size=(4, 32, 32), mask_unit_size=(1, 4, 4), q_stride=(1, 2, 2), patch_stride=(2, 2, 2),
+                 patch_kernel=(3, 3, 3), patch_padding=(1, 1, 1), kv_stride=(1, 2, 2))
+    vmae = build_mae("hiera_tiny_16x224", decoder_dim=16, decoder_depth=1, decoder_heads=1, **video)
+    clip = torch.arange(3 * 4 * 32 * 32, dtype=torch.float32).view(1, 3, 4, 32, 32)
+    vt = vmae.pixel_targets(clip)
+    assert vt.shape == (1, 2 * 16, 64 * 3)
+    token = 1 * 16 + 0 * 4 + 3  # second tubelet (frames 2-3), token row 0, column 3
+    hand = [clip[0, c, 2, i, 24 + j].item() for i in range(8) for j in range(8) for c in range(3)]
+    assert vt[0, token].tolist() == hand
