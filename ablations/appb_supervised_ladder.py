@@ -8,15 +8,8 @@ Cost: ~550 A100 GPU-hours for the 8 runs
 Command: hiera-study submit ablations/appb_supervised_ladder.py --cluster slurm --profile mycluster
 """
 
-from hiera.ladder import LADDER
-from hiera.launch.grid import GridContext, GridRun, paper_run
+from hiera.launch.grid import GridContext, GridRun, ladder_runs
 
 
 def runs(ctx: GridContext) -> list[GridRun]:
-    out = []
-    for seed in range(ctx.seeds):
-        for step in LADDER:
-            variant = "hiera_base_224" + (f".{step.slug}" if step.slug else "")
-            out.append(paper_run("appb_supervised_ladder", "appendix_b", ctx, variant, "base", step.id, seed,
-                                 supervised=True, gpus=32))
-    return out
+    return ladder_runs("appb_supervised_ladder", "appendix_b", ctx, "base", "224", supervised=True, gpus=32)

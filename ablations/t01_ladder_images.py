@@ -9,15 +9,8 @@ Cost: ~2,000 A100 GPU-hours for the 8 runs
 Command: hiera-study submit ablations/t01_ladder_images.py --cluster slurm --profile mycluster
 """
 
-from hiera.ladder import LADDER
-from hiera.launch.grid import GridContext, GridRun, paper_run
+from hiera.launch.grid import GridContext, GridRun, ladder_runs
 
 
 def runs(ctx: GridContext) -> list[GridRun]:
-    out = []
-    for seed in range(ctx.seeds):
-        for step in LADDER:
-            variant = "hiera_large_224" + (f".{step.slug}" if step.slug else "")
-            out.append(paper_run("t01_ladder_images", "table1", ctx, variant, "large", step.id, seed,
-                                 supervised=step.id == "sup"))
-    return out
+    return ladder_runs("t01_ladder_images", "table1", ctx, "large", "224")

@@ -10,16 +10,8 @@ Expected top-1 (paper, 3x5 views): sup 80.5, a 85.3, b 84.1, c 84.3, d 85.5, e 8
 Command: hiera-study submit ablations/t01_ladder_video.py --cluster slurm --profile mycluster
 """
 
-from hiera.ladder import LADDER
-from hiera.launch.grid import GridContext, GridRun, paper_run
+from hiera.launch.grid import GridContext, GridRun, ladder_runs
 
 
 def runs(ctx: GridContext) -> list[GridRun]:
-    out = []
-    for seed in range(ctx.seeds):
-        for step in LADDER:
-            variant = "hiera_large_16x224" + (f".{step.slug}" if step.slug else "")
-            sup = step.id == "sup"
-            out.append(paper_run("t01_ladder_video", "table1", ctx, variant, "large", step.id, seed, supervised=sup,
-                                 finetune={"recipe_args": {"lr": 8e-4}} if sup else None))
-    return out
+    return ladder_runs("t01_ladder_video", "table1", ctx, "large", "16x224", baseline={"recipe_args": {"lr": 8e-4}})

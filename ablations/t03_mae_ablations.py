@@ -14,29 +14,22 @@ Command: hiera-study submit ablations/t03_mae_ablations.py --cluster slurm --pro
 
 from hiera.launch.grid import GridContext, GridRun, paper_run
 
-IMAGE = [("default", "-", {}), ("multi_scale", "last_only", {"multi_scale": False}),
-         ("mask_ratio", "0.5", {"recipe_args": {"mask_ratio": 0.5}}),
-         ("mask_ratio", "0.7", {"recipe_args": {"mask_ratio": 0.7}}),
-         ("target", "hog", {"target": "hog"}),
-         ("drop_path", "0.0", {"recipe_args": {"drop_path": 0.0}}),
-         ("drop_path", "0.1", {"recipe_args": {"drop_path": 0.1}}),
-         ("drop_path", "0.3", {"recipe_args": {"drop_path": 0.3}}),
-         ("decoder_depth", "4", {"recipe_args": {"decoder_depth": 4}}),
-         ("decoder_depth", "12", {"recipe_args": {"decoder_depth": 12}}),
-         ("epochs", "800", {"pretrain_epochs": 400, "recipe_args": {"epochs": 800}}),
+
+def _recipe(**fields) -> dict:
+    return {"recipe_args": fields}
+
+
+# Settings both modalities ablate (a, c, d, e), then each modality's mask ratios (b) and schedules (f).
+SHARED = [("default", "-", {}), ("multi_scale", "last_only", {"multi_scale": False}),
+          ("target", "hog", {"target": "hog"}),
+          *[("drop_path", str(p), _recipe(drop_path=p)) for p in (0.0, 0.1, 0.3)],
+          *[("decoder_depth", str(d), _recipe(decoder_depth=d)) for d in (4, 12)]]
+IMAGE = [*SHARED, *[("mask_ratio", str(r), _recipe(mask_ratio=r)) for r in (0.5, 0.7)],
+         ("epochs", "800", {"pretrain_epochs": 400, **_recipe(epochs=800)}),
          ("epochs", "1600", {"pretrain_epochs": 1600}),
-         ("epochs", "3200", {"pretrain_epochs": 1600, "recipe_args": {"epochs": 3200}})]
-VIDEO = [("default", "-", {}), ("multi_scale", "last_only", {"multi_scale": False}),
-         ("mask_ratio", "0.75", {"recipe_args": {"mask_ratio": 0.75}}),
-         ("mask_ratio", "0.95", {"recipe_args": {"mask_ratio": 0.95}}),
-         ("target", "hog", {"target": "hog"}),
-         ("drop_path", "0.0", {"recipe_args": {"drop_path": 0.0}}),
-         ("drop_path", "0.1", {"recipe_args": {"drop_path": 0.1}}),
-         ("drop_path", "0.3", {"recipe_args": {"drop_path": 0.3}}),
-         ("decoder_depth", "4", {"recipe_args": {"decoder_depth": 4}}),
-         ("decoder_depth", "12", {"recipe_args": {"decoder_depth": 12}}),
-         ("epochs", "1600", {"pretrain_epochs": 1600}),
-         ("epochs", "3200", {"pretrain_epochs": 3200})]
+         ("epochs", "3200", {"pretrain_epochs": 1600, **_recipe(epochs=3200)})]
+VIDEO = [*SHARED, *[("mask_ratio", str(r), _recipe(mask_ratio=r)) for r in (0.75, 0.95)],
+         *[("epochs", str(e), {"pretrain_epochs": e}) for e in (1600, 3200)]]
 
 
 def runs(ctx: GridContext) -> list[GridRun]:

@@ -4,29 +4,16 @@ Skipped unless `sinfo` is on PATH and `slurm/local-cluster.sh status` exits 0. S
 `bash slurm/local-cluster.sh start` (as root).
 """
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from slurm_check import REASON
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
-SCRIPT = Path(__file__).resolve().parents[1] / "slurm" / "local-cluster.sh"
 TIMEOUT_S = 30
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cluster_up():
-    if shutil.which("sinfo") is None:
-        pytest.skip("sinfo not on PATH: no SLURM here (bash slurm/local-cluster.sh start, as root)")
-    status = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True, text=True, timeout=60)
-    if status.returncode != 0:
-        last = (status.stdout + status.stderr).strip().splitlines()[-1:] or [""]
-        pytest.skip(f"local SLURM not up (slurm/local-cluster.sh status: {last[0]})")
-    if subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, timeout=30).returncode != 0:
-        pytest.skip("sacct does not work (cluster started with HIERA_SLURM_ACCOUNTING=0?)")
 
 
 def run(*args: str) -> str:

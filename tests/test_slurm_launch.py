@@ -14,27 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from slurm_check import REASON
 
 from hiera.cli import main
 from hiera.env import REPO
 from hiera.launch.grid import GridContext
 from hiera.launch.submit import states
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-
-def _cluster_up() -> str | None:
-    script = REPO / "slurm" / "local-cluster.sh"
-    if subprocess.run(["bash", "-c", "command -v sbatch"], capture_output=True).returncode:
-        return "SLURM is not installed (run `sudo bash slurm/local-cluster.sh start`)"
-    if subprocess.run(["bash", str(script), "status"], capture_output=True).returncode:
-        return "the local SLURM is not running (run `sudo bash slurm/local-cluster.sh start`)"
-    return None
-
-
-REASON = _cluster_up()
-if REASON:
-    pytestmark.append(pytest.mark.skip(reason=REASON))
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 GRID = '''"""Test grid. Command: hiera-study submit {path} --cluster slurm --partition debug"""
 import importlib.util

@@ -147,3 +147,20 @@ def paper_run(grid: str, table: str, ctx: GridContext, variant: str, size: str, 
     attempt = min(48.0, max(4.0, math.ceil(1.5 * hours / gpus)))
     return GridRun(spec, Resources(nodes=max(1, gpus // per_node), gpus_per_node=min(gpus, per_node), hours=attempt),
                    round(hours, 1))
+
+
+def ladder_runs(grid: str, table: str, ctx: GridContext, size: str, res: str, supervised: bool = False,
+                baseline: dict[str, Any] | None = None, gpus: int = 64) -> list[GridRun]:
+    """Every Table-1 step of size `size` at `res` ("224" or "16x224"), per seed: the supervised baseline (with
+    `baseline` as its finetune settings), then MAE + finetuning per step — or every step supervised
+    (Appendix B) when `supervised`."""
+    from hiera.ladder import LADDER
+
+    out = []
+    for seed in range(ctx.seeds):
+        for step in LADDER:
+            variant = f"hiera_{size}_{res}" + (f".{step.slug}" if step.slug else "")
+            sup = supervised or step.id == "sup"
+            out.append(paper_run(grid, table, ctx, variant, size, step.id, seed, supervised=sup,
+                                 finetune=baseline if step.id == "sup" else None, gpus=gpus))
+    return out

@@ -317,6 +317,7 @@ def format_status(name: str, found: list[RunState]) -> str:
 def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = None,
             out_dir: str | Path | None = None, profile: ClusterProfile | None = None) -> Path:
     """Write `<out_dir>/<grid>.jsonl`: each finished run's record, and a status line for every other run."""
+    from hiera.registry import get_variant
     from hiera.train.pipeline import PROXY_DATASETS, SCHEMA
 
     profile = profile or ClusterProfile()
@@ -330,8 +331,6 @@ def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = Non
             lines.append(json.loads((s.run_dir / "result.json").read_text()))
             continue
         spec = s.run.spec
-        from hiera.registry import get_variant
-
         lines.append({"schema": SCHEMA, "grid": name, "run": spec.run, "status": s.state, "variant": spec.variant,
                       "step": spec.step, "size": spec.size, "modality": get_variant(spec.variant).modality,
                       "dataset": spec.train.dataset, "proxy": spec.train.dataset in PROXY_DATASETS,

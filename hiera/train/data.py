@@ -25,7 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, Sampler, Subset
 
 from hiera.config import ModelConfig
-from hiera.data.fashion_mnist import MEAN, STD, FashionMNIST, to_input
+from hiera.data.fashion_mnist import MEAN, STD, FashionMNIST
 from hiera.data.moving import MovingFashionMNIST
 from hiera.recipes import Recipe
 from hiera.train.config import TrainConfig
@@ -191,5 +191,3 @@ def denormalise(x: torch.Tensor, dataset: str) -> torch.Tensor:
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return (x * std + mean).clamp(0, 1)
 
-
-__all__ = ["SeededAugment", "SkipSampler", "build_datasets", "denormalise", "set_epoch", "subset", "to_input"]

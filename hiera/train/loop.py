@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import sys
 import time
@@ -80,12 +81,12 @@ def build(cfg: TrainConfig, mc: ModelConfig) -> torch.nn.Module:
     return build_model(mc, checkpoint=cfg.init, num_classes=mc.num_classes) if cfg.init else build_model(mc)
 
 
-def resolve_device(name: str, info_local_rank: int) -> torch.device:
+def resolve_device(name: str, local_rank: int) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device=cuda but no CUDA device is visible; use device=cpu")
     if name == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
-    return torch.device("cuda", info_local_rank)
+    return torch.device("cuda", local_rank)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -242,7 +243,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> dict[
         return run.result()
     rec = cfg.resolved_recipe()
     mc = model_config(cfg)
-    info = init_distributed(resolve_device(cfg.device, int(__import__("os").environ.get("LOCAL_RANK", "0"))))
+    info = init_distributed(resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0"))))
     device = resolve_device(cfg.device, info.local_rank)
     if cfg.batch_size % info.world:
         raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the number of ranks ({info.world})")

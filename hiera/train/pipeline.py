@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,7 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True) -> d
         "world_size": fin["world_size"], "wall_s": round(time.perf_counter() - started, 2),
         "env": collect_env(), "run_dir": str(run_dir), **({"extra": spec.extra} if spec.extra else {}),
     }
-    atomic_write_text(run_dir / "spec.json", json.dumps(spec.to_dict(), indent=1, sort_keys=True) + "\n")
-    atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    if int(os.environ.get("RANK", "0")) == 0:  # one writer under DDP
+        atomic_write_text(run_dir / "spec.json", json.dumps(spec.to_dict(), indent=1, sort_keys=True) + "\n")
+        atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record
