@@ -12,13 +12,16 @@ Modes: `infer` (forward under inference_mode), `train` (forward + cross-entropy 
 Timing: warm-up steps, then `trials` x `iters` timed steps with device synchronisation around each trial;
 the record holds the median and the spread over trials. On CUDA out-of-memory the batch is halved and the
 record says which batch was asked for and which ran. Rows a-c of the ladder are also measured with
-separate-and-pad off, so its overhead (included in the paper's speeds) is visible on its own.
+separate-and-pad off, so its overhead (included in the paper's speeds) is visible on its own. With `compile`,
+every batch size gets a fresh `torch.compile(fullgraph=True)` with static shapes (falling back to graph breaks if
+it must, and saying so); its first call is timed on its own (`compile_s`), graph breaks and recompiles counted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import statistics
 import subprocess
@@ -34,8 +37,10 @@ import torch.nn.functional as F
 
 from hiera.config import ModelConfig
 from hiera.env import REPO, collect_env
-from hiera.flops import count_gmacs
+from hiera.flops import model_stats
+from hiera.kernels import attention_kernels, backends
 from hiera.ladder import SIZES
+from hiera.layers.scope import scope
 from hiera.registry import Variant, get_variant, list_variants
 
 MODES = ("infer", "train", "mae")
@@ -61,6 +66,7 @@ class BenchConfig:
     precision: str = "fp16" if torch.cuda.is_available() else "fp32"
     attn: str = "math"  # ModelConfig.attn_impl for our models; timm's fused-attention switch for peers
     compile: bool = False
+    compile_backend: str = "inductor"  # torch.compile backend; the tests use "aot_eager" (same graphs, no codegen)
     batch_sizes: tuple[int, ...] = (64,)
     sweep: bool = False  # powers of two from 1 to max_batch (stopping at the first OOM); the best is flagged
     max_batch: int = 512
@@ -133,6 +139,8 @@ def autocast(cfg: BenchConfig):
 
 def make_step(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig, batch: int) -> Callable[[], None]:
     """One timed unit of work for `cfg.mode` at `batch`, with its inputs already on the device."""
+    from hiera.masking import num_kept, random_mask
+
     device = torch.device(cfg.device)
     x = torch.randn(batch, mcfg.in_chans, *mcfg.input_size, device=device)
     if cfg.mode == "infer":
@@ -150,26 +158,34 @@ def make_step(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig, batch
     target = torch.randint(0, classes, (batch,), device=device)
     ratio = cfg.mask_ratio if cfg.mask_ratio is not None else (0.6 if mcfg.ndim == 2 else 0.9)
     generator = torch.Generator(device=device).manual_seed(0)
+    keep = num_kept(math.prod(mcfg.mask_unit_grid), ratio)
 
     def step() -> None:
         with autocast(cfg):
             if cfg.mode == "mae":
-                loss = model(x, mask_ratio=ratio, generator=generator)[0]
+                # A fresh mask every step, drawn outside the model (a compiled model then traces no generator and
+                # knows the kept-unit count K while tracing) but inside the timed step, as the MAE's own draw was.
+                mask = random_mask(mcfg, batch, ratio, generator, device)
+                loss = model(x, mask=mask, num_kept=keep)[0]
             else:
                 loss = F.cross_entropy(model(x), target)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        with scope("backward"):  # profiler ranges for `--breakdown`; no-ops in a timed step
+            scaler.scale(loss).backward()
+        with scope("optimizer"):
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
 
     return step
 
 
-def time_step(step: Callable[[], None], cfg: BenchConfig) -> list[float]:
-    """Seconds per step for each trial (median over `iters` steps is their mean: sync only around a trial)."""
+def time_step(step: Callable[[], None], cfg: BenchConfig, warmup: int | None = None) -> list[float]:
+    """Seconds per step for each trial (median over `iters` steps is their mean: sync only around a trial).
+
+    `warmup`: untimed steps first (default `cfg.warmup`; fewer when the caller already ran the first step)."""
     cuda = cfg.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    for _ in range(cfg.warmup):
+    for _ in range(cfg.warmup if warmup is None else warmup):
         step()
     sync()
     times = []
@@ -218,11 +234,78 @@ def bench_env(cfg: BenchConfig) -> dict[str, Any]:
 
 def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: BenchConfig,
             gmacs: float) -> list[dict[str, Any]]:
-    """Time one model at every batch size of `cfg` (or the sweep)."""
+    """Time one model at every batch size of `cfg` (or the sweep).
+
+    After timing a batch size, one more step runs under the profiler to record the attention kernels that actually
+    ran (`attn_kernels`, `attn_backends`; `hiera/kernels.py`), and on CUDA the peak memory of the timed steps
+    (`peak_mem_gib`).
+
+    With `cfg.compile` each batch size starts from a clean dynamo cache (`torch._dynamo.reset()`: otherwise every
+    new shape or model adds a cache entry, and past `recompile_limit` dynamo silently runs eager) and compiles with
+    static shapes and `fullgraph=True`; on a graph break it compiles again without `fullgraph`. The rows then say
+    whether fullgraph held (`compile_fullgraph`), how many graph breaks dynamo took (`graph_breaks`: graphs - 1),
+    how many graphs it compiled after the first call (`recompiles`, warm-up and timed steps) and how much longer the
+    first call took than a timed step (`compile_s`). Uncompiled rows hold null there.
+    """
     model = model_fn().to(cfg.device)
     params = sum(p.numel() for p in model.parameters())
-    run_model = torch.compile(model) if cfg.compile else model
-    return measure_batches(lambda batch: time_step(make_step(run_model, mcfg, cfg, batch), cfg), cfg, gmacs, params)
+    cuda = cfg.device.startswith("cuda")
+    found: dict[int, dict[str, Any]] = {}
+
+    def timer(batch: int) -> list[float]:
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(cfg.device)
+        if cfg.compile:
+            step, info, times = _compiled_run(model, mcfg, cfg, batch)
+        else:
+            step, info = make_step(model, mcfg, cfg, batch), dict.fromkeys(COMPILE_FIELDS)
+            times = time_step(step, cfg)
+        info["peak_mem_gib"] = torch.cuda.max_memory_allocated(cfg.device) / 2 ** 30 if cuda else None
+        kernels = attention_kernels(step, cfg.device)
+        found[batch] = {**info, "attn_kernels": kernels, "attn_backends": backends(kernels)}
+        return times
+
+    rows = measure_batches(timer, cfg, gmacs, params)
+    return [{**r, **found.get(r["batch_size"], dict.fromkeys(MEASURE_FIELDS))} for r in rows]
+
+
+def _compiled_run(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig,
+                  batch: int) -> tuple[Callable[[], None], dict[str, Any], list[float]]:
+    """Compile (fullgraph if dynamo can), time, and say how compilation went: (step, compile fields, times)."""
+    from torch._dynamo.exc import Unsupported
+    from torch._dynamo.utils import counters
+
+    sync = torch.cuda.synchronize if cfg.device.startswith("cuda") else (lambda: None)
+    torch._dynamo.reset()
+    for fullgraph in (True, False):
+        step = make_step(torch.compile(model, fullgraph=fullgraph, dynamic=False, backend=cfg.compile_backend),
+                         mcfg, cfg, batch)
+        graphs = counters["stats"]["unique_graphs"]
+        start = time.perf_counter()
+        try:
+            step()  # the first call traces and compiles
+        except Unsupported:  # raised by fullgraph=True where dynamo would break the graph
+            if not fullgraph:
+                raise
+            torch._dynamo.reset()
+            continue
+        sync()
+        first = time.perf_counter() - start
+        break
+    # Graph breaks as `torch._dynamo.explain` counts them: graphs compiled by the first call, minus one
+    # (dynamo's own graph_break counter counts a break again when it retraces the frame that holds it).
+    breaks, graphs = max(counters["stats"]["unique_graphs"] - graphs - 1, 0), counters["stats"]["unique_graphs"]
+    times = time_step(step, cfg, warmup=max(cfg.warmup - 1, 0))  # the first call was a warm-up step
+    recompiles = counters["stats"]["unique_graphs"] - graphs
+    info = dict(compile_fullgraph=fullgraph, graph_breaks=breaks, recompiles=recompiles,
+                compile_s=max(first - statistics.median(times), 0.0))
+    return step, info, times
+
+
+# Record fields of a compiled run (`measure`); null when not compiled.
+COMPILE_FIELDS = ("compile_fullgraph", "graph_breaks", "recompiles", "compile_s")
+# Every field `measure` adds to a row (null when that batch did not run).
+MEASURE_FIELDS = (*COMPILE_FIELDS, "peak_mem_gib", "attn_kernels", "attn_backends")
 
 
 def measure_batches(timer: Callable[[int], list[float]], cfg: BenchConfig, gmacs: float,
@@ -298,6 +381,9 @@ def measure_official(name: str, cfg: BenchConfig, gmacs: float) -> list[dict[str
     for r in rows:
         r["params_m"] = found.get("params", 0) / 1e6 or None
         r["official_version"] = found.get("version")
+        if r.get("samples_per_s"):
+            r["attn_kernels"] = found.get("attn_kernels")
+            r["attn_backends"] = backends(found.get("attn_kernels") or [])
     return rows
 
 
@@ -323,11 +409,13 @@ def variant_models(variant: Variant, cfg: BenchConfig, overrides: dict[str, Any]
         if official:
             yield "official", official, None, None, mcfg, None
         return
-    gmacs = count_gmacs(mcfg)
+    # The committed counts (results/variants/model_stats.json) when they hold this config: fvcore traces a forward
+    # pass on the CPU (~15 s for a video L model), which would dominate a short GPU pass.
+    gmacs = model_stats(mcfg)[1]
     yield "hiera-study", variant.name, _sep_state(mcfg), (lambda c=mcfg: build_model(c)), mcfg, gmacs
     if cfg.sep_pad_overhead and mcfg.separate_and_pad and mcfg.pool_kernel == "overlap":
         dense = mcfg.replace(separate_and_pad=False)
-        yield "hiera-study", variant.name, "off", (lambda c=dense: build_model(c)), dense, count_gmacs(dense)
+        yield "hiera-study", variant.name, "off", (lambda c=dense: build_model(c)), dense, model_stats(dense)[1]
     peer = timm_peer(variant) if cfg.peers and not overrides else None
     if peer:
         yield "timm", peer, None, (lambda p=peer, n=mcfg.num_classes: build_timm(p, cfg.attn, n)), mcfg, gmacs
@@ -425,17 +513,16 @@ def record_path(out_dir: Path, cfg: BenchConfig, env: dict[str, Any]) -> Path:
     return out_dir / ("-".join(parts) + ".jsonl")
 
 
-def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | None = None,
-        out_dir: Path | None = None, isolate: bool = False, progress: Callable[[str], None] = print) -> Path:
-    """Benchmark every variant matching `patterns`; append records to the conditions-named JSONL file."""
-    overrides = overrides or {}
+def expand_patterns(patterns: Iterable[str], mode: str, progress: Callable[[str], None] = print) -> list[str]:
+    """Registered names for names and globs, in the order given, each once. In `mae` mode a glob skips the
+    variants that cannot mask (the supervised baseline), saying so; a plain name is kept (and fails later)."""
     names: list[str] = []
     for pattern in patterns:
         if any(c in pattern for c in "*?["):
             matched = [v.name for v in list_variants(pattern)]
             if not matched:
                 raise ValueError(f"no variant matches {pattern!r}; `hiera-study variants` lists them")
-            if cfg.mode == "mae":  # a glob over a ladder skips the supervised baseline, which cannot mask
+            if mode == "mae":  # a glob over a ladder skips the supervised baseline, which cannot mask
                 skipped = [n for n in matched if not get_variant(n).config.uses_mask_units]
                 matched = [n for n in matched if n not in skipped]
                 if skipped:
@@ -443,6 +530,14 @@ def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | N
         else:
             matched = [get_variant(pattern).name]
         names += [n for n in matched if n not in names]
+    return names
+
+
+def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | None = None,
+        out_dir: Path | None = None, isolate: bool = False, progress: Callable[[str], None] = print) -> Path:
+    """Benchmark every variant matching `patterns`; append records to the conditions-named JSONL file."""
+    overrides = overrides or {}
+    names = expand_patterns(patterns, cfg.mode, progress)
     env = bench_env(cfg)
     path = record_path(out_dir or REPO / "results" / "speed", cfg, env)
     path.parent.mkdir(parents=True, exist_ok=True)

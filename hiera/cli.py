@@ -4,6 +4,8 @@
                                                                sparse (masked) encoding, params and GMACs
     hiera-study variants --write-stats                         recount every variant with fvcore (slow)
     hiera-study bench PATTERN... [--protocol paper|modern] ...  samples/s per variant, records in results/speed/
+    hiera-study bench PATTERN... --breakdown [--mode M] ...     where a step's time goes per op family,
+                                                               records in results/breakdown/
     hiera-study train --phase mae|finetune|supervised --model NAME --recipe R --run-dir DIR [key=value ...]
                                                                one training phase (resumes when DIR exists)
     hiera-study submit ablations/X.py [--cluster slurm|local|debug] [--only GLOB] [--dry-run] [--seeds N]
@@ -153,12 +155,41 @@ def _grid_args(p: argparse.ArgumentParser, launch: bool) -> None:
         p.add_argument("--allow-dirty", action="store_true", help="launch from a dirty git tree (diff recorded)")
 
 
+def cmd_breakdown(args: argparse.Namespace, patterns: list[str]) -> int:
+    """`hiera-study bench PATTERN... --breakdown`: one profiled step-time breakdown per variant (hiera/breakdown.py)."""
+    from hiera.bench import protocol_config
+    from hiera.breakdown import DEFAULTS, run_breakdown
+
+    given = {"--protocol": args.protocol, "--compile": args.compile or None, "--sweep": args.sweep or None,
+             "--max-batch": args.max_batch, "--peers": args.peers or None, "--isolate": args.isolate or None,
+             "--no-sep-pad-overhead": args.no_sep_pad_overhead or None, "--peak-tflops": args.peak_tflops,
+             "--official-python": args.official_python}
+    unused = [flag for flag, value in given.items() if value is not None]
+    if unused:
+        raise ValueError(f"--breakdown profiles our eager model at one batch size; drop {', '.join(unused)} "
+                         "(it takes --mode, --precision, --attn, --batch-size, --device, --warmup, --iters, --trials, "
+                         "--mask-ratio, --out)")
+    cfg = protocol_config(
+        None, mode=args.mode, precision=args.precision, attn=args.attn,
+        batch_sizes=(args.batch_size[0],) if args.batch_size else None, device=args.device,
+        warmup=DEFAULTS["warmup"] if args.warmup is None else args.warmup,
+        iters=DEFAULTS["iters"] if args.iters is None else args.iters,
+        trials=DEFAULTS["trials"] if args.trials is None else args.trials, mask_ratio=args.mask_ratio,
+    )
+    overrides = parse_overrides([i for i in args.items if "=" in i])
+    path = run_breakdown(patterns, cfg, out_dir=args.out, overrides=overrides)
+    print(f"breakdown records appended to {path}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from hiera.bench import protocol_config, run
 
     patterns = [i for i in args.items if "=" not in i]
     if not patterns:
         raise ValueError("name at least one variant or glob, e.g. 'hiera_large_224*'")
+    if args.breakdown:
+        return cmd_breakdown(args, patterns)
     cfg = protocol_config(
         args.protocol, mode=args.mode, precision=args.precision, attn=args.attn, compile=args.compile,
         batch_sizes=tuple(args.batch_size) if args.batch_size else None, sweep=True if args.sweep else None,
@@ -205,7 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--isolate", action="store_true", help="each variant in a fresh Python process")
     p.add_argument("--official-python", metavar="PYTHON",
                    help="interpreter of a separate environment with the official hiera-transformer: time it too")
-    p.add_argument("--out", type=Path, help="directory for the JSONL records (default results/speed/)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="profile where one step's time goes per op family (patch_embed, linear, attention, q_pool, "
+                        "kv_pool, rel_pos, ...) instead; records in results/breakdown/")
+    p.add_argument("--out", type=Path, help="directory for the JSONL records (default results/speed/; with "
+                   "--breakdown results/breakdown/)")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("train", help="one training phase: MAE pretraining, finetuning or supervised")
     p.add_argument("--phase", choices=("mae", "finetune", "supervised"))

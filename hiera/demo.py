@@ -115,13 +115,15 @@ def report(records_dir: Path, speed_dir: Path, out: Path, figures: bool) -> dict
     """Tables (and figures) of the demo's records, printed and written under `out`."""
     from hiera.analysis import plots, tables
 
+    # the demo's own records only (breakdown_dir=(): not the repository's results/breakdown/)
     written = tables.write_tables(records_dir=records_dir, speed_dir=speed_dir, out_dir=out / "tables",
-                                  command="hiera-study demo")
+                                  command="hiera-study demo", breakdown_dir=())
     demo_table = out / "tables" / "demo.md"  # the demo grid in Table 1's layout, paper numbers beside ours
     print(demo_table.read_text() if demo_table.is_file() else "")
     result: dict[str, Any] = {"tables": [str(p) for p in written]}
     if figures:
         result["figures"] = [str(p) for p in plots.write_plots(records_dir=records_dir, speed_dir=speed_dir,
                                                                 out_dir=out / "figures", command="hiera-study demo",
-                                                                log=lambda m: print(m, file=sys.stderr))]
+                                                                log=lambda m: print(m, file=sys.stderr),
+                                                                breakdown_dir=())]
     return result

@@ -11,6 +11,11 @@ Follows the official release's `MaskedAutoencoderHiera` (its parameter names, so
   `target="hog"` predicts MaskFeat-style HOG instead (`hiera/targets.py`, paper Table 3c).
   Video targets keep the first frame of every 2-frame token and are flattened channels-last, as the release
   does ("a mistake during training" in its own words, kept so its decoders stay compatible).
+
+Under `torch.compile` (a departure from the release's boolean indexing `x[mask]`, whose output size depends on
+the mask's values): kept and masked tokens are moved with `scatter`/`gather` over index tensors of a size known
+while tracing (`hiera.masking.true_positions`), so a step traces as one graph when the mask comes from outside
+with its `num_kept`. Same values, same order as the boolean indexing.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from torch import nn
 from hiera.config import ModelConfig
 from hiera.layers.block import Block
 from hiera.layout import from_units
-from hiera.masking import random_mask
+from hiera.masking import num_kept as kept_at_ratio
+from hiera.masking import random_mask, true_positions
 from hiera.model import HierarchicalViT
 from hiera.plan import BlockPlan
 from hiera.targets import BINS as HOG_BINS
@@ -92,9 +98,9 @@ class MaskedAutoencoder(HierarchicalViT):
         w = self.patch_embed.proj.weight
         nn.init.xavier_uniform_(w.data.view(w.shape[0], -1))
 
-    def forward_encoder(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward_encoder(self, x: torch.Tensor, mask: torch.Tensor, num_kept: int | None = None) -> torch.Tensor:
         """Kept units only: `[B, K, *final_unit, C]` after multi-scale fusion and `encoder_norm`."""
-        enc = self.encode(x, mask)
+        enc = self.encode(x, mask, num_kept)
         fused = 0
         for head, i in zip(self.multi_scale_fusion_heads, self.fused_stages):
             s = enc.stages[i]  # [B, K, *unit, C]
@@ -108,9 +114,12 @@ class MaskedAutoencoder(HierarchicalViT):
         """Predictions `[B, N_final, pred_stride² * 3]` in raster order, and the masked tokens `[B, N_final]`."""
         b, units = mask.shape
         x = self.decoder_embed(latent)  # [B, K, *final_unit, Cd]
-        full = self.mask_token.view(1, 1, *([1] * len(self.final_unit)), -1)
-        full = full.expand(b, units, *self.final_unit, x.shape[-1]).clone()
-        full[mask] = x.flatten(0, 1).to(full.dtype)  # kept units in ascending order, as `encode` returns them
+        ones = [1] * len(self.final_unit)
+        full = self.mask_token.view(1, 1, *ones, -1).expand(b, units, *self.final_unit, x.shape[-1])
+        # The release's `full[mask] = x`, as a scatter of the K kept units (in ascending order, as `encode`
+        # returns them) to their raster index: the same tensor, with shapes that do not depend on the mask's values.
+        index = true_positions(mask, x.shape[1]).view(b, -1, *ones, 1).expand(-1, -1, *x.shape[2:])
+        full = full.scatter(1, index, x.to(full.dtype))
         x = from_units(full.flatten(1, -2), self.config.mask_unit_grid, self.final_unit).flatten(1, -2)
         x = x + self.decoder_pos_embed
         for blk in self.decoder_blocks:
@@ -144,17 +153,43 @@ class MaskedAutoencoder(HierarchicalViT):
         return label.flatten(1, 3).flatten(2)
 
     def forward(self, x: torch.Tensor, mask_ratio: float = 0.6, mask: torch.Tensor | None = None,
-                generator: torch.Generator | None = None):
-        """Returns (loss, pred of masked tokens, normalised label, keep-mask `[B, #units]`)."""
+                generator: torch.Generator | None = None, num_kept: int | None = None):
+        """Returns (loss, pred of masked tokens, normalised label, keep-mask `[B, #units]`).
+
+        Without `mask`, a random one at `mask_ratio` (drawn from `generator`). With `mask`, `num_kept` (units kept
+        per sample) lets `torch.compile` trace the step as one graph; eager mode reads it from the mask.
+        """
         if mask is None:
-            mask = random_mask(self.config, x.shape[0], mask_ratio, generator, x.device)
-        pred, masked = self.forward_decoder(self.forward_encoder(x, mask), mask)
-        label = self.targets(x)[masked]
+            units = math.prod(self.config.mask_unit_grid)
+            keep = kept_at_ratio(units, mask_ratio)
+            if num_kept is not None and num_kept != keep:
+                raise ValueError(f"num_kept={num_kept} does not match mask_ratio={mask_ratio} ({keep} of {units} "
+                                 "units); give a mask with num_kept, or mask_ratio alone")
+            mask, num_kept = _random_mask_untraced(self.config, x.shape[0], mask_ratio, generator, x.device), keep
+        latent = self.forward_encoder(x, mask, num_kept)
+        pred, masked = self.forward_decoder(latent, mask)
+        # The release's `label[masked]`, `pred[masked]` as gathers of the (#units - K) x tokens-per-unit masked
+        # tokens per sample, in raster order: same rows, same order, a size known while tracing.
+        index = true_positions(masked, (mask.shape[1] - latent.shape[1]) * math.prod(self.final_unit))
+        label = _gather_rows(self.targets(x), index)
         if self.norm_pix_loss and self.target == "pixel":
             mean, var = label.mean(dim=-1, keepdim=True), label.var(dim=-1, keepdim=True)
             label = (label - mean) / (var + 1.0e-6) ** 0.5
-        pred = pred[masked]
+        pred = _gather_rows(pred, index)
         return ((pred - label) ** 2).mean(), pred, label, mask
+
+
+def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`t[b, index[b]]` for every sample, flattened to `[B * M, D]` (as `t[bool_mask]` with M True per row)."""
+    return t.gather(1, index[..., None].expand(-1, -1, t.shape[-1])).flatten(0, 1)
+
+
+# Drawing a mask is kept out of compiled graphs: a traced `torch.rand` would draw from the compiler's RNG (other
+# masks than in eager mode) and a `torch.Generator` argument breaks the graph anyway. Compiled steps that must be
+# one graph draw the mask outside and pass `mask=` with `num_kept=` (as `hiera.bench` does).
+_random_mask_untraced = torch.compiler.disable(
+    random_mask, reason="the MAE draws its random mask eagerly; for one graph pass mask=random_mask(...) and "
+    "num_kept=hiera.masking.num_kept(#units, mask_ratio)")
 
 
 def build_mae(name_or_config: str | ModelConfig, checkpoint: str | Path | None = None, decoder_dim: int = 512,

@@ -21,6 +21,7 @@ from torch import nn
 
 from hiera.config import ModelConfig
 from hiera.layers.block import Block
+from hiera.layers.scope import scope
 from hiera.layout import from_units, to_units, token_coords
 from hiera.masking import check_mask, kept_units, zero_masked_pixels
 from hiera.plan import plan_blocks, stage_ends
@@ -131,7 +132,7 @@ class HierarchicalViT(nn.Module):
             x = x + self.pos_embed_spatial.repeat(1, t, 1) + self.pos_embed_temporal.repeat_interleave(hw, dim=1)
         return x
 
-    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> Encoding:
+    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None, num_kept: int | None = None) -> Encoding:
         """Run the encoder on all units, or sparsely on the kept ones (paper §3.1, MAE).
 
         Args:
@@ -140,6 +141,8 @@ class HierarchicalViT(nn.Module):
                 `hiera/masking.py`). Masked pixels are zeroed before the patch embedding, masked units are then
                 dropped: every later op sees only kept units (per-unit pooling = separate-and-pad for overlapping
                 kernels; relative positions use each token's true coordinates).
+            num_kept: units kept per sample, if known. Read from the mask when omitted; give it under
+                `torch.compile`, where every shape after the mask must be known while tracing (`check_mask`).
         """
         cfg = self.config
         b = x.shape[0]
@@ -149,17 +152,20 @@ class HierarchicalViT(nn.Module):
                              "resize the input or build the model with input_size=...")
         first = self.plans[0]
         if mask is not None:
-            check_mask(mask, cfg, b)
+            num_kept = check_mask(mask, cfg, b, num_kept)
             x = zero_masked_pixels(x, mask, cfg)
-        x = to_units(self._embed(x), first.grid_in, first.unit_in)
-        units = None
-        if mask is not None:
-            index, units = kept_units(mask, first.unit_grid)
-            per_unit = math.prod(first.unit_in)
-            x = x.view(b, -1, per_unit, x.shape[-1])
-            x = x.gather(1, index[:, :, None, None].expand(-1, -1, per_unit, x.shape[-1])).flatten(1, 2)
-        else:
-            index = torch.arange(math.prod(first.unit_grid), device=x.device).expand(b, -1)
+        with scope("patch_embed"):
+            x = self._embed(x)
+        with scope("layout"):
+            x = to_units(x, first.grid_in, first.unit_in)
+            units = None
+            if mask is not None:
+                index, units = kept_units(mask, first.unit_grid, num_kept)
+                per_unit = math.prod(first.unit_in)
+                x = x.view(b, -1, per_unit, x.shape[-1])
+                x = x.gather(1, index[:, :, None, None].expand(-1, -1, per_unit, x.shape[-1])).flatten(1, 2)
+            else:
+                index = torch.arange(math.prod(first.unit_grid), device=x.device).expand(b, -1)
         stages = []
         for i, blk in enumerate(self.blocks):
             x = blk(x, units)
@@ -168,15 +174,16 @@ class HierarchicalViT(nn.Module):
         return Encoding(x, stages, index, first.unit_grid, self.plans[-1].unit_q)
 
     def forward_features(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_intermediates: bool = False
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_intermediates: bool = False,
+        num_kept: int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Tokens `[B, N, C]` before the final norm (unit-major; order-free for pooling).
 
         With `return_intermediates`, also each stage's output: in spatial order `[B, *grid, C]` without a mask
         (e.g. `[B, 56, 56, 96]` ... `[B, 7, 7, 768]`; video `[B, 8, 56, 56, 96]`), per kept unit
-        `[B, K, *unit, C]` with a mask (as the official release's `return_intermediates`).
+        `[B, K, *unit, C]` with a mask (as the official release's `return_intermediates`). `num_kept`: as `encode`.
         """
-        enc = self.encode(x, mask)
+        enc = self.encode(x, mask, num_kept)
         if not return_intermediates:
             return enc.tokens
         if mask is not None:
@@ -184,12 +191,14 @@ class HierarchicalViT(nn.Module):
         return enc.tokens, [from_units(s.flatten(1, -2), enc.unit_grid, tuple(s.shape[2:-1])) for s in enc.stages]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if self.config.head_order == "mean_norm":  # Hiera
-            x = self.norm(x.mean(dim=1))
-        else:  # MViTv2: normalise every token, then average
-            x = self.norm(x).mean(dim=1)
-        return x if pre_logits else self.head(x)
+        with scope("head"):
+            if self.config.head_order == "mean_norm":  # Hiera
+                x = self.norm(x.mean(dim=1))
+            else:  # MViTv2: normalise every token, then average
+                x = self.norm(x).mean(dim=1)
+            return x if pre_logits else self.head(x)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """`[B, 3, H, W]` or `[B, 3, T, H, W]` -> logits `[B, num_classes]` (from the kept units if masked)."""
-        return self.forward_head(self.forward_features(x, mask))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, num_kept: int | None = None) -> torch.Tensor:
+        """`[B, 3, H, W]` or `[B, 3, T, H, W]` -> logits `[B, num_classes]` (from the kept units if masked;
+        `num_kept` as `encode`, needed to compile a masked forward)."""
+        return self.forward_head(self.forward_features(x, mask, num_kept=num_kept))

@@ -8,7 +8,8 @@ Keep this file free of imports from this project.
     python official_bench.py '{"name": "hiera_base_224", "mode": "infer", "precision": "fp16", "attn": "math",
                                "batch": 64, "warmup": 10, "iters": 20, "trials": 5, "device": "cuda"}'
 
-prints one JSON line: {"times": [seconds per step, per trial], "params": N} or {"oom": true}.
+prints one JSON line: {"times": [seconds per step, per trial], "params": N, "version": ..., "attn_kernels": [...]}
+or {"oom": true}.
 The official attention calls `F.scaled_dot_product_attention` whenever torch has it; `attn: "math"` removes
 that function for this process so it takes its explicit softmax path, as the paper's timings did.
 """
@@ -74,7 +75,12 @@ def main(spec: dict) -> dict:
         if "out of memory" in str(err).lower():
             return {"oom": True}
         raise
-    return {"times": times, "params": params, "version": getattr(hiera, "__version__", None)}
+    # The attention kernels that ran (this folder's kernels.py imports nothing from the project; it is found
+    # because Python puts this script's folder first on sys.path).
+    from kernels import attention_kernels
+
+    return {"times": times, "params": params, "version": getattr(hiera, "__version__", None),
+            "attn_kernels": attention_kernels(step, spec["device"])}
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ SCHEMA = {"variant", "step", "size", "modality", "impl", "model", "mode", "batch
           "precision", "attn", "compile", "samples_per_s", "samples_per_s_min", "samples_per_s_max",
           "samples_per_s_iqr", "step_ms", "params_m", "gmacs", "tflops", "mfu", "peak_tflops", "device", "driver",
           "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "separate_and_pad",
-          "ratio_vs_peer", "sep_pad_overhead", "best_batch", "protocol", "input_size", "warmup", "iters", "trials"}
+          "ratio_vs_peer", "sep_pad_overhead", "best_batch", "protocol", "input_size", "warmup", "iters", "trials",
+          "compile_fullgraph", "graph_breaks", "recompiles", "compile_s", "peak_mem_gib", "attn_kernels",
+          "attn_backends"}
 
 
 def read(path):
@@ -36,6 +38,8 @@ def test_records_schema_and_peer_ratio_from_the_same_run(tmp_path):
     assert ours["params_m"] == pytest.approx(27.910216) and peer["params_m"] == pytest.approx(27.910216)
     assert ours["tflops"] == pytest.approx(2 * ours["gmacs"] * ours["samples_per_s"] / 1e3)
     assert ours["device"].startswith("cpu") and ours["cpu_threads"] >= 1 and ours["git_sha"]
+    # the paper's protocol: no SDPA call in either model (timm's fused attention switched off too)
+    assert ours["attn_backends"] == peer["attn_backends"] == ["explicit"] and ours["peak_mem_gib"] is None
 
 
 def test_rows_a_c_also_time_separate_and_pad_off(tmp_path):

@@ -4,8 +4,9 @@ Pure functions of the files in `results/` (see results/README.md): `records` loa
 renders Tables 1-3 and the speed tables (Markdown, LaTeX, CSV), `plots` draws the figures for `paper_figures/`.
 `register(subparsers)` adds the `tables` and `plots` subcommands to the `hiera-study` command line:
 
-    hiera-study tables [--records DIR ...] [--speed DIR] [--out results/tables] [--readme README.md] [--grid GLOB]
-    hiera-study plots  [--records DIR ...] [--speed DIR] [--out paper_figures] [--grid GLOB]
+    hiera-study tables [--records DIR ...] [--speed DIR] [--breakdown DIR] [--out results/tables] [--readme README.md]
+                       [--grid GLOB]
+    hiera-study plots  [--records DIR ...] [--speed DIR] [--breakdown DIR] [--out paper_figures] [--grid GLOB]
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hiera.analysis.records import PAPER_DIR, RECORDS_DIR, SPEED_DIR, Records, display_path, load_all
+from hiera.analysis.records import BREAKDOWN_DIR, PAPER_DIR, RECORDS_DIR, SPEED_DIR, Records, display_path, load_all
 
 __all__ = ["Records", "load_all", "register", "cmd_tables", "cmd_plots"]
 
@@ -21,8 +22,9 @@ __all__ = ["Records", "load_all", "register", "cmd_tables", "cmd_plots"]
 def _command(name: str, args: argparse.Namespace, defaults: dict[str, object]) -> str:
     """The command line that reproduces an output, with only the flags that differ from the defaults."""
     parts = [f"hiera-study {name}"]
-    for flag, value in (("--records", args.records), ("--speed", args.speed), ("--out", args.out),
-                        ("--paper", args.paper), ("--grid", args.grid), ("--readme", getattr(args, "readme", None))):
+    for flag, value in (("--records", args.records), ("--speed", args.speed), ("--breakdown", args.breakdown),
+                        ("--out", args.out), ("--paper", args.paper), ("--grid", args.grid),
+                        ("--readme", getattr(args, "readme", None))):
         if value is None or value == defaults.get(flag):
             continue
         values = value if isinstance(value, list) else [value]
@@ -34,14 +36,15 @@ def cmd_tables(args: argparse.Namespace) -> int:
     """`hiera-study tables`: every table into --out, and optionally into a README between the table markers."""
     from hiera.analysis.tables import TABLES_DIR, update_readme, write_tables
 
-    recs = load_all(args.records, args.speed, args.paper, args.grid)
+    recs = load_all(args.records, args.speed, args.paper, args.grid, args.breakdown)
     command = _command("tables", args, {"--records": [RECORDS_DIR], "--speed": SPEED_DIR, "--out": TABLES_DIR,
-                                        "--paper": PAPER_DIR, "--grid": "*"})
+                                        "--paper": PAPER_DIR, "--grid": "*", "--breakdown": BREAKDOWN_DIR})
     written = write_tables(recs, args.out, command)
     if args.readme is not None:
         update_readme(args.readme, (Path(args.out) / "tables.md").read_text())
     n_runs, n_done = len(recs.runs), int((recs.runs["status"] == "done").sum())
-    print(f"{n_runs} run records ({n_done} done), {len(recs.speed)} speed records -> {len(written)} files in "
+    print(f"{n_runs} run records ({n_done} done), {len(recs.speed)} speed records, {len(recs.breakdown)} breakdown "
+          f"records -> {len(written)} files in "
           f"{display_path(Path(args.out))}" + (f"; updated {args.readme}" if args.readme else ""))
     return 0
 
@@ -50,9 +53,9 @@ def cmd_plots(args: argparse.Namespace) -> int:
     """`hiera-study plots`: every figure the records support into --out, with captions and index.md."""
     from hiera.analysis.plots import FIGURES_DIR, plot_all
 
-    recs = load_all(args.records, args.speed, args.paper, args.grid)
+    recs = load_all(args.records, args.speed, args.paper, args.grid, args.breakdown)
     command = _command("plots", args, {"--records": [RECORDS_DIR], "--speed": SPEED_DIR, "--out": FIGURES_DIR,
-                                       "--paper": PAPER_DIR, "--grid": "*"})
+                                       "--paper": PAPER_DIR, "--grid": "*", "--breakdown": BREAKDOWN_DIR})
     made = plot_all(recs, args.out, command)
     print(f"{len(made)} figures -> {display_path(Path(args.out))} (index.md lists them)")
     return 0
@@ -64,6 +67,8 @@ def _common(p: argparse.ArgumentParser, out: Path, what: str) -> None:
                         "result.json (default results/records)")
     p.add_argument("--speed", type=Path, default=SPEED_DIR, metavar="DIR",
                    help="directory of hiera-study bench records (default results/speed)")
+    p.add_argument("--breakdown", type=Path, default=BREAKDOWN_DIR, metavar="DIR",
+                   help="directory of hiera-study bench --breakdown records (default results/breakdown)")
     p.add_argument("--out", type=Path, default=out, metavar="DIR", help=f"where to write the {what} (default "
                    f"{display_path(out)})")
     p.add_argument("--paper", type=Path, default=PAPER_DIR, metavar="DIR",

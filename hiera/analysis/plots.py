@@ -5,11 +5,14 @@
 - `curves-<grid>`: MAE pretraining and finetuning curves per variant (mean ± std over seeds);
 - `reconstructions-<grid>`: MAE input, visible mask units and reconstruction (paper Fig. 2 style);
 - `batch-<condition>`: throughput against batch size (the paper reports the best batch; this shows the sweep);
-- `model_size`: parameters and GMACs per size, ours vs the paper's Table 2 / Table 4.
+- `model_size`: parameters and GMACs per size, ours vs the paper's Table 2 / Table 4;
+- `breakdown-<condition>-<size>-<modality>-bs<batch>`: where a step's time goes, one stacked bar per Table-1 step,
+  stacked by op family (`hiera-study bench --breakdown`).
 
 One style for all: seaborn "whitegrid" at paper font sizes, widths of a single (3.3 in) or double (6.9 in) column.
 Colour always means the same thing: a Table-1 step has one colour in every figure (`STEP_COLORS`), a model size
-another (`SIZE_COLORS`); ours is drawn solid and the paper hatched or dashed. Every figure has a caption (a
+another (`SIZE_COLORS`), an op family a third (`FAMILY_COLORS`); ours is drawn solid and the paper hatched or
+dashed. Every figure has a caption (a
 `<name>.txt` beside it, and the PNG's Description) and an entry in `index.md` naming the command and the records.
 Output is deterministic where matplotlib allows: no pyplot state, fixed dpi, no software/date metadata.
 A figure whose records are absent is skipped with a message.
@@ -29,6 +32,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from hiera.analysis.records import (
+    BREAKDOWN_DIR,
+    BREAKDOWN_FAMILIES,
     PAPER_DIR,
     RECORDS_DIR,
     SPEED_DIR,
@@ -50,6 +55,8 @@ from hiera.analysis.tables import (
     SIZE_LABELS,
     SPEED_COL,
     SPEED_UNIT,
+    breakdown_groups,
+    describe_breakdown,
     describe_runs,
     resolution_label,
     slug,
@@ -71,6 +78,11 @@ STEP_LABELS = {"sup": "sup: MViTv2 (supervised)", "mae": "mae: + MAE, rel pos", 
                "f": "f: Hiera (MU attn)"}
 SIZE_COLORS = dict(zip(SIZES, sns.color_palette("viridis", len(SIZES) + 1)[:len(SIZES)]))
 IMPL_DASHES = {"hiera-study": "-", "timm": "--", "official": ":"}
+# Op families (hiera/layers/scope.py), in the tables' order: tab20's dark colours but its grey, then two light ones,
+# for the model's scopes; greys for the time outside them (other light, backward mid, optimizer dark).
+_TAB = sns.color_palette("tab20")
+FAMILY_COLORS = dict(zip(BREAKDOWN_FAMILIES, [*(_TAB[i] for i in (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 5)),
+                                              (0.8, 0.8, 0.8), (0.55, 0.55, 0.55), (0.3, 0.3, 0.3)]))
 PAPER_HATCH = "////"
 HIDDEN_RGB = np.array([0.74, 0.82, 0.94])  # masked-out units in the reconstruction figures
 STYLE = {
@@ -539,10 +551,59 @@ def plot_reconstructions(recs: Records, out_dir: Path, samples: int = 2, max_row
     return out
 
 
+# ---- where the time goes (breakdown) ----------------------------------------------------------------------------
+
+def plot_breakdown(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
+    """One figure per breakdown condition and ladder: a bar per measured Table-1 step, stacked by op family, with
+    the unprofiled wall-clock step time as a black tick."""
+    groups = breakdown_groups(recs.breakdown)
+    if not groups:
+        return ["breakdown: no breakdown records of a Table-1 ladder (hiera-study bench --breakdown)"]
+    out: list[FigureInfo | str] = []
+    for g in groups:
+        d = g.rows
+        shown = [f for f in BREAKDOWN_FAMILIES if (d[f"{f}_ms"] > 0).any()]
+        fig, axes = _new(SINGLE * 1.45, 2.6)
+        ax = axes[0][0]
+        x = np.arange(len(d))
+        bottom = np.zeros(len(d))
+        for family in shown:  # stacked in display order, the model's families at the bottom
+            values = d[f"{family}_ms"].to_numpy(float)
+            ax.bar(x, values, 0.7, bottom=bottom, color=FAMILY_COLORS[family], label=family, edgecolor="white",
+                   linewidth=0.3)
+            bottom += values
+        ax.scatter(x, d["wall_step_ms"], marker="_", s=120, color="black", linewidths=1.2, zorder=3,
+                   label="wall (no profiler)")
+        ax.set_xticks(x, d["step"])
+        ax.set_xlabel("Table 1 step")
+        unit = "CPU self time" if set(g.records["time_source"]) == {"cpu self time"} else "CUDA kernel time"
+        ax.set_ylabel(f"ms per step ({unit})")
+        c = g.cond
+        ax.set_title(f"Hiera-{c['size']} {c['modality']}{' (proxy)' if c['overrides'] != '{}' else ''}: "
+                     f"{c['mode']}, {c['precision']}, {c['attn']}, batch {int(c['batch_size'])}\n{c['device']}")
+        ax.grid(axis="x", visible=False)
+        handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
+        names = [*reversed(shown), "wall (no profiler)"]  # top to bottom as the stack reads, the wall tick last
+        ax.legend([handles[n] for n in names], names, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize=5.5)
+        caption = ("Where one step's time goes, per Table-1 step: each bar stacks the op families' time (colour = "
+                   "family, the same in every breakdown figure; each op's self time counted in the innermost family "
+                   "range around it); the black tick is the step's wall-clock time without the profiler. " +
+                   " ".join(describe_breakdown(g)) + " Table `" + g.name + "` lists the numbers and the family each "
+                   "step's speed-up came from.")
+        files = save(fig, out_dir, g.name, caption)
+        data = d.melt(id_vars=["step", "variant"], value_vars=[f"{f}_ms" for f in shown], var_name="family",
+                      value_name="ms")
+        data["family"] = data["family"].str.removesuffix("_ms")
+        out.append(FigureInfo(g.name, caption, _sources(g.records), data, files))
+    return out
+
+
 # ---- all figures ------------------------------------------------------------------------------------------------
 
 PLOTTERS: tuple[Callable[[Records, Path], FigureInfo | str | list], ...] = (
-    plot_acc_vs_speed, plot_speedup, plot_curves, plot_reconstructions, plot_speed_vs_batch, plot_model_size)
+    plot_acc_vs_speed, plot_speedup, plot_curves, plot_reconstructions, plot_speed_vs_batch, plot_model_size,
+    plot_breakdown)
 
 
 def plot_all(recs: Records, out_dir: Path | str = FIGURES_DIR, command: str = "hiera-study plots",
@@ -564,9 +625,10 @@ def plot_all(recs: Records, out_dir: Path | str = FIGURES_DIR, command: str = "h
 
 def write_plots(records_dir: Path | str | Sequence[Path | str] = RECORDS_DIR, speed_dir: Path | str = SPEED_DIR,
                 out_dir: Path | str = FIGURES_DIR, paper_dir: Path | str = PAPER_DIR, grid: str = "*",
-                command: str = "hiera-study plots", log: Callable[[str], None] = print) -> list[Path]:
+                command: str = "hiera-study plots", log: Callable[[str], None] = print,
+                breakdown_dir: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> list[Path]:
     """Load the records and draw every figure (`plot_all`); returns the files written, index.md last."""
-    made = plot_all(load_all(records_dir, speed_dir, paper_dir, grid), out_dir, command, log)
+    made = plot_all(load_all(records_dir, speed_dir, paper_dir, grid, breakdown_dir), out_dir, command, log)
     return [p for f in made for p in f.files] + [Path(out_dir) / "index.md"]
 
 

@@ -1,11 +1,13 @@
 """Loading and validating the records that tables and figures are made from (paper Tables 1-3, 16, 17; Fig. 1).
 
-Four sources, all files on disk (the layout is documented in `results/README.md`):
+Five sources, all files on disk (the layout is documented in `results/README.md`):
 - run records: `results/records/<grid>.jsonl`, one JSON object per expected run of a grid (schema
   `hiera-study/run/1`), or finished run directories, whose `result.json` is the same object (written by
   `hiera.train.pipeline`; `record.json` is read where a tool writes that instead); each finished run's
   directory also holds its curves (`<phase>/metrics.jsonl`) and, after MAE pretraining, `mae/reconstruction.npz`;
 - speed records: `results/speed/*.jsonl`, one measurement per line, written by `hiera-study bench`;
+- breakdown records: `results/breakdown/*.jsonl`, one step-time breakdown per op family and variant per line,
+  written by `hiera-study bench --breakdown` (`hiera/breakdown.py`);
 - parameter/GMAC counts of the registered variants: `results/variants/model_stats.json` (`hiera.flops`);
 - the paper's numbers: `results/paper/*.csv`.
 
@@ -20,7 +22,7 @@ import fnmatch
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import pandas as pd
 
 from hiera.env import REPO
 from hiera.ladder import STEP_IDS
+from hiera.layers.scope import FAMILIES
 
 RUN_SCHEMA = "hiera-study/run/1"
 STATUSES = ("done", "failed", "running", "pending", "missing")
@@ -38,6 +41,12 @@ RUN_RECORD_FILES = ("result.json", "record.json")  # a finished run directory's 
 RECORDS_DIR = REPO / "results" / "records"
 SPEED_DIR = REPO / "results" / "speed"
 PAPER_DIR = REPO / "results" / "paper"
+BREAKDOWN_DIR = REPO / "results" / "breakdown"
+BREAKDOWN_SCHEMA = "hiera-study/breakdown/1"
+# The op families of a breakdown record, in display order: the model's scopes, then the time no scope covers
+# (as `hiera.breakdown.ALL_FAMILIES`; not imported from there, which would load the whole benchmark stack).
+BREAKDOWN_FAMILIES = (*FAMILIES, "other", "backward", "optimizer")
+TIME_SOURCES = ("cpu self time", "cuda kernel time")
 
 # Columns of the run frame, in order. Nested record fields are flattened (`metrics.top1` -> `top1`).
 RUN_COLUMNS = (
@@ -52,6 +61,12 @@ SPEED_COLUMNS = (
     "samples_per_s_max", "step_ms", "warmup", "iters", "trials", "params_m", "gmacs", "tflops", "peak_tflops", "mfu",
     "ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead", "input_size", "overrides", "device", "driver", "torch",
     "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "source",
+)
+BREAKDOWN_COLUMNS = (
+    "variant", "step", "size", "modality", "separate_and_pad", "mode", "precision", "attn", "compile", "batch_size",
+    "input_size", "overrides", *(f"{f}_ms" for f in BREAKDOWN_FAMILIES), "total_ms", "wall_step_ms",
+    "profiled_step_ms", "range_self_ms", "profiled_steps", "time_source", "device", "driver", "torch", "cuda", "cudnn",
+    "cpu_threads", "git_sha", "git_dirty", "date", "source",
 )
 PAPER_FILES = {
     "table1": ("row", "setting", "separate_and_pad", "image_acc", "image_im_s", "video_acc", "video_clip_s"),
@@ -406,6 +421,72 @@ def load_speed(sources: Path | str | Sequence[Path | str] = SPEED_DIR) -> pd.Dat
     return pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
 
 
+# ---- breakdown records ------------------------------------------------------------------------------------------
+
+def validate_breakdown(obj: dict, where: str) -> dict[str, Any]:
+    """Check one `hiera-study bench --breakdown` record (schema in results/README.md) and flatten it
+    (`BREAKDOWN_COLUMNS`: one `<family>_ms` column per op family, 0 where the record has none)."""
+    schema = _field(obj, "schema", where, "str")
+    if schema != BREAKDOWN_SCHEMA:
+        raise ValueError(f"{where}: field 'schema' must be {BREAKDOWN_SCHEMA!r}, got {_short(schema)}")
+    row: dict[str, Any] = dict.fromkeys(BREAKDOWN_COLUMNS)
+    for name in ("variant", "size", "mode", "precision", "attn", "device", "torch", "date"):
+        row[name] = _field(obj, name, where, "str")
+    row["step"] = _field(obj, "step", where, "str", optional=True, choices=STEP_IDS)
+    row["modality"] = _field(obj, "modality", where, "str", choices=MODALITIES)
+    row["separate_and_pad"] = _field(obj, "separate_and_pad", where, "str", optional=True, choices=("on", "off"))
+    row["compile"] = _field(obj, "compile", where, "bool")
+    row["batch_size"] = _field(obj, "batch_size", where, "int", low=1)
+    row["profiled_steps"] = _field(obj, "profiled_steps", where, "int", low=1)
+    row["time_source"] = _field(obj, "time_source", where, "str", choices=TIME_SOURCES)
+    families = _field(obj, "families", where, "dict")
+    for name in families:
+        if name not in BREAKDOWN_FAMILIES:
+            raise ValueError(f"{where}: field 'families.{name}' is not an op family; one of "
+                             f"{', '.join(BREAKDOWN_FAMILIES)}")
+    for name in BREAKDOWN_FAMILIES:
+        row[f"{name}_ms"] = _field(obj, f"families.{name}", where, "number", optional=True, low=0) or 0.0
+    row["total_ms"] = _field(obj, "total_ms", where, "number", low=0)
+    parts = sum(row[f"{name}_ms"] for name in BREAKDOWN_FAMILIES)
+    if not math.isclose(parts, row["total_ms"], rel_tol=1e-6, abs_tol=1e-3):
+        raise ValueError(f"{where}: field 'total_ms' is {row['total_ms']} but the families sum to {parts:.4f}")
+    for name in ("wall_step_ms", "profiled_step_ms"):
+        row[name] = _field(obj, name, where, "number", optional=name != "wall_step_ms", low=0)
+    row["range_self_ms"] = _field(obj, "range_self_ms", where, "number", optional=True, low=0)
+    row["cpu_threads"] = _field(obj, "cpu_threads", where, "int", optional=True)
+    for name in ("driver", "cuda", "cudnn", "git_sha"):
+        value = obj.get(name)
+        row[name] = None if value is None else str(value)
+    row["git_dirty"] = _field(obj, "git_dirty", where, "bool", optional=True)
+    size = _field(obj, "input_size", where, "list")
+    if not size or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+        raise ValueError(f"{where}: field 'input_size' must be a list of positive ints, got {_short(size)}")
+    row["input_size"] = "x".join(map(str, size))
+    row["overrides"] = json.dumps(_field(obj, "overrides", where, "dict", optional=True) or {}, sort_keys=True)
+    return row
+
+
+def load_breakdown(sources: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> pd.DataFrame:
+    """Every breakdown record in the given directories (`*.jsonl`) or files, validated, in file and line order;
+    an absent default directory (nothing broken down yet) is an empty frame."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    rows = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            files = sorted(source.glob("*.jsonl"))
+        elif source.is_file():
+            files = [source]
+        elif source.resolve() == BREAKDOWN_DIR:
+            continue
+        else:
+            raise ValueError(f"{source}: no such breakdown-records directory or JSONL file")
+        for path in files:
+            for where, obj in _json_lines(path):
+                rows.append({**validate_breakdown(obj, where), "source": where})
+    return pd.DataFrame(rows, columns=list(BREAKDOWN_COLUMNS))
+
+
 # ---- paper reference numbers and model counts -------------------------------------------------------------------
 
 def load_paper(directory: Path | str = PAPER_DIR) -> dict[str, pd.DataFrame]:
@@ -450,9 +531,12 @@ class Records:
     runs: pd.DataFrame
     speed: pd.DataFrame
     paper: dict[str, pd.DataFrame]
+    breakdown: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(BREAKDOWN_COLUMNS)))
 
 
 def load_all(records: Path | str | Sequence[Path | str] = RECORDS_DIR, speed: Path | str | Sequence = SPEED_DIR,
-             paper: Path | str = PAPER_DIR, grid: str = "*") -> Records:
-    """Runs, speed records and paper numbers, validated (the first malformed record stops with its location)."""
-    return Records(load_runs(records, grid), load_speed(speed), load_paper(paper))
+             paper: Path | str = PAPER_DIR, grid: str = "*",
+             breakdown: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> Records:
+    """Runs, speed records, paper numbers and breakdown records, validated (the first malformed record stops with
+    its location). `breakdown=()` loads none."""
+    return Records(load_runs(records, grid), load_speed(speed), load_paper(paper), load_breakdown(breakdown))

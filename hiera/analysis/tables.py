@@ -15,12 +15,15 @@ Conventions shared by all tables:
   presented as ImageNet-1K / Kinetics-400 numbers;
 - speeds are the best batch per model (as the paper reports), from one measurement condition (device, precision,
   attention kernel, compile, protocol, torch) per table and modality, named in the caption; the models the runs
-  trained when those were benchmarked, else the paper's full-size models (`speeds_for`).
+  trained when those were benchmarked, else the paper's full-size models (`speeds_for`);
+- breakdown tables (`hiera-study bench --breakdown`) show where a step's time goes per op family, one per
+  measurement condition and ladder; CPU breakdowns say so in the caption (CPU self time is not GPU time).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import re
@@ -32,7 +35,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiera.analysis.records import PAPER_DIR, RECORDS_DIR, SPEED_DIR, Records, load_all, model_counts
+from hiera.analysis.records import (
+    BREAKDOWN_DIR,
+    BREAKDOWN_FAMILIES,
+    PAPER_DIR,
+    RECORDS_DIR,
+    SPEED_DIR,
+    Records,
+    load_all,
+    model_counts,
+)
 from hiera.env import REPO, atomic_write_text
 from hiera.ladder import LADDER, SIZES, STEP_IDS
 
@@ -615,6 +627,137 @@ def speed_tables(recs: Records) -> list[Table]:
     return out
 
 
+# ---- breakdown tables -------------------------------------------------------------------------------------------
+
+BREAKDOWN_CONDITION = ("device", "mode", "precision", "attn", "torch")
+# Within a condition, rows are comparable only at one ladder, batch and model (overrides: the proxy models).
+BREAKDOWN_SPLIT = ("size", "modality", "batch_size", "input_size", "overrides")
+SIZE_KEYS = {label: key for key, label in SIZE_LABELS.items()}
+
+
+@dataclass
+class BreakdownGroup:
+    """The breakdown records of one ladder under one condition, reduced to one row per measured step."""
+
+    name: str  # file stem shared by the table and the figure
+    cond: dict[str, Any]  # BREAKDOWN_CONDITION + BREAKDOWN_SPLIT values
+    rows: pd.DataFrame  # per step, ladder order: step, variant, n, <family>_ms, total_ms, wall_step_ms, came_from(_ms)
+    records: pd.DataFrame  # the records behind the rows
+    outside: list[str]  # variants measured under the same condition that are not steps of a ladder
+
+
+def came_from(rows: pd.DataFrame) -> list[tuple[str | None, float]]:
+    """Per row, the family whose time fell most from the previous row and by how much (ms); (None, nan) for the
+    first row and where no family got faster. Ties go to the first family in display order."""
+    out: list[tuple[str | None, float]] = [(None, np.nan)]
+    columns = [f"{f}_ms" for f in BREAKDOWN_FAMILIES]
+    for i in range(1, len(rows)):
+        drops = rows.iloc[i - 1][columns].to_numpy(float) - rows.iloc[i][columns].to_numpy(float)
+        best = int(np.argmax(drops))
+        out.append((BREAKDOWN_FAMILIES[best], float(drops[best])) if drops[best] > 0 else (None, np.nan))
+    return out
+
+
+def breakdown_groups(breakdown: pd.DataFrame) -> list[BreakdownGroup]:
+    """The breakdown records split by condition and ladder, in a fixed order (condition, then size and modality)."""
+    if breakdown.empty:
+        return []
+    keys = [*BREAKDOWN_CONDITION, *BREAKDOWN_SPLIT]
+    ladders = {v for size in SIZES for modality in RES for v in _ladder_names(size, modality).values()}
+    # per condition, the variants that are no ladder step (mvitv2_*, mae_hiera_*): named under its tables
+    outside = {cond: sorted(set(d["variant"]) - ladders)
+               for cond, d in breakdown.groupby(list(BREAKDOWN_CONDITION), sort=True)}
+    out = []
+    for key, group in breakdown.groupby(keys, sort=True):
+        c = dict(zip(keys, key))
+        size = SIZE_KEYS.get(c["size"])
+        ladder = _ladder_names(size, c["modality"]) if size else {}
+        in_ladder = group["variant"].isin(list(ladder.values()))
+        if not in_ladder.any():
+            continue
+        rows = []
+        for step, variant in ladder.items():
+            d = group[group["variant"] == variant]
+            if d.empty:
+                continue
+            row = {"step": step, "variant": variant, "n": len(d)}
+            for name in (*(f"{f}_ms" for f in BREAKDOWN_FAMILIES), "total_ms", "wall_step_ms", "profiled_step_ms"):
+                row[name] = float(d[name].astype(float).mean())
+            rows.append(row)
+        rows = pd.DataFrame(rows)
+        found = came_from(rows)
+        rows["came_from"] = [f for f, _ in found]
+        rows["came_from_ms"] = [ms for _, ms in found]
+        name = "breakdown-" + "-".join(slug(c[k]) for k in ("device", "mode", "precision", "attn")) + \
+            f"-pt{slug(str(c['torch']).split('+')[0])}-{size}-{c['modality']}-bs{int(c['batch_size'])}"
+        if c["overrides"] != "{}":  # a proxy model: its own table, named by a stable digest of the overrides
+            name += "-o" + hashlib.sha1(c["overrides"].encode()).hexdigest()[:8]
+        out.append(BreakdownGroup(name, c, rows, group[in_ladder], outside[key[:len(BREAKDOWN_CONDITION)]]))
+    return out
+
+
+def describe_breakdown(g: BreakdownGroup) -> list[str]:
+    """Caption sentences of a breakdown table or figure: conditions, what the times are, dates, sources."""
+    c, recs = g.cond, g.records
+    dates = _range(sorted(s[:10] for s in recs["date"]))
+    drivers = ", ".join(sorted({d for d in recs["driver"] if isinstance(d, str)})) or "none"
+    shas = ", ".join(sorted({s[:7] + ("+dirty" if dirty is True else "") for s, dirty in zip(recs["git_sha"],
+                                                                                              recs["git_dirty"])
+                             if isinstance(s, str)})) or "unknown"
+    model = f"the Hiera-{c['size']} {c['modality']} ladder"
+    if c["overrides"] != "{}":
+        model += f" shrunk to a proxy ({c['overrides']})"
+    steps = _range(recs["profiled_steps"])
+    out = [f"Ours: {model} at {resolution_label(c['input_size'])}, batch {int(c['batch_size'])}; {c['device']} "
+           f"(driver {drivers}), torch {c['torch']}, mode {c['mode']}, {c['precision']}, {c['attn']} attention, no "
+           f"compile; measured {dates}, git {shas}."]
+    sources = set(recs["time_source"])
+    if sources == {"cpu self time"}:
+        out.append(f"CPU numbers: CPU self time on {c['device']} with {_range(recs['cpu_threads'])} threads, where "
+                   "a CPU step's time goes; not GPU kernel time, and no prediction of the paper's A100 speeds.")
+    else:
+        out.append("GPU numbers: CUDA kernel time, each kernel charged to the op that launched it; host-side launch "
+                   "overhead is not in the families (wall is the synchronised step time).")
+    out.append(f"Columns: milliseconds per step, averaged over {steps} profiled steps (and over repeated records of "
+               f"a step); sources: {', '.join(sorted({s.rsplit(':', 1)[0] for s in recs['source']}))}.")
+    return out
+
+
+def breakdown_tables(recs: Records) -> list[Table]:
+    """One table per breakdown condition and ladder: rows the measured ladder steps, columns ms per op family
+    (those with time somewhere), the total, the unprofiled wall time, and where the speed-up came from."""
+    out = []
+    for g in breakdown_groups(recs.breakdown):
+        c, d = g.cond, g.rows
+        shown = [f for f in BREAKDOWN_FAMILIES if (d[f"{f}_ms"] > 0).any()]
+        rows = []
+        for r in d.to_dict("records"):
+            origin = f"{r['came_from']} (-{r['came_from_ms']:.2f} ms)" if isinstance(r["came_from"], str) else DASH
+            rows.append([r["step"], *(_f(r[f"{f}_ms"], ".2f") for f in shown), _f(r["total_ms"], ".2f"),
+                         _f(r["wall_step_ms"], ".2f"), origin])
+        notes = ["Each op's self time goes to the innermost op-family range around it (`hiera/layers/scope.py`): a "
+                 "conv pool's LayerNorm counts as q_pool / kv_pool, not norm. other: ops under no range (the loss, "
+                 "...); backward: the autograd backward; optimizer: AdamW step, gradient scaling and zeroing.",
+                 "total: sum of the families, under the profiler; wall: the step timed without the profiler (scopes "
+                 "off), so the profiler's overhead shows as total vs wall.",
+                 "speed-up came from: the family whose time fell most from the previous measured row (ms saved)."]
+        if g.outside:
+            notes.append(f"Measured under the same condition but not a ladder step (not shown): "
+                         f"{', '.join(f'`{v}`' for v in g.outside)}.")
+        data = d[["step", "variant", "n", *(f"{f}_ms" for f in BREAKDOWN_FAMILIES), "total_ms", "wall_step_ms",
+                  "profiled_step_ms", "came_from", "came_from_ms"]]
+        out.append(Table(
+            name=g.name,
+            title=f"Where the time goes: Hiera-{c['size']} {c['modality']} ladder"
+                  f"{' (proxy)' if c['overrides'] != '{}' else ''}, {c['device']}, {c['mode']}, {c['precision']}, "
+                  f"{c['attn']} attention, batch {int(c['batch_size'])}",
+            caption=describe_breakdown(g), groups=[("", len(shown) + 4)],
+            columns=["step", *shown, "total", "wall", "speed-up came from"],
+            align="l" + "r" * (len(shown) + 2) + "l", rows=rows, data=data,
+            formats={"n": ".0f", **{f"{f}_ms": ".4f" for f in BREAKDOWN_FAMILIES}}, notes=notes))
+    return out
+
+
 # ---- all tables -------------------------------------------------------------------------------------------------
 
 # Kinds of run tables (a record's `table`): the paper's three, and the Quickstart demo, which runs the Table-1
@@ -643,8 +786,8 @@ def split_contexts(runs: pd.DataFrame, kind: str) -> list[tuple[str, pd.DataFram
 
 def build_tables(recs: Records) -> list[Table]:
     """Every table the records support, in a fixed order: Tables 1-3 (pooled over grids, split by context; Tables
-    1 and 2 also without runs, from the paper and our speeds and counts), the demo, other grids, then one speed
-    table per measurement condition."""
+    1 and 2 also without runs, from the paper and our speeds and counts), the demo, other grids, one speed table per
+    measurement condition, then one breakdown table per breakdown condition and ladder."""
     runs = recs.runs
     empty = runs.iloc[0:0]
     out: list[Table] = []
@@ -657,7 +800,7 @@ def build_tables(recs: Records) -> list[Table]:
             for suffix, part in split_contexts(runs[runs["table"] == "demo"], "demo")]
     other = runs[~runs["table"].isin(PAPER_KINDS + LADDER_KINDS)]
     out += [runs_table(recs, grid, d) for grid, d in other.groupby("grid", sort=True)]
-    return out + speed_tables(recs)
+    return out + speed_tables(recs) + breakdown_tables(recs)
 
 
 # ---- rendering ----------------------------------------------------------------------------------------------------
@@ -747,17 +890,19 @@ def combined_markdown(tables: Sequence[Table], command: str) -> str:
 
 def write_tables(recs: Records | None = None, out_dir: Path | str = TABLES_DIR, command: str = "hiera-study tables",
                  *, records_dir: Path | str | Sequence[Path | str] = RECORDS_DIR, speed_dir: Path | str = SPEED_DIR,
-                 paper_dir: Path | str = PAPER_DIR, grid: str = "*") -> list[Path]:
+                 paper_dir: Path | str = PAPER_DIR, grid: str = "*",
+                 breakdown_dir: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> list[Path]:
     """Write every table as `<name>.md`, `<name>.tex`, `<name>.csv` plus `tables.md` (all Markdown) into `out_dir`.
 
     Args:
-        recs: loaded records; when None they are loaded from `records_dir`, `speed_dir`, `paper_dir` (`grid`).
+        recs: loaded records; when None they are loaded from `records_dir`, `speed_dir`, `paper_dir` (`grid`) and
+            `breakdown_dir` (`()` for none).
         command: the command line named in `tables.md` as the way to regenerate it.
     Returns:
         The files written. Files of tables that no longer exist are left alone.
     """
     out_dir = Path(out_dir)
-    recs = recs if recs is not None else load_all(records_dir, speed_dir, paper_dir, grid)
+    recs = recs if recs is not None else load_all(records_dir, speed_dir, paper_dir, grid, breakdown_dir)
     tables = build_tables(recs)
     written = []
     for t in tables:

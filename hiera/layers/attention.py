@@ -21,6 +21,7 @@ from torch import nn
 from hiera.config import ModelConfig
 from hiera.layers.pool import TokenPool
 from hiera.layers.rel_pos import axis_index, rel_pos_bias, rel_pos_bias_sparse
+from hiera.layers.scope import scope
 from hiera.plan import BlockPlan
 
 AXIS_NAMES = {2: ("h", "w"), 3: ("t", "h", "w")}
@@ -63,9 +64,10 @@ class Attention(nn.Module):
 
     def _pool(self, t: torch.Tensor, name: str) -> torch.Tensor:
         pool, norm = getattr(self, f"pool_{name}"), getattr(self, f"norm_{name}")
-        if pool is not None:
-            t = pool(t)
-        return norm(t) if norm is not None else t
+        with scope("q_pool" if name == "q" else "kv_pool"):
+            if pool is not None:
+                t = pool(t)
+            return norm(t) if norm is not None else t
 
     def forward(self, x: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
         """`[B, N, C_in]` unit-major -> `[B, N', C_out]` (N' = N / prod(q stride)).
@@ -74,36 +76,53 @@ class Attention(nn.Module):
         None when all units are present. Only relative positions need them: every other op is per unit.
         """
         b, n, _ = x.shape
-        qkv = self.qkv(x)
-        if self.window:  # [B, U, N_u, 3, heads, d] -> 3 x [B, heads, U, N_u, d]
-            u = n // self.unit_tokens
-            qkv = qkv.view(b, u, self.unit_tokens, 3, self.heads, self.head_dim).permute(3, 0, 4, 1, 2, 5)
-        else:  # [B, N, 3, heads, d] -> 3 x [B, heads, N, d]
-            qkv = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
+        with scope("linear"):
+            qkv = self.qkv(x)
+        with scope("layout"):
+            if self.window:
+                # Mask-unit attention folds the units into the batch: [B, U, N_u, 3, heads, d] ->
+                # 3 x [B*U, heads, N_u, d], a view. The official release and timm hand 5-D [B, heads, U, N_u, d]
+                # to SDPA, which the fused kernels do not take (they fall back to the math path); 4-D reaches
+                # flash / memory-efficient / cuDNN attention. Same numbers either way.
+                u = n // self.unit_tokens
+                qkv = qkv.view(b, u, self.unit_tokens, 3, self.heads, self.head_dim).permute(3, 0, 1, 4, 2, 5)
+                qkv = qkv.reshape(3, b * u, self.heads, self.unit_tokens, self.head_dim)
+            else:  # [B, N, 3, heads, d] -> 3 x [B, heads, N, d]
+                qkv = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv.unbind(0)
         q, k, v = self._pool(q, "q"), self._pool(k, "k"), self._pool(v, "v")
 
         bias = None
-        if self.rel_axes and units is not None and not self.window:  # keys no longer form a full grid
-            bias = rel_pos_bias_sparse(q, [getattr(self, f"rel_pos_{a}") for a in self.rel_axes],
-                                       [getattr(self, f"rel_index_{a}") for a in self.rel_axes],
-                                       units, self.rel_q_unit, self.rel_k_unit)
-        elif self.rel_axes:  # inside a mask unit the bias is the same for every unit, masked or not
-            bias = rel_pos_bias(q, [getattr(self, f"rel_pos_{a}") for a in self.rel_axes],
-                                [getattr(self, f"rel_index_{a}") for a in self.rel_axes],
-                                self.rel_units, self.rel_q_unit, self.rel_k_unit, self.window)
-        if self.attn_impl == "sdpa":
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        else:  # the paper's timings used this path (no fused attention, PyTorch 1.12)
-            attn = (q * self.scale) @ k.transpose(-2, -1)
-            if bias is not None:
-                attn = attn + bias
-            out = attn.softmax(dim=-1) @ v
-        if self.residual:  # MViTv2 residual pooling connection (removed in row e)
-            out = out + q
-        if self.window:  # [B, heads, U, N_u, d] -> [B, U, N_u, heads, d]
-            out = out.permute(0, 2, 3, 1, 4)
-        else:
-            out = out.transpose(1, 2)
-        return self.proj(out.reshape(b, -1, self.dim_out))
-
+        with scope("rel_pos"):
+            if self.rel_axes:
+                tables = [getattr(self, f"rel_pos_{a}") for a in self.rel_axes]
+                index = [getattr(self, f"rel_index_{a}") for a in self.rel_axes]
+                if units is not None and not self.window:  # keys no longer form a full grid
+                    bias = rel_pos_bias_sparse(q, tables, index, units, self.rel_q_unit, self.rel_k_unit)
+                elif self.window:  # inside a mask unit the bias is the same for every unit, masked or not
+                    q5 = q.view(b, -1, *q.shape[1:]).transpose(1, 2)  # [B, heads, U, N_u, d] (a view)
+                    bias = rel_pos_bias(q5, tables, index, self.rel_units, self.rel_q_unit, self.rel_k_unit, True)
+                    bias = bias.transpose(1, 2).flatten(0, 1)  # [B*U, heads, N_u, N_u']
+                else:
+                    bias = rel_pos_bias(q, tables, index, self.rel_units, self.rel_q_unit, self.rel_k_unit, False)
+        with scope("attention"):
+            if self.attn_impl == "sdpa":
+                # The fused kernels need one dtype for q, k, v and the additive mask: under autocast a conv pool's
+                # LayerNorm returns fp32 while the projections are fp16/bf16, and the bias comes from fp32 tables.
+                k, v = k.to(q.dtype), v.to(q.dtype)
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if bias is None else bias.to(q.dtype))
+            else:  # the paper's timings used this path (no fused attention, PyTorch 1.12)
+                attn = (q * self.scale) @ k.transpose(-2, -1)
+                if bias is not None:
+                    attn = attn + bias
+                out = attn.softmax(dim=-1) @ v
+            if self.residual:  # MViTv2 residual pooling connection (removed in row e)
+                out = out + q
+        with scope("layout"):
+            if self.window:  # [B*U, heads, N_u, d] -> [B, U, N_u, heads, d]
+                out = out.view(b, -1, *out.shape[1:]).transpose(2, 3)
+            else:  # [B, heads, N, d] -> [B, N, heads, d]
+                out = out.transpose(1, 2)
+            out = out.reshape(b, -1, self.dim_out)
+        with scope("linear"):
+            return self.proj(out)

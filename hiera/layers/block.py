@@ -17,6 +17,7 @@ from torch import nn
 from hiera.config import ModelConfig
 from hiera.layers.attention import Attention
 from hiera.layers.pool import TokenPool
+from hiera.layers.scope import scope
 from hiera.plan import BlockPlan
 
 
@@ -34,11 +35,19 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
         """`[B, N, C_in]` -> `[B, N', C_out]`, unit-major in and out; `units`: kept-unit coordinates if masked."""
-        x_norm = self.norm1(x)
-        skip = self.proj(x_norm) if self.proj is not None else x
-        if self.pool_skip is not None:
-            skip = self.pool_skip(skip)
-        x = skip + self.drop_path(self.attn(x_norm, units))
-        x_norm = self.norm2(x)
-        skip = self.mlp_proj(x_norm) if self.mlp_proj is not None else x
-        return skip + self.drop_path(self.mlp(x_norm))
+        with scope("norm"):
+            x_norm = self.norm1(x)
+        with scope("skip"):
+            skip = self.proj(x_norm) if self.proj is not None else x
+            if self.pool_skip is not None:
+                skip = self.pool_skip(skip)
+        out = self.attn(x_norm, units)
+        with scope("skip"):  # the skip path and the residual add
+            x = skip + self.drop_path(out)
+        with scope("norm"):
+            x_norm = self.norm2(x)
+        with scope("mlp"):
+            out = self.mlp(x_norm)
+        with scope("skip"):
+            skip = self.mlp_proj(x_norm) if self.mlp_proj is not None else x
+            return skip + self.drop_path(out)
