@@ -356,3 +356,25 @@ def test_write_tables_from_directories(tmp_path):
     """The keyword form the demo uses: records, speed and output directories."""
     written = write_tables(records_dir=FIX / "records", speed_dir=FIX / "speed", out_dir=tmp_path)
     assert tmp_path / "demo.md" in written and (tmp_path / "tables.md").is_file()
+
+
+def test_speed_table_names_the_kernel_that_ran(tmp_path):
+    """`attn_backends` (read from the profiler by bench) shows as the speed table's kernel column; records from
+    before it was recorded show a gap, and a malformed value is one located error."""
+    lines = (FIX / "speed" / "bench-infer-fp32-math-cpu_x86_64-pt2.5.1.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    speed = tmp_path / "speed"
+    speed.mkdir()
+    (speed / "bench.jsonl").write_text(json.dumps({**first, "attn_backends": ["cpu_flash", "math"]}) + "\n"
+                                       + "\n".join(lines[1:]) + "\n")
+    (tmp_path / "records").mkdir()
+    tables = [t for t in build_tables(load_all(tmp_path / "records", speed)) if t.name.startswith("speed-")]
+    data = pd.concat([t.data for t in tables])
+    row = data[(data["variant"] == first["variant"]) & (data["impl"] == first["impl"])
+               & (data["model"] == first["model"]) & (data["overrides"] == "{}")].iloc[0]
+    assert row["kernel"] == "cpu_flash+math"
+    assert data["kernel"].isna().sum() == len(data) - 1
+    assert "| cpu_flash+math |" in "".join(render_markdown(t) for t in tables)
+    (speed / "bench.jsonl").write_text(json.dumps({**first, "attn_backends": ["", 3]}) + "\n")
+    with pytest.raises(ValueError, match=r"bench.jsonl:1: field 'attn_backends' must be a list of backend names"):
+        load_speed(speed)

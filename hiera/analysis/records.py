@@ -59,8 +59,9 @@ SPEED_COLUMNS = (
     "variant", "step", "size", "modality", "impl", "model", "separate_and_pad", "mode", "precision", "attn", "compile",
     "protocol", "requested_batch", "batch_size", "oom", "best_batch", "samples_per_s", "samples_per_s_min",
     "samples_per_s_max", "step_ms", "warmup", "iters", "trials", "params_m", "gmacs", "tflops", "peak_tflops", "mfu",
-    "ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead", "input_size", "overrides", "device", "driver", "torch",
-    "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "source",
+    "ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead", "input_size", "overrides", "attn_backends",
+    "graph_breaks", "compile_s", "peak_mem_gib", "device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha",
+    "git_dirty", "date", "source",
 )
 BREAKDOWN_COLUMNS = (
     "variant", "step", "size", "modality", "separate_and_pad", "mode", "precision", "attn", "compile", "batch_size",
@@ -398,6 +399,14 @@ def validate_speed(obj: dict, where: str) -> dict[str, Any]:
     row["input_size"] = "x".join(map(str, size)) if size else None
     overrides = _field(obj, "overrides", where, "dict", optional=True)
     row["overrides"] = json.dumps(overrides or {}, sort_keys=True)
+    # the attention kernels that ran (records from before they were read have none: null)
+    kernels = _field(obj, "attn_backends", where, "list", optional=True)
+    if kernels is not None and not all(isinstance(k, str) and k for k in kernels):
+        raise ValueError(f"{where}: field 'attn_backends' must be a list of backend names, got {kernels!r}")
+    row["attn_backends"] = "+".join(kernels) if kernels else None
+    row["graph_breaks"] = _field(obj, "graph_breaks", where, "int", optional=True)
+    for name in ("compile_s", "peak_mem_gib"):
+        row[name] = _field(obj, name, where, "number", optional=True, low=0)
     return row
 
 

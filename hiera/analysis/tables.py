@@ -587,6 +587,8 @@ def speed_tables(recs: Records) -> list[Table]:
                    "samples_per_s_min": best["min"] if best else np.nan,
                    "samples_per_s_max": best["max"] if best else np.nan,
                    "batches": " ".join(str(int(b)) for b in sorted(set(d["batch_size"].dropna()))),
+                   "kernel": (best["rows"]["attn_backends"].dropna().iloc[0]
+                              if best and best["rows"]["attn_backends"].notna().any() else None),
                    "oom_at": int(oom.min()) if len(oom) else np.nan}
             for name in ("ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead", "tflops", "mfu", "gmacs",
                          "params_m"):
@@ -603,11 +605,14 @@ def speed_tables(recs: Records) -> list[Table]:
                          _f(d["samples_per_s"], ".1f"),
                          f"{d['samples_per_s_min']:.1f}–{d['samples_per_s_max']:.1f}" if d["runs"] else DASH,
                          _f(d["ratio_vs_peer"], ".2f"), _f(d["ratio_vs_official"], ".2f"),
-                         _f(d["sep_pad_overhead"], ".2f"), _f(d["tflops"], ".1f"), _f(d["mfu"], ".3f")])
+                         _f(d["sep_pad_overhead"], ".2f"), _f(d["tflops"], ".1f"), _f(d["mfu"], ".3f"),
+                         d["kernel"] or DASH])
         notes = ["samples/s: median over trials, averaged over repeated runs at the best batch; min–max: the "
                  "spread over trials.", "×timm, ×official: ours over the peer at the same batch in the same run; "
                  "sep-pad cost: dense / separate-and-pad speed (rows a–c).", "MFU: achieved / datasheet peak "
-                 "TFLOP/s (2 × GMACs × samples/s; ×3 for training modes)."]
+                 "TFLOP/s (2 × GMACs × samples/s; ×3 for training modes).", "kernel: the attention kernels "
+                 "that ran, read from the profiler (`explicit`: matmul + softmax, no SDPA call; `math`: SDPA's "
+                 "unfused fallback; `flash`, `efficient`, `cudnn`, `cpu_flash`: fused; — : not recorded)."]
         ooms = [f"Out of memory: `{d['variant']}` ({d['impl']}) at batch {int(d['oom_at'])}, where its sweep "
                 "stopped." for d in models if _num(d["oom_at"])]
         name = "speed-" + "-".join(slug(x) for x in (c["device"], c["mode"], c["precision"], c["attn"])) + \
@@ -617,10 +622,10 @@ def speed_tables(recs: Records) -> list[Table]:
                              f"{', compiled' if c['compile'] else ''} (protocol {c['protocol']})",
             caption=[describe_condition(group, cond, "every model measured"),
                      f"Sources: {', '.join(sorted({s.rsplit(':', 1)[0] for s in group['source']}))}."],
-            groups=[("", 11)],
+            groups=[("", 12)],
             columns=["variant", "impl", "sep-pad", "batch", "samples/s", "min–max", "×timm", "×official",
-                     "sep-pad cost", "TFLOP/s", "MFU"],
-            align="lllrrrrrrrr", rows=rows, data=data,
+                     "sep-pad cost", "TFLOP/s", "MFU", "kernel"],
+            align="lllrrrrrrrrl", rows=rows, data=data,
             formats={"best_batch": ".0f", "samples_per_s": ".2f", "samples_per_s_min": ".2f",
                      "samples_per_s_max": ".2f", "oom_at": ".0f", "runs": ".0f"},
             notes=notes + ooms))
