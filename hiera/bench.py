@@ -232,6 +232,18 @@ def bench_env(cfg: BenchConfig) -> dict[str, Any]:
     return env
 
 
+def build_on(model_fn: Callable[[], torch.nn.Module], device: str) -> torch.nn.Module:
+    """The model, initialised on `device` where possible: initialising an L or H model on the host and copying it
+    takes seconds per model, which a short GPU loan cannot spare. Falls back to building on the host."""
+    if device.startswith("cuda"):
+        try:
+            with torch.device(device):
+                return model_fn()
+        except Exception:  # noqa: BLE001 - building on the device is only a speed-up
+            torch.cuda.empty_cache()
+    return model_fn().to(device)
+
+
 def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: BenchConfig,
             gmacs: float) -> list[dict[str, Any]]:
     """Time one model at every batch size of `cfg` (or the sweep).
@@ -247,7 +259,7 @@ def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: Ben
     how many graphs it compiled after the first call (`recompiles`, warm-up and timed steps) and how much longer the
     first call took than a timed step (`compile_s`). Uncompiled rows hold null there.
     """
-    model = model_fn().to(cfg.device)
+    model = build_on(model_fn, cfg.device)
     params = sum(p.numel() for p in model.parameters())
     cuda = cfg.device.startswith("cuda")
     found: dict[int, dict[str, Any]] = {}

@@ -190,7 +190,7 @@ def _bench(p: Pass, names: list[str], modality: str, need_s: float, **fields: An
                       compile_backend="aot_eager", precision="fp32")
         overrides: dict[str, Any] = DRY_IMAGE if modality == "image" else {}
     else:
-        fields.update(batch_sizes=GPU_BATCHES[modality], sweep=False, warmup=3, iters=10, trials=3, device=p.device)
+        fields.update(batch_sizes=GPU_BATCHES[modality], sweep=False, warmup=3, iters=5, trials=3, device=p.device)
         overrides = {}
     protocol = fields.pop("protocol", None)
     cfg = protocol_config(protocol, official_python=p.official_python, peers=True, **fields)
@@ -342,13 +342,14 @@ def _peak_memory(p: Pass) -> None:
     import torch.nn.functional as F
 
     from hiera import build_model
+    from hiera.bench import build_on
 
     for name in _ladder("large", "224"):
         def one(n: str = name) -> None:
             from hiera.registry import get_variant
 
             variant = get_variant(n)
-            model = build_model(variant.config.replace(attn_impl="sdpa")).to(p.device).train()
+            model = build_on(lambda: build_model(variant.config.replace(attn_impl="sdpa")), p.device).train()
             x = torch.randn(32, 3, 224, 224, device=p.device)
             torch.cuda.reset_peak_memory_stats()
             with torch.autocast("cuda", dtype=torch.bfloat16):

@@ -41,6 +41,24 @@ def test_sdpa_and_math_agree():
         assert_close(fused(x), ours(x), what="sdpa vs math")
 
 
+@pytest.mark.parametrize("attn", ["math", "sdpa"])
+def test_training_gradients_match_timm(attn):
+    """Backward too: the training step takes other code paths (max pooling through its argmax, fused attention's
+    backward), so every parameter gradient and the input gradient must equal timm's."""
+    ref = timm.create_model("hiera_tiny_224").train()
+    scramble(ref, seed=2)
+    ours = hiera.build_model("hiera_tiny_224", attn_impl=attn).train()
+    ours.load_state_dict(timm_hiera_to_official(ref.state_dict()), strict=True)
+    x = torch.randn(2, 3, 224, 224)
+    inputs = [x.clone().requires_grad_(True) for _ in range(2)]
+    for model, xi in zip((ours, ref), inputs):
+        (model(xi) ** 2).mean().backward()
+    assert_close(inputs[0].grad, inputs[1].grad, what="input gradient")
+    ref_grads = timm_hiera_to_official({n: p.grad for n, p in ref.named_parameters()})
+    for name, p in ours.named_parameters():
+        assert_close(p.grad, ref_grads[name], rel=1e-3, what=f"grad of {name}")
+
+
 @pytest.mark.slow
 def test_video_hiera_base_matches_timm():
     ours, ref = hiera_pair("hiera_base_16x224", timm_hiera_video())

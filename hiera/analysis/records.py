@@ -21,7 +21,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -410,8 +410,10 @@ def validate_speed(obj: dict, where: str) -> dict[str, Any]:
     return row
 
 
-def load_speed(sources: Path | str | Sequence[Path | str] = SPEED_DIR) -> pd.DataFrame:
-    """Every speed record in the given directories (`*.jsonl`) or files, validated, in file and line order."""
+def _load_jsonl(sources: Path | str | Sequence[Path | str], default: Path, what: str,
+                validate: Callable[[dict, str], dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Records of every `*.jsonl` in the given directories (or the given files), validated, in file and line
+    order; the `default` directory may be absent (nothing measured yet: an empty frame)."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
     rows = []
@@ -420,14 +422,19 @@ def load_speed(sources: Path | str | Sequence[Path | str] = SPEED_DIR) -> pd.Dat
             files = sorted(source.glob("*.jsonl"))
         elif source.is_file():
             files = [source]
-        elif source.resolve() == SPEED_DIR:
-            continue  # nothing benchmarked yet
+        elif source.resolve() == default:
+            continue
         else:
-            raise ValueError(f"{source}: no such speed-records directory or JSONL file")
+            raise ValueError(f"{source}: no such {what}-records directory or JSONL file")
         for path in files:
             for where, obj in _json_lines(path):
-                rows.append({**validate_speed(obj, where), "source": where})
-    return pd.DataFrame(rows, columns=list(SPEED_COLUMNS))
+                rows.append({**validate(obj, where), "source": where})
+    return pd.DataFrame(rows, columns=list(columns))
+
+
+def load_speed(sources: Path | str | Sequence[Path | str] = SPEED_DIR) -> pd.DataFrame:
+    """Every speed record in the given directories (`*.jsonl`) or files, validated, in file and line order."""
+    return _load_jsonl(sources, SPEED_DIR, "speed", validate_speed, SPEED_COLUMNS)
 
 
 # ---- breakdown records ------------------------------------------------------------------------------------------
@@ -478,22 +485,7 @@ def validate_breakdown(obj: dict, where: str) -> dict[str, Any]:
 def load_breakdown(sources: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> pd.DataFrame:
     """Every breakdown record in the given directories (`*.jsonl`) or files, validated, in file and line order;
     an absent default directory (nothing broken down yet) is an empty frame."""
-    if isinstance(sources, (str, Path)):
-        sources = [sources]
-    rows = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            files = sorted(source.glob("*.jsonl"))
-        elif source.is_file():
-            files = [source]
-        elif source.resolve() == BREAKDOWN_DIR:
-            continue
-        else:
-            raise ValueError(f"{source}: no such breakdown-records directory or JSONL file")
-        for path in files:
-            for where, obj in _json_lines(path):
-                rows.append({**validate_breakdown(obj, where), "source": where})
-    return pd.DataFrame(rows, columns=list(BREAKDOWN_COLUMNS))
+    return _load_jsonl(sources, BREAKDOWN_DIR, "breakdown", validate_breakdown, BREAKDOWN_COLUMNS)
 
 
 # ---- paper reference numbers and model counts -------------------------------------------------------------------

@@ -53,11 +53,14 @@ class TokenPool(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         """`[*lead, N, C]` with N a multiple of prod(unit) -> `[*lead, N', C]`, N' = N / prod(stride)."""
         lead, c = t.shape[:-2], t.shape[-1]
-        if self.op == "max" and self.plan.is_reshape:
-            # Kernel == stride: split the token axis into (units, out, stride, ...) and take a max: a view of the
-            # input (no copy, whatever its strides) and one reduction, like the official release's unroll trick.
+        if self.op == "max" and self.plan.is_reshape and not (torch.is_grad_enabled() and t.requires_grad):
+            # Kernel == stride, no gradient: split the token axis into (units, out, stride, ...) and take a max: a
+            # view of the input (no copy, whatever its strides), like the official release's unroll trick.
             # The max is taken as an elementwise maximum of the prod(stride) strided slices: a reduction over
             # non-innermost axes (`amax`) was 10x slower on CPU (it was the whole gap to timm's Hiera-T).
+            # With a gradient the pooling op below is used instead: its backward scatters through the argmax,
+            # while this chain's backward writes a masked full-size gradient per slice (Hiera-T stage-1 q pool
+            # on CPU: forward + backward 32 ms here vs 8 ms there; the whole training step was 0.92x timm's).
             split = [v for n, s in zip(self.unit_out, self.plan.stride) for v in (n, s)]
             y = t.view(*lead, -1, *split, c)
             y = functools.reduce(torch.maximum, (y[self._slice(len(lead), offset)] for offset in
