@@ -653,13 +653,16 @@ class BreakdownGroup:
 
 def came_from(rows: pd.DataFrame) -> list[tuple[str | None, float]]:
     """Per row, the family whose time fell most from the previous row and by how much (ms); (None, nan) for the
-    first row and where no family got faster. Ties go to the first family in display order."""
+    first row and where no family got faster by more than 0.1% of the previous row's total (rounding noise, e.g.
+    a few microseconds of `other`). Ties go to the first family in display order."""
     out: list[tuple[str | None, float]] = [(None, np.nan)]
     columns = [f"{f}_ms" for f in BREAKDOWN_FAMILIES]
     for i in range(1, len(rows)):
-        drops = rows.iloc[i - 1][columns].to_numpy(float) - rows.iloc[i][columns].to_numpy(float)
+        before = rows.iloc[i - 1][columns].to_numpy(float)
+        drops = before - rows.iloc[i][columns].to_numpy(float)
         best = int(np.argmax(drops))
-        out.append((BREAKDOWN_FAMILIES[best], float(drops[best])) if drops[best] > 0 else (None, np.nan))
+        found = drops[best] > 1e-3 * before.sum()
+        out.append((BREAKDOWN_FAMILIES[best], float(drops[best])) if found else (None, np.nan))
     return out
 
 
