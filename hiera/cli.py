@@ -4,7 +4,6 @@
                                                                sparse (masked) encoding, params and GMACs
     hiera-study variants --write-stats                         recount every variant with fvcore (slow)
     hiera-study bench PATTERN... [--protocol paper|modern] ...  samples/s per variant, records in results/speed/
-    hiera-study bench PATTERN... --breakdown ...               one step's time per op family, results/breakdown/
     hiera-study bench PATTERN... --breakdown [--mode M] ...     where a step's time goes per op family,
                                                                records in results/breakdown/
     hiera-study train --phase mae|finetune|supervised --model NAME --recipe R --run-dir DIR [key=value ...]
