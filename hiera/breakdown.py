@@ -34,7 +34,16 @@ from typing import Any
 import torch
 from torch.autograd import DeviceType
 
-from hiera.bench import BenchConfig, bench_env, expand_patterns, make_step, record_path, time_step, variant_models
+from hiera.bench import (
+    BenchConfig,
+    bench_env,
+    build_on,
+    expand_patterns,
+    make_step,
+    record_path,
+    time_step,
+    variant_models,
+)
 from hiera.env import REPO
 from hiera.layers.scope import FAMILIES, PREFIX, STEP_FAMILIES, scopes_on
 from hiera.registry import get_variant
@@ -167,7 +176,7 @@ def breakdown_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any] | N
     variant = get_variant(name)
     model_fn, mcfg, sep_pad, gmacs = _ours(name, cfg, overrides)
     batch = cfg.batch_sizes[0]
-    model = model_fn().to(cfg.device)
+    model = build_on(model_fn, cfg.device)
     step = make_step(model, mcfg, cfg, batch)  # bench's step; the scopes mark backward and optimizer
     wall = wall_step_ms(step, cfg)  # also the warm-up of the profiled steps
     events, profiled = profile_steps(step, cfg, steps)
