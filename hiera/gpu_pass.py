@@ -69,7 +69,6 @@ class Pass:
     device: str
     official_python: str | None
     env: dict[str, Any] = field(default_factory=dict)  # conditions every record carries (bench's keys)
-    log_lines: list[str] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -79,7 +78,6 @@ class Pass:
 
     def log(self, line: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        self.log_lines.append(f"{stamp} {line}")
         print(f"[gpu-pass {stamp}] {line}", flush=True)
         with (self.out / "gpu-pass.log").open("a") as f:
             f.write(f"{stamp} {line}\n")

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from hiera.data.augment import posterize_zero_bits
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -29,8 +31,6 @@ def image_folder(root: str | Path, split: str = "train", size: int = 224, train:
     """`torchvision.datasets.ImageFolder` of `root/split` with timm's train or eval transform."""
     from timm.data import create_transform
     from torchvision.datasets import ImageFolder
-
-    from hiera.train.data import posterize_zero_bits
 
     posterize_zero_bits()
     path = Path(root) / split

@@ -25,8 +25,10 @@ from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, Sampler, Subset
 
 from hiera.config import ModelConfig
+from hiera.data.augment import posterize_zero_bits
 from hiera.data.fashion_mnist import MEAN, STD, FashionMNIST
 from hiera.data.moving import MovingFashionMNIST
+from hiera.data.real import IMAGENET_MEAN, IMAGENET_STD, KineticsCSV, image_folder
 from hiera.recipes import Recipe
 from hiera.train.config import TrainConfig
 
@@ -69,28 +71,6 @@ class AugmentedFashionMNIST(FashionMNIST):
         return self.transform(img), int(self.labels[i])
 
 
-def posterize_zero_bits() -> None:
-    """timm's `PosterizeIncreasing` maps RandAugment magnitude 10 to 0 bits (m9 + mstd0.5 draws it ~2% of the
-    time); Pillow >= 10 rejects `posterize(img, 0)` where older Pillow returned a black image. Restore that old
-    result so the paper's RandAugment strings train on a current Pillow instead of crashing mid-epoch."""
-    from timm.data import auto_augment as aa
-
-    if getattr(aa.posterize, "_hiera_zero_bits", False):
-        return
-
-    def posterize(img, bits_to_keep, **kwargs):
-        if bits_to_keep <= 0:
-            return Image.new(img.mode, img.size)  # what Pillow < 10 produced: every bit masked out
-        return original(img, bits_to_keep, **kwargs)
-
-    original = aa.posterize
-    posterize._hiera_zero_bits = True
-    aa.posterize = posterize
-    for name, op in list(aa.NAME_TO_OP.items()):
-        if op is original:
-            aa.NAME_TO_OP[name] = posterize
-
-
 def _fmnist_transform(size: int, rec: Recipe, phase: str):
     from timm.data import create_transform
 
@@ -126,14 +106,11 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tup
                                   root=cfg.data_path)
         return train, ViewsAxis(test)
     if cfg.dataset == "imagenet":
-        from hiera.data.real import image_folder
-
         train = image_folder(cfg.data_path, "train", size, train=True,
                              rand_augment=rec.rand_augment if cfg.phase != "mae" else None, crop_scale=rec.crop_scale)
         train = SeededAugment(subset(train, cfg.train_samples, cfg.seed, shuffle=True), cfg.seed)
         val = subset(image_folder(cfg.data_path, "val", size, train=False), cfg.eval_samples, cfg.seed, False)
         return train, val
-    from hiera.data.real import KineticsCSV
 
     root = Path(cfg.data_path)
     train = KineticsCSV(root / "train.csv", frames=model_cfg.input_size[0], size=size, train=True,
@@ -183,8 +160,6 @@ def set_epoch(dataset: Dataset, epoch: int) -> None:
 
 def denormalise(x: torch.Tensor, dataset: str) -> torch.Tensor:
     """Model input `[..., 3, H, W]` back to [0, 1] pixels (for reconstructions)."""
-    from hiera.data.real import IMAGENET_MEAN, IMAGENET_STD
-
     if dataset in ("fashion-mnist", "moving-fashion-mnist"):
         return (x * STD + MEAN).clamp(0, 1)
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
