@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hiera.env import REPO, atomic_write_text
+from hiera.env import REPO
+from hiera.files import atomic_write_text
 from hiera.ladder import LADDER
 from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec, run_pipeline

@@ -6,10 +6,8 @@ Every record this project writes carries `collect_env()` (DEVELOPERS: records ca
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,22 +48,3 @@ def collect_env() -> dict[str, Any]:
         "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
     }
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to `path` so readers see the old file or the new one, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the record the usual permissions
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -87,7 +87,8 @@ def write_stats(variants: list, path: Path = STATS_PATH, progress: bool = True) 
     """Count every variant with fvcore and write the record atomically, with its conditions."""
     from tqdm import tqdm
 
-    from hiera.env import atomic_write_text, collect_env
+    from hiera.env import collect_env
+    from hiera.files import atomic_write_text
 
     env = collect_env()  # conditions at the start: the code the counts come from
     rows = []

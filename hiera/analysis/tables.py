@@ -45,7 +45,8 @@ from hiera.analysis.records import (
     load_all,
     model_counts,
 )
-from hiera.env import REPO, atomic_write_text
+from hiera.env import REPO
+from hiera.files import atomic_write_text
 from hiera.ladder import LADDER, SIZES, STEP_IDS
 
 TABLES_DIR = REPO / "results" / "tables"

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from hiera.config import check_keys, coerce
-from hiera.env import REPO, _git, atomic_write_text
+from hiera.env import REPO, _git
+from hiera.files import atomic_write_text
 from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
 
 CLUSTERS = ("slurm", "local", "debug")

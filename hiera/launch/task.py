@@ -17,7 +17,7 @@ from pathlib import Path
 
 import submitit
 
-from hiera.env import atomic_write_text
+from hiera.files import atomic_write_text
 from hiera.train.pipeline import RunSpec, run_pipeline
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hiera.env import atomic_write_text, collect_env
+from hiera.env import collect_env
+from hiera.files import atomic_write_text
 from hiera.train.config import TrainConfig
 
 SCHEMA = "hiera-study/run/1"

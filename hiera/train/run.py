@@ -22,7 +22,8 @@ from typing import Any
 
 import torch
 
-from hiera.env import atomic_write_text, collect_env
+from hiera.env import collect_env
+from hiera.files import atomic_write_text
 
 
 class RunDir:
