@@ -11,7 +11,11 @@ Modes: `infer` (forward under inference_mode), `train` (forward + cross-entropy 
 `mae` (the MAE pretraining step of `hiera/mae.py`: sparse encoder + decoder + loss, backward, step).
 Timing: warm-up steps, then `trials` x `iters` timed steps with device synchronisation around each trial;
 the record holds the median and the spread over trials. On CUDA out-of-memory the batch is halved and the
-record says which batch was asked for and which ran. Rows a-c of the ladder are also measured with
+record says which batch was asked for and which ran; an out-of-memory that no smaller batch avoids, at any stage
+(building or moving the model, inputs, compile, warm-up, timing, the kernel profile), is a record of its own
+(`status: "oom"`, `oom_stage`) and the bench moves on to the next model. Records are appended whole and fsynced
+(`hiera.files.append_jsonl`): a kill loses at most the variant being measured, and a torn last line is cut off by the
+next append. Rows a-c of the ladder are also measured with
 separate-and-pad off, so its overhead (included in the paper's speeds) is visible on its own. With `compile`,
 every batch size gets a fresh `torch.compile(fullgraph=True)` with static shapes (falling back to graph breaks if
 it must, and saying so); its first call is timed on its own (`compile_s`), graph breaks and recompiles counted.
@@ -37,6 +41,7 @@ import torch.nn.functional as F
 
 from hiera.config import ModelConfig
 from hiera.env import REPO, collect_env
+from hiera.files import append_jsonl
 from hiera.flops import model_stats
 from hiera.kernels import attention_kernels, backends
 from hiera.ladder import SIZES
@@ -185,21 +190,48 @@ def time_step(step: Callable[[], None], cfg: BenchConfig, warmup: int | None = N
     `warmup`: untimed steps first (default `cfg.warmup`; fewer when the caller already ran the first step)."""
     cuda = cfg.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    for _ in range(cfg.warmup if warmup is None else warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(cfg.trials):
-        start = time.perf_counter()
-        for _ in range(cfg.iters):
+    with stage("warmup"):
+        for _ in range(cfg.warmup if warmup is None else warmup):
             step()
         sync()
-        times.append((time.perf_counter() - start) / cfg.iters)
+    times = []
+    with stage("timing"):
+        for _ in range(cfg.trials):
+            start = time.perf_counter()
+            for _ in range(cfg.iters):
+                step()
+            sync()
+            times.append((time.perf_counter() - start) / cfg.iters)
     return times
 
 
 def is_oom(err: BaseException) -> bool:
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+# Where an out-of-memory can happen, in order; a record's `oom_stage` is one of them.
+OOM_STAGES = ("build", "inputs", "compile", "warmup", "timing", "profile")
+
+
+@contextlib.contextmanager
+def stage(name: str):
+    """Tag an out-of-memory raised inside with the stage it happened in (`err.bench_stage`, the innermost wins), for
+    the record and for the CLI's one-line error."""
+    try:
+        yield
+    except BaseException as err:
+        if is_oom(err) and getattr(err, "bench_stage", None) is None:
+            try:
+                err.bench_stage = name  # type: ignore[attr-defined]
+            except AttributeError:  # an exception type without a __dict__: the stage stays unknown
+                pass
+        raise
+
+
+def _free(cfg: BenchConfig) -> None:
+    """Give cached blocks back after an out-of-memory, so the next batch or model starts from a clean allocator."""
+    if cfg.device.startswith("cuda"):
+        torch.cuda.empty_cache()
 
 
 # ---- records -------------------------------------------------------------------------------------------------------
@@ -259,7 +291,17 @@ def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: Ben
     how many graphs it compiled after the first call (`recompiles`, warm-up and timed steps) and how much longer the
     first call took than a timed step (`compile_s`). Uncompiled rows hold null there.
     """
-    model = build_on(model_fn, cfg.device)
+    try:
+        with stage("build"):
+            model = build_on(model_fn, cfg.device)
+    except (RuntimeError, torch.OutOfMemoryError) as err:
+        if not is_oom(err):
+            raise
+        # The model itself does not fit (an H model beside a leaked one, a small GPU): one record says so, and the
+        # bench goes on with the next model instead of losing every later variant.
+        del err
+        _free(cfg)
+        return [{**oom_row(batch_plan(cfg)[0], "build", gmacs, None), **dict.fromkeys(MEASURE_FIELDS)}]
     params = sum(p.numel() for p in model.parameters())
     cuda = cfg.device.startswith("cuda")
     found: dict[int, dict[str, Any]] = {}
@@ -270,10 +312,12 @@ def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: Ben
         if cfg.compile:
             step, info, times = _compiled_run(model, mcfg, cfg, batch)
         else:
-            step, info = make_step(model, mcfg, cfg, batch), dict.fromkeys(COMPILE_FIELDS)
+            with stage("inputs"):
+                step, info = make_step(model, mcfg, cfg, batch), dict.fromkeys(COMPILE_FIELDS)
             times = time_step(step, cfg)
         info["peak_mem_gib"] = torch.cuda.max_memory_allocated(cfg.device) / 2 ** 30 if cuda else None
-        kernels = attention_kernels(step, cfg.device)
+        with stage("profile"):
+            kernels = attention_kernels(step, cfg.device)
         found[batch] = {**info, "attn_kernels": kernels, "attn_backends": backends(kernels)}
         return times
 
@@ -290,12 +334,14 @@ def _compiled_run(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig,
     sync = torch.cuda.synchronize if cfg.device.startswith("cuda") else (lambda: None)
     torch._dynamo.reset()
     for fullgraph in (True, False):
-        step = make_step(torch.compile(model, fullgraph=fullgraph, dynamic=False, backend=cfg.compile_backend),
-                         mcfg, cfg, batch)
+        with stage("inputs"):
+            step = make_step(torch.compile(model, fullgraph=fullgraph, dynamic=False, backend=cfg.compile_backend),
+                             mcfg, cfg, batch)
         graphs = counters["stats"]["unique_graphs"]
         start = time.perf_counter()
         try:
-            step()  # the first call traces and compiles
+            with stage("compile"):
+                step()  # the first call traces and compiles
         except Unsupported:  # raised by fullgraph=True where dynamo would break the graph
             if not fullgraph:
                 raise
@@ -320,15 +366,27 @@ COMPILE_FIELDS = ("compile_fullgraph", "graph_breaks", "recompiles", "compile_s"
 MEASURE_FIELDS = (*COMPILE_FIELDS, "peak_mem_gib", "attn_kernels", "attn_backends")
 
 
+def batch_plan(cfg: BenchConfig) -> list[int]:
+    """The batch sizes a model is timed at: the sweep's powers of two up to `max_batch`, or `batch_sizes`."""
+    if cfg.sweep:
+        return [2 ** i for i in range(cfg.max_batch.bit_length()) if 2 ** i <= cfg.max_batch]
+    return list(cfg.batch_sizes)
+
+
+def oom_row(requested: int, where: str, gmacs: float, params: int | None) -> dict[str, Any]:
+    """The row of a model that ran out of memory at batch `requested` (or before any batch: stage `build`)."""
+    return dict(requested_batch=requested, batch_size=None, oom=True, status="oom", oom_stage=where,
+                params_m=params and params / 1e6, gmacs=gmacs, best_batch=False)
+
+
 def measure_batches(timer: Callable[[int], list[float]], cfg: BenchConfig, gmacs: float,
                     params: int | None) -> list[dict[str, Any]]:
     """Rows for every batch size; on out-of-memory a fixed batch is halved until it fits (the record keeps the
-    batch asked for and the one that ran) and a sweep stops."""
-    batches = [2 ** i for i in range(cfg.max_batch.bit_length()) if 2 ** i <= cfg.max_batch] if cfg.sweep \
-        else list(cfg.batch_sizes)
+    batch asked for and the one that ran, and `oom_stage` where the larger one failed) and a sweep stops. A batch
+    that does not fit even so is an `oom` row with its stage, and the model's later batches are skipped."""
     rows: list[dict[str, Any]] = []
-    for requested in batches:
-        batch = requested
+    for requested in batch_plan(cfg):
+        batch, failed_at = requested, None
         while True:
             try:
                 times = timer(batch)
@@ -336,21 +394,21 @@ def measure_batches(timer: Callable[[int], list[float]], cfg: BenchConfig, gmacs
             except (RuntimeError, torch.OutOfMemoryError) as err:
                 if not is_oom(err):
                     raise
-                if cfg.device.startswith("cuda"):
-                    torch.cuda.empty_cache()
+                failed_at = failed_at or getattr(err, "bench_stage", None) or "timing"
+                del err  # its traceback holds the step's tensors: drop it before freeing the cache
+                _free(cfg)
                 if cfg.sweep or batch == 1:
                     times = None
                     break
                 batch //= 2
         if times is None:  # the sweep stops at the first batch that does not fit
-            rows.append(dict(requested_batch=requested, batch_size=None, oom=True, params_m=params and params / 1e6,
-                             gmacs=gmacs))
+            rows.append(oom_row(requested, failed_at, gmacs, params))
             break
         rates = sorted(batch / t for t in times)
         flops_per_sample = 2 * gmacs * 1e9 * (1 if cfg.mode == "infer" else 3)  # backward ~ 2x forward
         rate = statistics.median(rates)
         rows.append(dict(
-            requested_batch=requested, batch_size=batch, oom=batch != requested,
+            requested_batch=requested, batch_size=batch, oom=batch != requested, status="ok", oom_stage=failed_at,
             samples_per_s=rate, samples_per_s_min=rates[0], samples_per_s_max=rates[-1],
             samples_per_s_iqr=_iqr(rates), step_ms=1e3 * statistics.median(times),
             params_m=params and params / 1e6, gmacs=gmacs, tflops=flops_per_sample * rate / 1e12,
@@ -546,20 +604,25 @@ def expand_patterns(patterns: Iterable[str], mode: str, progress: Callable[[str]
 
 
 def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | None = None,
-        out_dir: Path | None = None, isolate: bool = False, progress: Callable[[str], None] = print) -> Path:
-    """Benchmark every variant matching `patterns`; append records to the conditions-named JSONL file."""
+        out_dir: Path | None = None, isolate: bool = False, progress: Callable[[str], None] = print,
+        path: Path | None = None) -> Path:
+    """Benchmark every variant matching `patterns`; append records to the conditions-named JSONL file under
+    `out_dir` (default results/speed/), or to `path` when given (the demo keeps its profile in a file of its own)."""
     overrides = overrides or {}
     names = expand_patterns(patterns, cfg.mode, progress)
     env = bench_env(cfg)
-    path = record_path(out_dir or REPO / "results" / "speed", cfg, env)
+    path = Path(path) if path is not None else record_path(out_dir or REPO / "results" / "speed", cfg, env)
     path.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
         progress(f"bench {name} ({cfg.mode}, {cfg.precision}, {cfg.attn}{', compile' if cfg.compile else ''})")
         records = run_isolated(name, cfg, overrides) if isolate else run_variant(name, cfg, overrides, env)
-        with path.open("a") as f:  # one line per record, appended whole: an interrupted run loses nothing
-            for r in records:
-                f.write(json.dumps(r, sort_keys=True) + "\n")
+        # One write per variant, fsynced, after cutting off a line a killed earlier run tore: an interrupted run
+        # loses only the variant it was measuring, and concurrent benches into the same file queue.
+        append_jsonl(path, records)
         for r in records:
+            if r.get("status") == "oom" and r.get("batch_size") is None:
+                progress(f"  {r['impl']:<11} {r['model']:<36} out of memory at batch {r['requested_batch']} "
+                         f"({r['oom_stage']}); recorded, moving on")
             if r.get("samples_per_s"):
                 extra = f"  x{r['ratio_vs_peer']:.2f} vs timm" if r.get("ratio_vs_peer") else ""
                 progress(f"  {r['impl']:<11} {r['model']:<36} sep_pad={r['separate_and_pad'] or '-':<3} "

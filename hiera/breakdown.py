@@ -18,12 +18,14 @@ time, attached by the profiler to the op that launched them (`self_device_time_t
 The profiler slows a step down, so each record also holds the plain wall-clock step time, measured with scopes
 off and no profiler (`wall_step_ms`), beside the wall time of the profiled steps (`profiled_step_ms`).
 Records: one JSON line per variant in `results/breakdown/breakdown-<mode>-<precision>-<attn>-<device>-pt<torch>.jsonl`
-(schema `hiera-study/breakdown/1`, results/README.md), appended and flushed as each variant finishes.
+(schema `hiera-study/breakdown/1`, results/README.md), appended whole and fsynced as each variant finishes
+(`hiera.files.append_jsonl`: a torn last line of a killed run is cut off by the next append). A variant that runs
+out of memory at any stage is a record with `status: "oom"` and its `oom_stage` (the loaders skip it: it has no
+times), and the run goes on with the next variant.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterable
@@ -39,12 +41,15 @@ from hiera.bench import (
     bench_env,
     build_on,
     expand_patterns,
+    is_oom,
     make_step,
     record_path,
+    stage,
     time_step,
     variant_models,
 )
 from hiera.env import REPO
+from hiera.files import append_jsonl
 from hiera.layers.scope import FAMILIES, PREFIX, STEP_FAMILIES, scopes_on
 from hiera.registry import get_variant
 
@@ -176,10 +181,13 @@ def breakdown_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any] | N
     variant = get_variant(name)
     model_fn, mcfg, sep_pad, gmacs = _ours(name, cfg, overrides)
     batch = cfg.batch_sizes[0]
-    model = build_on(model_fn, cfg.device)
-    step = make_step(model, mcfg, cfg, batch)  # bench's step; the scopes mark backward and optimizer
+    with stage("build"):
+        model = build_on(model_fn, cfg.device)
+    with stage("inputs"):
+        step = make_step(model, mcfg, cfg, batch)  # bench's step; the scopes mark backward and optimizer
     wall = wall_step_ms(step, cfg)  # also the warm-up of the profiled steps
-    events, profiled = profile_steps(step, cfg, steps)
+    with stage("profile"):
+        events, profiled = profile_steps(step, cfg, steps)
     device = cfg.device.startswith("cuda")
     families_us, host_us, ranges_us = attribute(events, device)
     families = {k: round(v / 1e3 / steps, 4) for k, v in families_us.items()}
@@ -238,9 +246,27 @@ def run_breakdown(patterns: Iterable[str], cfg: BenchConfig, out_dir: Path | Non
     for name in names:
         progress(f"breakdown {name} ({cfg.mode}, {cfg.precision}, {cfg.attn}, {cfg.device}, "
                  f"batch {cfg.batch_sizes[0]})")
-        record = breakdown_variant(name, cfg, overrides, env, steps)
-        with path.open("a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-            f.flush()
-        progress(format_breakdown(record))
+        try:
+            record = breakdown_variant(name, cfg, overrides, env, steps)
+        except (RuntimeError, torch.OutOfMemoryError) as err:
+            if not is_oom(err):
+                raise
+            record = oom_record(name, cfg, env, getattr(err, "bench_stage", None) or "timing")
+            del err  # its traceback holds the step's tensors
+            if cfg.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+        append_jsonl(path, [record])
+        if record.get("status") == "oom":
+            progress(f"  out of memory ({record['oom_stage']}) at batch {record['batch_size']}; recorded, moving on")
+        else:
+            progress(format_breakdown(record))
     return path
+
+
+def oom_record(name: str, cfg: BenchConfig, env: dict[str, Any], where: str) -> dict[str, Any]:
+    """The record of a variant that ran out of memory at stage `where`: its conditions, no times."""
+    variant = get_variant(name)
+    return {"schema": SCHEMA, "status": "oom", "oom_stage": where, "variant": variant.name, "step": variant.step,
+            "size": variant.size, "modality": variant.modality, "impl": "hiera-study", "mode": cfg.mode,
+            "precision": cfg.precision, "attn": cfg.attn, "compile": False, "batch_size": cfg.batch_sizes[0],
+            **{k: env.get(k) for k in ENV_KEYS}}

@@ -7,12 +7,15 @@ Nothing is ever downloaded. Recognised layouts (detected from the keys):
 - official MViTv2 (`facebookresearch/mvit`): `model_state` with flat `blocks.N.*`; the block-level `proj` is
   our `mlp_proj` when channels grow in the MLP;
 - timm `hiera_*` (`head.norm`, `head.fc`) and timm `mvitv2_*` (`stages.S.blocks.J.*`, `shortcut_proj_*`).
-Any key left over or missing, or any shape that differs, raises one error that lists them.
+Any key left over or missing, or any shape that differs, raises one error that lists them. Files are read with
+`weights_only=True` (a checkpoint cannot run code); a directory, a torn or corrupt file is a one-line ValueError.
 """
 
 from __future__ import annotations
 
+import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,18 @@ MAE_ONLY = re.compile(r"^(decoder_|mask_token|multi_scale_fusion_heads|pred_)")
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file, unwrapped from `model_state` / `model` / `state_dict` containers."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"checkpoint {path} is a directory; pass the path of a .pth file (e.g. "
+                         f"{path / 'checkpoints' / 'model.pth'})")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path of a local .pth file")
-    obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        # torch reports a torn file as a zip-reader RuntimeError, an empty one as EOFError, garbage (or a
+        # pickle holding arbitrary objects, which a weights-only load refuses to run) as UnpicklingError.
+        raise ValueError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint of tensors ({type(e).__name__}); "
+                         "pass another file, or re-download or re-create this one") from None
     for key in ("model_state", "model", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -11,7 +11,8 @@
     hiera-study submit ablations/X.py [--cluster slurm|local|debug] [--only GLOB] [--dry-run] [--seeds N]
                                                                launch a grid (skips done / queued runs)
     hiera-study status ablations/X.py [--resubmit-failed]      one line per run: done/running/pending/failed/missing
-    hiera-study collect ablations/X.py                         finished runs -> results/records/<grid>.jsonl
+                                                               /unknown/stale (hiera/launch/submit.py says what)
+    hiera-study collect ablations/X.py [--prune]               finished runs merged into results/records/<grid>.jsonl
     hiera-study tables [--readme README.md]                    paper tables, ours beside the paper's (results/tables/)
     hiera-study plots                                          figures (paper_figures/)
     hiera-study demo [--video] [--device cuda] ...              the Quickstart's main job: the ladder on the
@@ -19,13 +20,22 @@
 
 Trailing `key=value` arguments override `ModelConfig` fields (variants, bench) or, for `train`, `TrainConfig`
 fields, with `model.key=value` for `ModelConfig` and `recipe.key=value` for `Recipe`; unknown keys are errors.
+
+Every expected failure (a bad or non-finite value, a missing, unreadable or misplaced path, a full disk, a busy lock,
+a hung queue command, out of memory) is one line, `hiera-study: error: <what is wrong and how to fix it>`, and exit
+status 2 (`main`); `--debug` (anywhere on the line) or HIERA_DEBUG=1 prints the traceback too. Any other exception is
+a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import subprocess
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -114,28 +124,36 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from hiera.launch.submit import submit
 
     submit(args.grid, cluster=args.cluster, only=args.only, dry_run=args.dry_run, seeds=args.seeds,
-           profile=_profile(args), allow_dirty=args.allow_dirty)
+           profile=_profile(args), allow_dirty=args.allow_dirty, force=args.force, resubmit_stale=args.resubmit_stale)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hiera.launch.grid import GridContext
-    from hiera.launch.submit import REPO, format_status, states, submit
+    from hiera.launch.grid import grid_runs
+    from hiera.launch.submit import format_status, grid_context, resolve_root, run_states, select, submit
 
     profile = _profile(args)
-    root = Path(profile.root) if Path(profile.root).is_absolute() else REPO / profile.root
-    name, found = states(args.grid, GridContext(seeds=args.seeds), root, args.only)
+    name, runs = grid_runs(args.grid, grid_context(args.seeds, profile))  # the context submit uses: same specs
+    found = run_states(select(runs, args.only, name), resolve_root(None, profile) / name)
     print(format_status(name, found))
-    if args.resubmit_failed and any(s.state == "failed" for s in found):
+    # Only what was asked for: failed runs (and, with --force, unknown ones), stale runs; submit looks again under
+    # the grid's lock, so a run that changed meanwhile is not submitted twice.
+    kinds = set()
+    if args.resubmit_failed:
+        kinds |= {"failed", "unknown"} if args.force else {"failed"}
+    if args.resubmit_stale:
+        kinds.add("stale")
+    if any(s.state in kinds for s in found):
         submit(args.grid, cluster=args.cluster, only=args.only, seeds=args.seeds, profile=profile,
-               allow_dirty=args.allow_dirty, failed_only=True)
+               allow_dirty=args.allow_dirty, resubmit=kinds, resubmit_stale=args.resubmit_stale)
     return 0
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from hiera.launch.submit import collect
 
-    path = collect(args.grid, seeds=args.seeds, profile=_profile(args), out_dir=args.out)
+    path = collect(args.grid, seeds=args.seeds, profile=_profile(args), out_dir=args.out, only=args.only,
+                   prune=args.prune, echo=print)
     print(f"records written to {path}")
     return 0
 
@@ -153,6 +171,18 @@ def _grid_args(p: argparse.ArgumentParser, launch: bool) -> None:
         p.add_argument("--qos")
         p.add_argument("--constraint")
         p.add_argument("--allow-dirty", action="store_true", help="launch from a dirty git tree (diff recorded)")
+        p.add_argument("--force", action="store_true",
+                       help="also submit runs whose state is unknown (submit; status with --resubmit-failed): "
+                            "squeue/sacct failed or timed out, so their job may still be alive; check by hand first")
+        p.add_argument("--resubmit-stale", action="store_true",
+                       help="also submit stale runs (their directory's spec.json differs from the grid's entry): the "
+                            "old directory is renamed to <run dir>.stale-<date>, nothing is deleted; without this "
+                            "flag, move a stale run's directory away by hand to run it again")
+    else:
+        p.add_argument("--prune", action="store_true",
+                       help="let the current states replace every line: a done record whose run directory is gone or "
+                            "stale becomes its current state, lines of runs no longer in the grid are dropped "
+                            "(default: merge, never losing a done record)")
 
 
 def cmd_breakdown(args: argparse.Namespace, patterns: list[str]) -> int:
@@ -203,8 +233,70 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# Failures a user can fix (a bad value, a missing or unreadable path, a full disk, a busy lock, a hung queue command,
+# too big a batch): one line naming the fix and exit 2. Anything else is a bug and keeps its traceback.
+EXPECTED = (ValueError, OSError, RuntimeError, subprocess.TimeoutExpired, OverflowError)
+# What to lower after an out-of-memory, per command.
+OOM_FIX = {
+    "bench": "lower --batch-size (or --max-batch with --sweep)",
+    "train": "lower batch_size=N or use a device with more memory",
+    "demo": "lower --width or run with --device cpu",
+}
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    return lines[0] + (" [more with --debug]" if len(lines) > 1 else "")
+
+
+def _os_error(e: OSError) -> str:
+    """An OSError as `<what is wrong with which path>; <how to fix it>`."""
+    path = e.filename
+    if path is None:
+        return _one_line(str(e))  # raised by our code with its own message
+    where = f"{path}" + (f" -> {e.filename2}" if e.filename2 is not None else "")
+    if isinstance(e, PermissionError):
+        return f"permission denied: {where}; check its owner and mode (ls -ld {path}) or choose another path"
+    if isinstance(e, IsADirectoryError):
+        return f"{where} is a directory where a file is expected; give a file, or move the directory away"
+    if isinstance(e, NotADirectoryError):
+        return f"{where}: part of this path is a file where a directory is expected; move that file or choose " \
+               "another path"
+    if isinstance(e, FileExistsError):
+        return f"{where} already exists (a file where a directory is expected?); move it away or choose another path"
+    if isinstance(e, FileNotFoundError):
+        return f"no such file or directory: {where}; check the path"
+    if e.errno == errno.ENOSPC:
+        return f"no space left on the device writing {where}; free space or choose another output directory, then " \
+               "run again (files written atomically kept their previous version)"
+    if e.errno == errno.EROFS:
+        return f"{where} is on a read-only file system; choose a writable output directory"
+    return f"{e.strerror or _one_line(str(e))}: {where}"
+
+
+def error_line(e: BaseException, command: str | None = None) -> str:
+    """The one line `hiera-study: error: ...` says for an expected failure `e` of `hiera-study <command>`."""
+    if isinstance(e, torch.OutOfMemoryError):
+        stage = getattr(e, "bench_stage", None)
+        step = f"`hiera-study {command}`" + (f" ({stage})" if stage else "")
+        return f"out of memory during {step}: {_one_line(str(e))}; " \
+               f"{OOM_FIX.get(command or '', 'lower the batch size')}"
+    if isinstance(e, subprocess.TimeoutExpired):
+        cmd = " ".join(map(str, e.cmd)) if isinstance(e.cmd, (list, tuple)) else str(e.cmd)
+        return f"`{cmd}` did not answer within {e.timeout:g} s; check that it works (run it by hand) and try again"
+    if isinstance(e, OverflowError):
+        return f"a number is out of range ({_one_line(str(e))}); check the key=value overrides and flags"
+    if isinstance(e, OSError):
+        return _os_error(e)
+    return _one_line(str(e))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hiera-study", description=__doc__.split("\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also HIERA_DEBUG=1; accepted after the command)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("variants", help="list registered variants with params and GMACs")
     p.add_argument("pattern", nargs="?", default="*", help="glob over names, e.g. 'hiera_large_224*' (default: all)")
@@ -255,7 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true",
                    help="print every run, its resources and its directory; submit nothing")
     p.set_defaults(func=cmd_submit)
-    p = sub.add_parser("status", help="one line per run of a grid: done / running / pending / failed / missing")
+    p = sub.add_parser("status", help="one line per run of a grid: done / running / pending / failed / missing / "
+                       "unknown (the queue could not be read) / stale (its spec.json differs from the grid)")
     _grid_args(p, launch=True)
     p.add_argument("--resubmit-failed", action="store_true", help="submit the failed runs again (they resume)")
     p.set_defaults(func=cmd_status)
@@ -278,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     register(sub)  # tables, plots
     args, extra = parser.parse_known_args(argv)
+    if "--debug" in extra:  # `hiera-study bench ... --debug` works as well as `hiera-study --debug bench ...`
+        args.debug, extra = True, [i for i in extra if i != "--debug"]
     flags = [i for i in extra if i.startswith("-")]
     if args.command == "train":
         args.overrides = args.overrides + [i for i in extra if not i.startswith("-")]
@@ -291,10 +386,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"one name pattern at most, got {' '.join(globs)}")
         args.pattern = globs[0] if globs else "*"
         args.overrides = [i for i in items if "=" in i]
+    debug = args.debug or os.environ.get("HIERA_DEBUG", "").strip() not in ("", "0")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"hiera-study: error: {e}", file=sys.stderr)
+    except EXPECTED as e:
+        if debug:
+            traceback.print_exc()
+        print(f"hiera-study: error: {error_line(e, args.command)}", file=sys.stderr)
         return 2
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -208,20 +209,32 @@ def check_keys(data: dict[str, typing.Any], cls: type) -> None:
         raise ValueError(f"unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(names)}")
 
 
-def coerce(name: str, value: typing.Any, hint: typing.Any) -> typing.Any:
-    """Convert a parsed value (JSON, literal) to the field's declared type, or raise a one-line ValueError."""
+def coerce(name: str, value: typing.Any, hint: typing.Any, shown: str | None = None) -> typing.Any:
+    """Convert a parsed value (JSON, literal) to the field's declared type, or raise a one-line ValueError.
+
+    Numbers must be finite: `1e999` parses as inf, and inf or NaN is never a meaningful width, rate or epoch count
+    (an int field would raise OverflowError deep in a model; a NaN rate passes every `<`/`>` check silently).
+    `shown` is the value as the user typed it (`embed_dim=1e999`), for the message; default `repr(value)`.
+    """
+    shown = repr(value) if shown is None else shown
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."  # one readable line, even for a 400-digit number
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):  # Optional fields: None, or a value of the other type
         if value is None or (isinstance(value, str) and value.lower() == "none"):
             return None
         (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return coerce(name, value, inner)
+        return coerce(name, value, inner, shown)
+    kind = getattr(hint, "__name__", hint)
     try:
         if origin is tuple:
             if isinstance(value, (int, float, bool)):
                 value = (value,)
             item = typing.get_args(hint)[0]
-            return tuple(coerce(name, v, item) for v in value)
+            return tuple(coerce(name, v, item, shown) for v in value)
+        if hint in (int, float) and not isinstance(value, (bool, str)):
+            number = float(value)  # OverflowError for an int beyond float range: not a usable size either
+            if not math.isfinite(number):
+                raise ValueError(f"{name}={shown} is not a finite number; give a finite {kind}")
         if hint is bool:
             if isinstance(value, str) and value.lower() in ("true", "false"):
                 return value.lower() == "true"
@@ -235,23 +248,32 @@ def coerce(name: str, value: typing.Any, hint: typing.Any) -> typing.Any:
         if hint is float:
             if isinstance(value, bool):
                 raise TypeError
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # also the strings "nan", "inf", which float() accepts
+                raise ValueError(f"{name}={shown} is not a finite number; give a finite {kind}")
+            return number
         if hint is str:
             if not isinstance(value, str):
                 raise TypeError
             return value
-    except (TypeError, ValueError):
+    except OverflowError:
+        raise ValueError(f"{name}={shown} is out of range; give a {kind} of a usable size") from None
+    except ValueError as e:
+        if str(e).startswith(f"{name}="):  # ours, with the reason: keep it
+            raise
+    except TypeError:
         pass
     else:
         return value
-    raise ValueError(f"{name}={value!r} is not a valid {getattr(hint, '__name__', hint)}")
+    raise ValueError(f"{name}={shown} is not a valid {kind}")
 
 
 def parse_overrides(items: typing.Sequence[str], cls: type = ModelConfig) -> dict[str, typing.Any]:
     """Parse trailing `key=value` command-line overrides against the fields of `cls`.
 
     Values are Python literals (`224,224`, `(8, 8)`, `0.1`, `True`) or bare words for string fields
-    (`pos_embed=rel`). Unknown keys and ill-typed values raise a one-line ValueError.
+    (`pos_embed=rel`). Unknown keys and ill-typed or non-finite values (`1e999`, `nan`) raise a one-line
+    ValueError naming the key and the value as typed.
     """
     hints = typing.get_type_hints(cls)
     out: dict[str, typing.Any] = {}
@@ -262,9 +284,9 @@ def parse_overrides(items: typing.Sequence[str], cls: type = ModelConfig) -> dic
         check_keys({key: None}, cls)
         try:
             value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):  # deeply nested or huge literals too
             value = raw
-        out[key] = coerce(key, value, hints[key])
+        out[key] = coerce(key, value, hints[key], shown=raw)
     return out
 
 

@@ -10,11 +10,18 @@ then collects the run records and prints the Table-1 layout with the paper's num
 adds the video ladder on moving Fashion-MNIST (8 frames); `--train-samples`, `--epochs-scale`, `--width` and
 `--device cuda` scale the proxy up on a GPU. The numbers are a pipeline check on a small grey dataset, labelled
 as such in every record, never ImageNet/Kinetics numbers.
+
+The demo never deletes a file. Its speed profile goes to a new file of this run (`<out>/speed/demo-<UTC time>-<pid>
+.jsonl`), and `<out>/demo-manifest.json` names the latest one, which alone the demo's tables and figures show
+(`--no-bench`: the latest earlier profile, if any). So `--out results` leaves the user's own `results/speed/*.jsonl`
+alone (they used to be deleted to keep the demo's tables to one profile); earlier demo profiles stay beside them
+(delete them by hand if unwanted; `hiera-study tables --speed <out>/speed` averages repeated profiles).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,11 +73,38 @@ def demo_specs(video: bool = False, width: int = 32, train_samples: int = 4000, 
     return specs
 
 
-def bench_specs(specs: list[RunSpec], out: Path, device: str) -> Path | None:
-    """Inference speed of every step's proxy model (batch 64, fp32 on CPU), records under `out`."""
+MANIFEST = "demo-manifest.json"  # in the demo's out dir: the files the demo created that it reads back
+
+
+def new_profile_path(speed_dir: Path) -> Path:
+    """A speed-record file that no one has written yet: the demo's profile of this run."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1000):
+        path = speed_dir / f"demo-{stamp}-{os.getpid()}{f'-{n}' if n else ''}.jsonl"
+        if not path.exists():
+            return path
+    raise RuntimeError(f"{speed_dir}: no free name for the demo's speed profile; clean up the demo-*.jsonl files")
+
+
+def latest_profile(out: Path) -> Path | None:
+    """The speed file of the demo's latest profile under `out`, from its manifest (None: never profiled here)."""
+    manifest = out / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        name = json.loads(manifest.read_text()).get("speed")
+    except (ValueError, AttributeError):
+        raise ValueError(f"{manifest} is not the demo's manifest (a JSON object); move it away and run again") \
+            from None
+    path = out / name if isinstance(name, str) else None
+    return path if path is not None and path.is_file() else None
+
+
+def bench_specs(specs: list[RunSpec], out: Path, device: str, path: Path | None = None) -> Path | None:
+    """Inference speed of every step's proxy model (batch 64, fp32 on CPU), records under `out` (in `path` when
+    given: every modality's records in that one file)."""
     from hiera.bench import protocol_config, run
 
-    path = None
     for modality in sorted({s.train.video for s in specs}):
         group = [s for s in specs if s.train.video == modality]
         cfg = protocol_config(None, mode="infer", batch_sizes=(64,) if not modality else (16,), warmup=2, iters=5,
@@ -78,7 +112,7 @@ def bench_specs(specs: list[RunSpec], out: Path, device: str) -> Path | None:
                               sep_pad_overhead=False)
         overrides = dict(group[0].train.model_args, num_classes=10)
         path = run([s.variant for s in group], cfg, overrides, out_dir=out,
-                   progress=lambda m: print(m, file=sys.stderr))
+                   progress=lambda m: print(m, file=sys.stderr), path=path)
     return path
 
 
@@ -101,22 +135,27 @@ def run_demo(out: Path | None = None, video: bool = False, width: int = 32, trai
     records_dir = out / "records"
     atomic_write_text(records_dir / "demo.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     speed_dir = out / "speed"
+    profile = latest_profile(out)
     if bench:
-        for stale in speed_dir.glob("*.jsonl"):  # one profile per demo run: the tables show the latest
-            stale.unlink()
+        # A file of this run's own: the tables show one profile without deleting anything (the user's records
+        # under `--out results` included); the manifest names it for the next `--no-bench` run.
+        profile = new_profile_path(speed_dir)
         print("profiling speed (hiera.bench) ...", file=sys.stderr, flush=True)
-        bench_specs(specs, speed_dir, device)
-    summary = {"records": str(records_dir), "speed": str(speed_dir), "runs": len(records),
+        bench_specs(specs, speed_dir, device, path=profile)
+        atomic_write_text(out / MANIFEST, json.dumps({"speed": str(profile.relative_to(out))}, indent=1) + "\n")
+    summary = {"records": str(records_dir), "speed": str(profile or speed_dir), "runs": len(records),
                "wall_s": round(time.perf_counter() - started, 1)}
-    summary.update(report(records_dir, speed_dir, out, figures))
+    summary.update(report(records_dir, profile, out, figures))
     return summary
 
 
-def report(records_dir: Path, speed_dir: Path, out: Path, figures: bool) -> dict[str, Any]:
-    """Tables (and figures) of the demo's records, printed and written under `out`."""
+def report(records_dir: Path, profile: Path | None, out: Path, figures: bool) -> dict[str, Any]:
+    """Tables (and figures) of the demo's records and its speed profile (a JSONL file, or None), printed and written
+    under `out`."""
     from hiera.analysis import plots, tables
 
     # the demo's own records only (breakdown_dir=(): not the repository's results/breakdown/)
+    speed_dir = profile if profile is not None else ()
     written = tables.write_tables(records_dir=records_dir, speed_dir=speed_dir, out_dir=out / "tables",
                                   command="hiera-study demo", breakdown_dir=())
     demo_table = out / "tables" / "demo.md"  # the demo grid in Table 1's layout, paper numbers beside ours

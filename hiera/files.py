@@ -9,7 +9,7 @@ Guarantees (README "What is guaranteed"):
   one `write` and fsyncs them. A torn last line (a crash or a full disk mid-append) is cut off before the next
   append, with one warning; `read_jsonl` skips it (warning too) without modifying the file, so readers of a
   read-only results folder work. A malformed line that is *not* the last one was not torn by a crash: it is an
-  error naming the file and line.
+  error naming the file and line. Appends read only the file's end, so they cost the same at any length.
 - `clean_temps`: removes the leftovers of killed atomic writes (`.NAME.xxxxxxxx.tmp`, our names only); callers
   hold the directory's lock, so no live writer owns them.
 - `Lock`: one live holder per lock file, across processes and hosts. It is a POSIX record lock
@@ -149,6 +149,37 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def _torn_tail(f: IO[bytes]) -> tuple[int, bool]:
+    """(bytes to cut, newline needed) for an open JSONL file: reads only its end, whatever the file's length."""
+    size = f.seek(0, os.SEEK_END)
+    chunk = 1 << 16
+    while True:
+        start = max(0, size - chunk)
+        f.seek(start)
+        data = f.read(size - start)
+        cut = data.rfind(b"\n")
+        if cut >= 0 or start == 0:
+            break
+        chunk *= 4
+    tail = data[cut + 1:]
+    if not tail.strip():
+        return 0, False
+    try:
+        whole = isinstance(json.loads(tail), dict)
+    except ValueError:
+        whole = False
+    return (0, True) if whole else (len(tail), False)
+
+
+def _cut(f: IO[bytes], path: Path) -> bytes:
+    """Cut a torn last line off an open, locked JSONL file (one warning); returns the separator to write first."""
+    torn, newline = _torn_tail(f)
+    if torn:
+        f.truncate(f.seek(0, os.SEEK_END) - torn)
+        _warn(f"cut the torn last line off {path} ({torn} bytes; a write was cut off, its record is lost)")
+    return b"\n" if newline else b""  # a whole last record without its newline stays, on its own line
+
+
 def repair_jsonl(path: str | Path) -> int:
     """Cut a torn last line off `path` (warns once); returns the bytes removed. Callers are its writers."""
     path = Path(path)
@@ -156,15 +187,14 @@ def repair_jsonl(path: str | Path) -> int:
         return 0
     with path.open("r+b") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)
-        data = f.read()
-        _, good = _split(data, path)
-        if good < len(data):
-            f.truncate(good)
-            f.flush()
-            os.fsync(f.fileno())
-            _warn(f"cut the torn last line off {path} ({len(data) - good} bytes; a write was cut off, its record "
-                  "is lost)")
-        return len(data) - good
+        before = f.seek(0, os.SEEK_END)
+        sep = _cut(f, path)
+        if sep:
+            f.seek(0, os.SEEK_END)
+            f.write(sep)
+        f.flush()
+        os.fsync(f.fileno())
+        return max(0, before - f.seek(0, os.SEEK_END))
 
 
 def append_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
@@ -177,16 +207,7 @@ def append_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     new = not path.exists()
     with path.open("a+b") as f:
         fcntl.lockf(f, fcntl.LOCK_EX)  # the repair and the append are one step for concurrent writers
-        f.seek(0)
-        data = f.read()
-        _, good = _split(data, path)
-        if good < len(data):
-            f.truncate(good)
-            _warn(f"cut the torn last line off {path} ({len(data) - good} bytes; a write was cut off, its record "
-                  "is lost)")
-        elif data and not data.endswith(b"\n"):
-            text = b"\n" + text  # a whole last record without its newline: keep it on its own line
-        f.write(text)  # O_APPEND: lands at the end whatever the offset
+        f.write(_cut(f, path) + text)  # O_APPEND: lands at the end whatever the offset
         f.flush()
         os.fsync(f.fileno())
     if new:

@@ -264,12 +264,20 @@ start_mariadb() {
         < /dev/null > /dev/null 2>&1 9>&- &
     wait_for db -e 'select 1' || die "mariadb did not come up (see $LOG/mariadb.err)"
     ln -sf mysql/mariadbd.pid "$RUN/mariadbd.pid"
-    local pass; pass=$(cat "$STATE/dbpass")
-    db -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db;
-           CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
-           ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
-           GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';"
+    grant_slurm_user
     log "mariadbd: started pid $(pid_of mariadbd) on 127.0.0.1:$DB_PORT"
+}
+
+# The SQL goes in on stdin: a password in `mariadb -e "..."` would be on a command line, readable by every
+# user in `ps` / /proc/PID/cmdline. (It is stored only in $STATE/dbpass and slurmdbd.conf, both mode 600.)
+grant_slurm_user() {
+    local pass; pass=$(cat "$STATE/dbpass")
+    db << SQL
+CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+SQL
 }
 
 start_daemon() {  # start_daemon NAME READY-FUNCTION ARGS...: slurmdbd/slurmctld/slurmd daemonize themselves
@@ -363,6 +371,8 @@ do_status() {
     return $up
 }
 
+# Sourced (tests call single functions): define only.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 [ "$(id -u)" = 0 ] || die "must run as root (try: sudo bash $0 ${1:-})"
 case "${1:-}" in
     start | stop | install)

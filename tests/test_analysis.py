@@ -378,3 +378,23 @@ def test_speed_table_names_the_kernel_that_ran(tmp_path):
     (speed / "bench.jsonl").write_text(json.dumps({**first, "attn_backends": ["", 3]}) + "\n")
     with pytest.raises(ValueError, match=r"bench.jsonl:1: field 'attn_backends' must be a list of backend names"):
         load_speed(speed)
+
+
+def test_unknown_and_stale_runs_are_gaps_with_their_reason(tmp_path):
+    """`collect` writes `unknown` (the queue could not be read) and `stale` (the run directory holds another spec)
+    lines; the tables list them with their reason instead of refusing the file."""
+    lines = [json.loads(x) for x in (FIX / "records" / "demo.jsonl").read_text().splitlines()]
+    done = [r for r in lines if r["status"] == "done"]
+    a, b = (dict(done[0]), dict(done[1]))
+    for r in (a, b):
+        for key in ("metrics", "params_m", "gmacs", "epochs", "train_samples", "eval_samples", "precision",
+                    "batch_size", "world_size", "wall_s", "env", "input_size"):
+            r.pop(key, None)
+    a.update(status="unknown", error="squeue failed (exit 1: slurm_load_jobs error)")
+    b.update(status="stale", error="spec.json differs in seed, train.lr")
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "demo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [a, b] + done[2:]))
+    md = render_markdown(next(t for t in build_tables(load_all(tmp_path / "records", FIX / "speed", breakdown=()))
+                              if t.name == "demo"))
+    assert f"`demo/{a['run']}`: unknown (squeue failed (exit 1: slurm_load_jobs error))" in md
+    assert f"`demo/{b['run']}`: stale (spec.json differs in seed, train.lr)" in md

@@ -1,4 +1,5 @@
-"""The speed profiler on CPU: record schema, peers in the same run, OOM fallback, GMACs, presets, errors.
+"""The speed profiler on CPU: record schema, peers in the same run, OOM fallback and OOM records at every stage,
+GMACs, presets, errors, torn-line repair of the record files.
 
 Speed itself is never asserted (DEVELOPERS: measured and recorded, not tested); these check the machinery.
 """
@@ -10,6 +11,8 @@ import torch
 
 import hiera
 from hiera import bench
+from hiera.analysis.records import Records, load_speed
+from hiera.analysis.tables import speed_tables
 from hiera.bench import BenchConfig, protocol_config, run
 from hiera.cli import main
 
@@ -131,3 +134,106 @@ def test_official_package_timed_in_its_own_environment(tmp_path, official_python
     assert official["impl"] == "official" and official["model"] == "hiera_tiny_224"
     assert official["params_m"] == pytest.approx(27.910216)  # the same model, counted in the other process
     assert ours["ratio_vs_official"] == pytest.approx(ours["samples_per_s"] / official["samples_per_s"])
+
+
+# ---- out of memory at any stage: recorded, and the bench moves on -------------------------------------------------
+TWO = ["hiera_tiny_224.d_kernel_eq_stride", "hiera_tiny_224"]
+
+
+def oom_in(monkeypatch, where):
+    """Make the first model's `where` stage run out of memory as CUDA would; the second model runs normally."""
+    first = {"model": None}
+
+    def oom():
+        return torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    if where == "build":  # moving the model to the device: `build_on` builds on the host, then `.to(device)`
+        real_to = torch.nn.Module.to
+
+        def to(self, *args, **kwargs):
+            if first["model"] is None:
+                first["model"] = self
+                raise oom()
+            return real_to(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.nn.Module, "to", to)
+        return
+    if where == "profile":
+        real_kernels = bench.attention_kernels
+        calls = []
+
+        def kernels(step, device):
+            calls.append(step)
+            if len(calls) == 1:
+                raise oom()
+            return real_kernels(step, device)
+
+        monkeypatch.setattr(bench, "attention_kernels", kernels)
+        return
+    real_step = bench.make_step
+
+    def make_step(model, mcfg, cfg, batch):
+        if first["model"] is None:
+            first["model"] = model
+        if model is first["model"] or getattr(model, "_orig_mod", None) is first["model"]:
+            if where == "inputs":
+                raise oom()
+
+            def boom():  # warm-up, timing or the compiling first call, whichever calls the step first
+                raise oom()
+            return boom
+        return real_step(model, mcfg, cfg, batch)
+
+    monkeypatch.setattr(bench, "make_step", make_step)
+
+
+@pytest.mark.parametrize("where, cfg", [
+    ("build", {}), ("inputs", {}), ("warmup", {"warmup": 1}), ("timing", {}), ("profile", {}),
+    ("compile", {"compile": True, "compile_backend": "eager"}),
+])
+def test_oom_at_any_stage_is_recorded_and_the_next_variant_measured(tmp_path, monkeypatch, where, cfg):
+    """Before: an OOM while moving a model to the device aborted the whole bench (later variants never measured),
+    and no record said at which stage memory ran out."""
+    oom_in(monkeypatch, where)
+    lines = []
+    path = run(TWO, BenchConfig(**{**FAST, **cfg}), out_dir=tmp_path, progress=lines.append)
+    first, second = read(path)
+    assert (first["variant"], first["status"], first["oom_stage"]) == (TWO[0], "oom", where)
+    assert first["oom"] and first["batch_size"] is None and first["requested_batch"] == 1
+    assert (second["variant"], second["status"], second["oom_stage"]) == (TWO[1], "ok", None)
+    assert second["samples_per_s"] > 0
+    assert any("out of memory at batch 1" in line and where in line for line in lines)
+    # the analysis reads the record and shows it as a gap with a note, beside the measured model
+    speed = load_speed(tmp_path)
+    assert list(speed["status"]) == ["oom", "ok"] and list(speed["oom_stage"].fillna("-")) == [where, "-"]
+    (table,) = speed_tables(Records(speed.iloc[:0], speed, {}))
+    note = " ".join(table.notes)
+    assert f"`{TWO[0]}`" in note and ("while building" in note if where == "build" else f"({where})" in note)
+
+
+def test_oom_halving_records_where_the_larger_batch_failed(tmp_path, monkeypatch):
+    fake_oom(monkeypatch, limit=2)
+    cfg = BenchConfig(**{**FAST, "batch_sizes": (8,)})
+    (row,) = read(run(["hiera_tiny_224"], cfg, out_dir=tmp_path, progress=lambda s: None))
+    assert (row["batch_size"], row["status"], row["oom_stage"]) == (2, "ok", "timing")
+
+
+def test_cli_bench_goes_on_after_an_oom(capsys, tmp_path, monkeypatch):
+    oom_in(monkeypatch, "build")
+    assert main(["bench", *TWO, "--device", "cpu", "--batch-size", "1", "--warmup", "0", "--iters", "1",
+                 "--trials", "1", "--no-sep-pad-overhead", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*.jsonl")
+    assert [r["status"] for r in read(path)] == ["oom", "ok"]
+
+
+def test_bench_appends_repair_a_torn_last_line(tmp_path, capsys):
+    """A bench killed mid-append leaves half a line; the next bench cuts it off (warning) instead of appending after
+    it, so the file stays readable (before: the loader refused the whole file)."""
+    path = run(["hiera_tiny_224"], BenchConfig(**FAST), out_dir=tmp_path, progress=lambda s: None)
+    whole = path.read_text()
+    path.write_text(whole + whole[:57])  # the torn copy of a record
+    assert len(load_speed(tmp_path)) == 1  # the reader skips it (with a warning), without touching the file
+    assert "torn last line" in capsys.readouterr().err and path.read_text().endswith(whole[:57])
+    run(["hiera_tiny_224"], BenchConfig(**FAST), out_dir=tmp_path, progress=lambda s: None)
+    assert "cut the torn last line" in capsys.readouterr().err
+    assert [r["variant"] for r in read(path)] == ["hiera_tiny_224"] * 2

@@ -8,6 +8,7 @@ must have time (derived here from the configs and block plans, not from hiera/br
 import argparse
 import contextlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -321,9 +322,8 @@ def test_cli_bench_breakdown(capsys, tmp_path):
     # the analysis commands read them with --breakdown
     parser = argparse.ArgumentParser(prog="hiera-study")
     register(parser.add_subparsers(dest="command", required=True))
-    for empty in ("records", "speed"):
-        (tmp_path / empty).mkdir()
-    args = parser.parse_args(["tables", "--records", str(tmp_path / "records"), "--speed", str(tmp_path / "speed"),
+    fixtures = Path(__file__).parent / "fixtures" / "analysis"  # named sources must hold records (empty: an error)
+    args = parser.parse_args(["tables", "--records", str(fixtures / "records"), "--speed", str(fixtures / "speed"),
                               "--breakdown", str(tmp_path), "--out", str(tmp_path / "tables")])
     assert args.func(args) == 0
     (table,) = (tmp_path / "tables").glob("breakdown-*-tiny-image-bs1-o*.md")
@@ -335,3 +335,29 @@ def test_cli_breakdown_rejects_flags_that_do_not_apply(capsys, tmp_path, flag):
     assert main(["bench", "hiera_tiny_224", "--breakdown", "--device", "cpu", *flag, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--breakdown profiles our eager model" in err and flag[0] in err and err.count("\n") == 1
+
+
+def test_oom_is_recorded_and_the_next_variant_broken_down(tmp_path, monkeypatch):
+    """Before: an out-of-memory of one variant aborted the whole breakdown. Now it is a record (`status: "oom"`,
+    its stage) that the loader skips, and the next variant is measured; records are appended whole."""
+    import hiera.breakdown as bd
+
+    real, calls = bd.build_on, []
+
+    def build_on(model_fn, device):
+        calls.append(device)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(model_fn, device)
+
+    monkeypatch.setattr(bd, "build_on", build_on)
+    lines = []
+    path = run_breakdown(["hiera_tiny_224.d_kernel_eq_stride", "hiera_tiny_224"], BenchConfig(**FAST), tmp_path,
+                         progress=lines.append, overrides=OVERRIDES, steps=1)
+    first, second = read(path)
+    assert (first["status"], first["oom_stage"]) == ("oom", "build")
+    assert first["variant"] == "hiera_tiny_224.d_kernel_eq_stride"
+    assert second["variant"] == "hiera_tiny_224" and second["total_ms"] > 0
+    assert any("out of memory (build)" in line for line in lines)
+    frame = load_breakdown(tmp_path)
+    assert list(frame["variant"]) == ["hiera_tiny_224"]  # nothing to show for the OOM: skipped, not an error

@@ -1,5 +1,7 @@
 """Checkpoint files: official MAE layout, timm MViTv2 layout, class count adoption, and clear errors."""
 
+import pickle
+
 import pytest
 import torch
 from oracles import assert_close, scramble, timm_mvitv2
@@ -56,3 +58,18 @@ def test_missing_or_empty_file(tmp_path):
 def test_input_shape_error_names_the_fix():
     with pytest.raises(ValueError, match="input_size"):
         hiera.build_model("hiera_tiny_224")(torch.randn(1, 3, 256, 256))
+
+
+def test_directory_or_corrupt_checkpoint_is_one_line(tmp_path):
+    with pytest.raises(ValueError, match="is a directory; pass the path of a .pth file") as err:
+        hiera.build_model("hiera_tiny_224", checkpoint=tmp_path)
+    assert "does not exist" not in str(err.value)
+    torch.save({"model_state": hiera.build_model("hiera_tiny_224").state_dict()}, tmp_path / "ok.pth")
+    data = (tmp_path / "ok.pth").read_bytes()
+    cases = {"torn.pth": data[: len(data) // 2], "empty.pth": b"", "garbage.pth": b"not a checkpoint at all",
+             "pickle.pth": pickle.dumps({"model_state": {"w": 1}}, protocol=2)[:-1]}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match="is corrupt or not a PyTorch checkpoint") as err:
+            hiera.build_model("hiera_tiny_224", checkpoint=tmp_path / name)
+        assert str(tmp_path / name) in str(err.value) and "\n" not in str(err.value), name

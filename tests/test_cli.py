@@ -55,7 +55,11 @@ def test_unknown_flag_is_usage_error(capsys):
 
 @pytest.mark.slow
 def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
-    """The main job's whole flow (train every ladder step, profile, tables, figures), shrunk to run in minutes."""
+    """The main job's whole flow (train every ladder step, profile, tables, figures), shrunk to run in minutes.
+    A speed file of the user's under the output directory survives it (the demo used to delete them)."""
+    foreign = tmp_path / "speed" / "x.jsonl"
+    foreign.parent.mkdir()
+    foreign.write_text('{"mine": true}\n')
     code, out, err = run(capsys, "demo", "--out", str(tmp_path), "--train-samples", "128", "--eval-samples", "64",
                          "--width", "16")
     assert code == 0, err
@@ -63,7 +67,9 @@ def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
     assert [r["step"] for r in records] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
     assert all(r["status"] == "done" and r["proxy"] and r["dataset"] == "fashion-mnist" for r in records)
     assert records[0]["metrics"]["mae_loss"] is None and all(r["metrics"]["mae_loss"] > 0 for r in records[1:])
-    speed = [json.loads(x) for p in (tmp_path / "speed").glob("*.jsonl") for x in p.read_text().splitlines()]
+    assert foreign.read_text() == '{"mine": true}\n'
+    profile = tmp_path / json.loads((tmp_path / "demo-manifest.json").read_text())["speed"]
+    speed = [json.loads(x) for x in profile.read_text().splitlines()]
     assert sorted(r["step"] for r in speed) == sorted(r["step"] for r in records)
     table = (tmp_path / "tables" / "demo.md").read_text()
     assert "Fashion-MNIST" in table and "85.6" in table  # ours labelled as the proxy, the paper's row beside it

@@ -110,6 +110,34 @@ def test_smoke_grid_as_an_array_then_relaunch_submits_nothing(tmp_path, capsys):
     assert "submitted 0 run(s)" in capsys.readouterr().out
 
 
+def test_two_concurrent_submits_queue_each_run_once(tmp_path):
+    """Two `hiera-study submit` processes reaching `main` at the same moment: one sbatch array, one job per run."""
+    from test_launch_safety import RACER
+
+    grid, root = write_grid(tmp_path, "race", names=("r0", "r1")), tmp_path / "root"
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 1))
+    argv = ["submit", str(grid), "--cluster", "slurm", "--partition", "debug", "--root", str(root), "--allow-dirty"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(barrier), str(i), *argv], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sorted(int(o.split("submitted ")[1].split()[0]) for o, _ in outs) == [0, 2], outs
+    launches = list((root / "race" / "launches").glob("*.json"))
+    assert sorted(len(json.loads(p.read_text())["runs"]) for p in launches) == [0, 2]
+    found = wait(grid, root, finished)
+    assert [s.state for s in found] == ["done", "done"], [s.detail for s in found]
+    jobs = subprocess.run(["sacct", "-n", "-X", "-P", "-S", since, "--name", "hiera-race", "-o", "JobID"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert len(jobs) == 2 and len({j.split("_")[0] for j in jobs}) == 1, jobs  # the old code: two arrays
+    for s in found:  # one writer per run: every training step logged once
+        steps = [json.loads(x)["step"] for x in (s.run_dir / "mae" / "metrics.jsonl").read_text().splitlines()
+                 if "loss" in json.loads(x)]
+        assert steps == sorted(set(steps)), steps
+
+
 def test_scontrol_requeue_resumes_bit_identical(tmp_path):
     grid, root = write_grid(tmp_path, "requeue", samples=2048, epochs=2), tmp_path / "root"  # ~35 s of MAE
     submit(grid, root)

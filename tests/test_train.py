@@ -143,7 +143,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
                       recipe_args={"lr": 1e30, "grad_clip": None, "mixup": 0.0, "label_smoothing": 0.0})
     with pytest.raises(NonFiniteLoss, match="lower the lr"):
         train(cfg, tmp_path / "run", progress=False)
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pth", weights_only=False)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pth", weights_only=True)
     assert state["step"] >= 1
     assert not (tmp_path / "run" / "result.json").exists()
 

@@ -7,6 +7,9 @@ renders Tables 1-3 and the speed tables (Markdown, LaTeX, CSV), `plots` draws th
     hiera-study tables [--records DIR ...] [--speed DIR] [--breakdown DIR] [--out results/tables] [--readme README.md]
                        [--grid GLOB]
     hiera-study plots  [--records DIR ...] [--speed DIR] [--breakdown DIR] [--out paper_figures] [--grid GLOB]
+
+Both refuse with one line, before writing anything, records they cannot read and explicitly named sources that
+hold none, so a typo or an unmounted disk never replaces the previous tables with empty ones (`_load`).
 """
 
 from __future__ import annotations
@@ -32,11 +35,39 @@ def _command(name: str, args: argparse.Namespace, defaults: dict[str, object]) -
     return " ".join(parts)
 
 
+def _load(args: argparse.Namespace) -> Records:
+    """The records for `tables` / `plots`, refusing (one line, nothing written) what would overwrite the previous
+    outputs with empty ones: an unreadable directory (PermissionError, from the loaders), a `--records`,
+    `--speed` or `--breakdown` given explicitly that holds no records (a typo, an unmounted disk), a `--grid`
+    that matches no run. The defaults may be empty: a fresh clone has no results/records/ yet, and its tables
+    then show the paper's numbers and the committed speed records."""
+    recs = load_all(args.records, args.speed, args.paper, args.grid, args.breakdown)
+
+    def given(value: object, default: Path) -> list[Path]:
+        values = [Path(v) for v in (value if isinstance(value, list) else [value])]
+        return [] if [v.resolve() for v in values] == [default.resolve()] else values
+
+    for frame, value, default, what, flag in ((recs.runs, args.records, RECORDS_DIR, "run", "--records"),
+                                              (recs.speed, args.speed, SPEED_DIR, "speed", "--speed"),
+                                              (recs.breakdown, args.breakdown, BREAKDOWN_DIR, "breakdown",
+                                               "--breakdown")):
+        paths = given(value, default)
+        if paths and frame.empty:
+            grid = f" of grid '{args.grid}'" if what == "run" and args.grid != "*" else ""
+            raise ValueError(f"{flag} {' '.join(display_path(p) for p in paths)} holds no {what} records{grid}; "
+                             "check the path (nothing was written)")
+    if args.grid != "*" and recs.runs.empty:
+        raise ValueError(f"--grid '{args.grid}' matches no run records in "
+                         f"{' '.join(display_path(Path(p)) for p in args.records)}; `ls` them for the grid names "
+                         "(nothing was written)")
+    return recs
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     """`hiera-study tables`: every table into --out, and optionally into a README between the table markers."""
     from hiera.analysis.tables import TABLES_DIR, update_readme, write_tables
 
-    recs = load_all(args.records, args.speed, args.paper, args.grid, args.breakdown)
+    recs = _load(args)
     command = _command("tables", args, {"--records": [RECORDS_DIR], "--speed": SPEED_DIR, "--out": TABLES_DIR,
                                         "--paper": PAPER_DIR, "--grid": "*", "--breakdown": BREAKDOWN_DIR})
     written = write_tables(recs, args.out, command)
@@ -53,7 +84,7 @@ def cmd_plots(args: argparse.Namespace) -> int:
     """`hiera-study plots`: every figure the records support into --out, with captions and index.md."""
     from hiera.analysis.plots import FIGURES_DIR, plot_all
 
-    recs = load_all(args.records, args.speed, args.paper, args.grid, args.breakdown)
+    recs = _load(args)
     command = _command("plots", args, {"--records": [RECORDS_DIR], "--speed": SPEED_DIR, "--out": FIGURES_DIR,
                                        "--paper": PAPER_DIR, "--grid": "*", "--breakdown": BREAKDOWN_DIR})
     made = plot_all(recs, args.out, command)

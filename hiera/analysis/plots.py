@@ -14,7 +14,8 @@ Colour always means the same thing: a Table-1 step has one colour in every figur
 another (`SIZE_COLORS`), an op family a third (`FAMILY_COLORS`); ours is drawn solid and the paper hatched or
 dashed. Every figure has a caption (a
 `<name>.txt` beside it, and the PNG's Description) and an entry in `index.md` naming the command and the records.
-Output is deterministic where matplotlib allows: no pyplot state, fixed dpi, no software/date metadata.
+Output is deterministic where matplotlib allows: no pyplot state, fixed dpi, no software/date metadata. Every file
+(figures, captions, index.md) is written atomically, so an interrupted run leaves the previous version.
 A figure whose records are absent is skipped with a message.
 """
 
@@ -65,6 +66,7 @@ from hiera.analysis.tables import (
     table2_frame,
 )
 from hiera.env import REPO
+from hiera.files import atomic_write, atomic_write_text
 from hiera.ladder import SIZES, STEP_IDS
 
 FIGURES_DIR = REPO / "paper_figures"
@@ -116,10 +118,13 @@ def save(fig: Figure, out_dir: Path, name: str, caption: str) -> list[Path]:
     """PNG (caption in its Description) + PDF + `<name>.txt`, without dates or software versions."""
     out_dir.mkdir(parents=True, exist_ok=True)
     png, pdf, txt = (out_dir / f"{name}.{s}" for s in ("png", "pdf", "txt"))
-    fig.savefig(png, dpi=DPI, metadata={"Software": None, "Title": name, "Description": caption})
-    fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None,
-                               "Title": name})
-    txt.write_text(caption + "\n")
+    # Each file goes to a temporary file and is renamed into place (hiera/files.py): a figure cut off mid-write
+    # (kill, full disk) leaves the previous figure, never a truncated PNG/PDF that a paper build would pick up.
+    atomic_write(png, lambda f: fig.savefig(f, format="png", dpi=DPI,
+                                            metadata={"Software": None, "Title": name, "Description": caption}))
+    atomic_write(pdf, lambda f: fig.savefig(f, format="pdf", metadata={
+        "CreationDate": None, "ModDate": None, "Producer": None, "Creator": None, "Title": name}))
+    atomic_write_text(txt, caption + "\n")
     return [png, pdf, txt]
 
 
@@ -640,7 +645,6 @@ def write_index(out_dir: Path, figures: Sequence[FigureInfo], command: str) -> P
                   "Files: " + ", ".join(f"`{p.name}`" for p in f.files if p.suffix != ".txt"), "",
                   "Records:", "", *(f"- `{r}`" for r in f.records), ""]
     path = out_dir / "index.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    atomic_write_text(path, "\n".join(lines))
     return path
 

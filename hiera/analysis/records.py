@@ -13,7 +13,10 @@ Five sources, all files on disk (the layout is documented in `results/README.md`
 
 Every loader validates what it reads. A malformed record raises a one-line `ValueError` that names the file,
 the line (JSONL) and the field, so a bad line in a thousand-run grid is found without a debugger. Nothing is
-silently dropped: unfinished runs stay in the frame with their status, for the tables to show as gaps.
+silently dropped: unfinished runs stay in the frame with their status, for the tables to show as gaps. The one
+exception is a torn last line of a JSONL file (a writer killed mid-append): skipped with a warning, as
+`hiera.files.read_jsonl` does, since the next append cuts it off anyway. An unreadable directory is an error
+(PermissionError), never an empty frame.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ import numpy as np
 import pandas as pd
 
 from hiera.env import REPO
+from hiera.files import read_jsonl
 from hiera.ladder import STEP_IDS
 from hiera.layers.scope import FAMILIES
 
 RUN_SCHEMA = "hiera-study/run/1"
-STATUSES = ("done", "failed", "running", "pending", "missing")
+STATUSES = ("done", "failed", "running", "pending", "missing", "unknown", "stale")
 MODALITIES = ("image", "video")
 PHASES = ("mae", "finetune", "supervised")  # curve files under a run directory, in training order
 RUN_RECORD_FILES = ("result.json", "record.json")  # a finished run directory's own record
@@ -47,6 +51,10 @@ BREAKDOWN_SCHEMA = "hiera-study/breakdown/1"
 # (as `hiera.breakdown.ALL_FAMILIES`; not imported from there, which would load the whole benchmark stack).
 BREAKDOWN_FAMILIES = (*FAMILIES, "other", "backward", "optimizer")
 TIME_SOURCES = ("cpu self time", "cuda kernel time")
+# A bench record's `status` and, for an out-of-memory, its `oom_stage` (as `hiera.bench.OOM_STAGES`; not imported
+# from there, which would load the whole benchmark stack).
+SPEED_STATUSES = ("ok", "oom")
+OOM_STAGES = ("build", "inputs", "compile", "warmup", "timing", "profile")
 
 # Columns of the run frame, in order. Nested record fields are flattened (`metrics.top1` -> `top1`).
 RUN_COLUMNS = (
@@ -61,7 +69,7 @@ SPEED_COLUMNS = (
     "samples_per_s_max", "step_ms", "warmup", "iters", "trials", "params_m", "gmacs", "tflops", "peak_tflops", "mfu",
     "ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead", "input_size", "overrides", "attn_backends",
     "graph_breaks", "compile_s", "peak_mem_gib", "device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha",
-    "git_dirty", "date", "source",
+    "git_dirty", "date", "status", "oom_stage", "source",
 )
 BREAKDOWN_COLUMNS = (
     "variant", "step", "size", "modality", "separate_and_pad", "mode", "precision", "attn", "compile", "batch_size",
@@ -145,18 +153,42 @@ def display_path(path: Path) -> str:
 
 
 def _json_lines(path: Path) -> Iterable[tuple[str, dict]]:
-    """(`<file>:<line>`, object) for every non-blank line of a JSONL file."""
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
+    """(`<file>:<line>`, object) for every non-blank line of a JSONL file.
+
+    Records are read with `hiera.files.read_jsonl`: a torn last line (a writer killed mid-append, a full disk) is
+    skipped with a warning instead of refusing the whole file, and the file is not modified (results may be
+    read-only); the next append cuts it off. A malformed line anywhere else was not torn by a crash: an error naming
+    the file and the line.
+    """
+    try:
+        records = read_jsonl(path)
+    except ValueError:
+        records = None  # a malformed line before the end: found and located below
+    lines = [(i, line) for i, line in enumerate(path.read_bytes().split(b"\n"), 1) if line.strip()]
+    if records is None:
+        for i, line in lines:
+            try:
+                json.loads(line)
+            except ValueError as e:
+                msg = f"{e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+                raise ValueError(f"{display_path(path)}:{i}: not valid JSON ({msg})") from None
+        records = read_jsonl(path)  # every line parses now (the file changed under us): its own message, if any
+    # read_jsonl keeps the non-blank lines in order and drops at most the last one (torn): zip pairs them up
+    for (i, _), obj in zip(lines, records):
         where = f"{display_path(path)}:{i}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(obj, dict):
             raise ValueError(f"{where}: a record must be a JSON object, got {type(obj).__name__}")
         yield where, obj
+
+
+def _jsonl_files(directory: Path, grid: str = "*") -> list[Path]:
+    """The `*.jsonl` files of a directory whose stem matches `grid`, sorted.
+
+    Listed with `iterdir`, which raises on an unreadable directory (PermissionError), where `Path.glob` would
+    silently find nothing and the tables would be rewritten empty over the previous ones.
+    """
+    return sorted(p for p in directory.iterdir()
+                  if p.name.endswith(".jsonl") and fnmatch.fnmatchcase(p.stem, grid) and not p.is_dir())
 
 
 # ---- run records ------------------------------------------------------------------------------------------------
@@ -234,6 +266,9 @@ def validate_run(obj: dict, where: str) -> dict[str, Any]:
         row["cpu_threads"] = _field(obj, "env.cpu_threads", where, "int", optional=True)
         row["git_sha"] = _field(obj, "env.git_sha", where, "str", optional=True)
         row["git_dirty"] = _field(obj, "env.git_dirty", where, "bool", optional=True)
+    elif row["status"] in ("unknown", "stale"):  # why: the queue command that failed / the spec keys that differ
+        error = obj.get("error")
+        row["error"] = error if isinstance(error, str) else None
     elif row["status"] == "failed":
         error = obj.get("error", _MISSING)
         if not isinstance(error, str):  # may be empty (a job that died without output), but must be there
@@ -252,7 +287,7 @@ def _record_files(source: Path, grid: str) -> list[Path]:
         if (source / name).is_file():
             return [source / name]
     if source.is_dir():
-        return sorted(p for p in source.glob("*.jsonl") if fnmatch.fnmatchcase(p.stem, grid))
+        return _jsonl_files(source, grid)
     raise ValueError(f"{source}: no such records directory, JSONL file or finished run directory (with "
                      f"{' or '.join(RUN_RECORD_FILES)})")
 
@@ -381,6 +416,13 @@ def validate_speed(obj: dict, where: str) -> dict[str, Any]:
         row[name] = _field(obj, name, where, "bool")
     row["requested_batch"] = _field(obj, "requested_batch", where, "int")
     row["batch_size"] = _field(obj, "batch_size", where, "int", optional=True)
+    # `status` ("oom": nothing ran) and `oom_stage` (where memory ran out) are absent from records of before they
+    # were written; an out-of-memory record is shown as such (a gap with a note), never dropped.
+    row["status"] = _field(obj, "status", where, "str", optional=True, choices=SPEED_STATUSES)
+    row["oom_stage"] = _field(obj, "oom_stage", where, "str", optional=True, choices=OOM_STAGES)
+    if row["status"] == "oom" and row["batch_size"] is not None:
+        raise ValueError(f"{where}: field 'batch_size' must be null in an out-of-memory record (status 'oom'), got "
+                         f"{row['batch_size']}")
     ran = row["batch_size"] is not None
     for name in ("samples_per_s", "samples_per_s_min", "samples_per_s_max", "step_ms"):
         row[name] = _field(obj, name, where, "number", optional=not ran, low=0)
@@ -411,15 +453,16 @@ def validate_speed(obj: dict, where: str) -> dict[str, Any]:
 
 
 def _load_jsonl(sources: Path | str | Sequence[Path | str], default: Path, what: str,
-                validate: Callable[[dict, str], dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+                validate: Callable[[dict, str], dict[str, Any] | None], columns: Sequence[str]) -> pd.DataFrame:
     """Records of every `*.jsonl` in the given directories (or the given files), validated, in file and line
-    order; the `default` directory may be absent (nothing measured yet: an empty frame)."""
+    order; the `default` directory may be absent (nothing measured yet: an empty frame). `validate` returns None
+    for a record that is valid but has nothing to show (a breakdown that ran out of memory)."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
     rows = []
     for source in map(Path, sources):
         if source.is_dir():
-            files = sorted(source.glob("*.jsonl"))
+            files = _jsonl_files(source)
         elif source.is_file():
             files = [source]
         elif source.resolve() == default:
@@ -428,7 +471,9 @@ def _load_jsonl(sources: Path | str | Sequence[Path | str], default: Path, what:
             raise ValueError(f"{source}: no such {what}-records directory or JSONL file")
         for path in files:
             for where, obj in _json_lines(path):
-                rows.append({**validate(obj, where), "source": where})
+                row = validate(obj, where)
+                if row is not None:
+                    rows.append({**row, "source": where})
     return pd.DataFrame(rows, columns=list(columns))
 
 
@@ -445,6 +490,10 @@ def validate_breakdown(obj: dict, where: str) -> dict[str, Any]:
     schema = _field(obj, "schema", where, "str")
     if schema != BREAKDOWN_SCHEMA:
         raise ValueError(f"{where}: field 'schema' must be {BREAKDOWN_SCHEMA!r}, got {_short(schema)}")
+    if _field(obj, "status", where, "str", optional=True, choices=SPEED_STATUSES) == "oom":
+        _field(obj, "variant", where, "str")
+        _field(obj, "oom_stage", where, "str", choices=OOM_STAGES)
+        return None  # out of memory: no times to break down (the run's log said so); skipped
     row: dict[str, Any] = dict.fromkeys(BREAKDOWN_COLUMNS)
     for name in ("variant", "size", "mode", "precision", "attn", "device", "torch", "date"):
         row[name] = _field(obj, name, where, "str")

@@ -111,11 +111,11 @@ def summarize(runs: pd.DataFrame) -> dict[str, Any]:
 
 
 def _missing(runs: pd.DataFrame) -> list[str]:
-    """One line per run that is not done: grid/run, status, and a failed run's last error line."""
+    """One line per run that is not done: grid/run, status, and the last line of why (failed, unknown, stale)."""
     out = []
     for r in runs[runs["status"] != "done"].sort_values(["grid", "run"]).itertuples():
         line = f"`{r.grid}/{r.run}`: {r.status}"
-        if r.status == "failed" and isinstance(r.error, str):
+        if r.status in ("failed", "unknown", "stale") and isinstance(r.error, str):
             lines = [s.strip() for s in r.error.splitlines() if s.strip()] or ["no error text"]
             line += f" ({lines[-1][:117] + '...' if len(lines[-1]) > 120 else lines[-1]})"
         out.append(line)
@@ -565,6 +565,15 @@ def _speed_sort_key(r: dict) -> tuple:
     return (r["modality"] != "image", size, step, r["variant"], IMPL_ORDER.get(r["impl"], 9), r["model"], sep)
 
 
+def _oom_note(d: dict, oom_stage: str | None) -> str:
+    """The note under a speed table for a model that ran out of memory (records before `oom_stage`: no stage)."""
+    name = f"`{d['variant']}` ({d['impl']})"
+    if oom_stage == "build":
+        return f"Out of memory: {name} while building the model on the device; not measured."
+    stage = f" ({oom_stage})" if oom_stage else ""
+    return f"Out of memory: {name} at batch {int(d['oom_at'])}{stage}, where its sweep stopped."
+
+
 def speed_tables(recs: Records) -> list[Table]:
     """One table per measurement condition (device, mode, precision, attention, compile, protocol, torch): every
     model measured, at its best batch."""
@@ -572,7 +581,7 @@ def speed_tables(recs: Records) -> list[Table]:
     out = []
     for cond, group in speed.groupby(list(CONDITION), sort=True):
         c = dict(zip(CONDITION, cond))
-        models = []
+        models, stages = [], {}
         for key, d in group.groupby(["variant", "impl", "model", "separate_and_pad", "overrides"], dropna=False,
                                     sort=True):
             variant, impl, model, sep, overrides = key
@@ -580,7 +589,9 @@ def speed_tables(recs: Records) -> list[Table]:
             first = d.iloc[0]
             # separate-and-pad on and off are separate rows here, so best_speed must not prefer one of them
             best = best_speed(d.assign(separate_and_pad=None))
-            oom = d.loc[d["oom"] & d["batch_size"].isna(), "requested_batch"]
+            failed = d[d["oom"] & d["batch_size"].isna()]  # out-of-memory records: nothing ran
+            oom = failed["requested_batch"]
+            oom_stage = failed.loc[oom.idxmin(), "oom_stage"] if len(oom) else None
             row = {"variant": variant, "step": first["step"], "size": first["size"], "modality": first["modality"],
                    "impl": impl, "model": model, "separate_and_pad": sep, "overrides": overrides,
                    "best_batch": best["batch"] if best else np.nan,
@@ -596,6 +607,8 @@ def speed_tables(recs: Records) -> list[Table]:
                 values = best["rows"][name].dropna() if best else pd.Series(dtype=float)
                 row[name] = float(values.mean()) if len(values) else np.nan
             models.append(row)
+            if len(oom):  # not a column of the table's data (its CSV): said in a note
+                stages[(variant, impl, model, sep, overrides)] = oom_stage if isinstance(oom_stage, str) else None
         models.sort(key=_speed_sort_key)
         data = pd.DataFrame(models)
         rows = []
@@ -614,8 +627,9 @@ def speed_tables(recs: Records) -> list[Table]:
                  "TFLOP/s (2 × GMACs × samples/s; ×3 for training modes).", "kernel: the attention kernels "
                  "that ran, read from the profiler (`explicit`: matmul + softmax, no SDPA call; `math`: SDPA's "
                  "unfused fallback; `flash`, `efficient`, `cudnn`, `cpu_flash`: fused; — : not recorded)."]
-        ooms = [f"Out of memory: `{d['variant']}` ({d['impl']}) at batch {int(d['oom_at'])}, where its sweep "
-                "stopped." for d in models if _num(d["oom_at"])]
+        ooms = [_oom_note(d, stages.get(tuple(d[k] for k in ("variant", "impl", "model", "separate_and_pad",
+                                                                  "overrides"))))
+                for d in models if _num(d["oom_at"])]
         name = "speed-" + "-".join(slug(x) for x in (c["device"], c["mode"], c["precision"], c["attn"])) + \
             ("-compile" if c["compile"] else "") + f"-{slug(c['protocol'])}-pt{slug(str(c['torch']).split('+')[0])}"
         out.append(Table(

@@ -81,7 +81,13 @@ def load_grid(path: str | Path) -> tuple[str, ModuleType]:
 
 def grid_runs(path: str | Path, ctx: GridContext) -> tuple[str, list[GridRun]]:
     name, module = load_grid(path)
-    runs = module.runs(ctx)
+    runs = list(module.runs(ctx) or [])
+    if not runs:  # later steps (the plan's column widths, collect) need at least one run, and so does the user
+        raise ValueError(f"grid {name} ({path}) has no runs: its runs(ctx) returned an empty list for {ctx}; check "
+                         "the grid file (and --seeds)")
+    if not all(isinstance(r, GridRun) for r in runs):
+        bad = next(r for r in runs if not isinstance(r, GridRun))
+        raise ValueError(f"grid {name} ({path}): runs(ctx) must return GridRun objects, got {type(bad).__name__}")
     ids = [r.spec.run for r in runs]
     if len(set(ids)) != len(ids):
         raise ValueError(f"grid {name} has duplicate run ids")

@@ -9,12 +9,15 @@ Records (`hiera/train/run.py`): `config.json`, `env.json`, `metrics.jsonl` (trai
 lr; eval lines: top1, top5, eval_loss), `checkpoints/last.pth` every `ckpt_every` steps and at every epoch end
 (`best.pth` at the best top-1), `checkpoints/model.pth` (weights only, the official `model_state` format, so a
 finetune or `hiera.build_model(..., checkpoint=)` can start from it), MAE reconstructions
-(`reconstruction.npz`), and `result.json` last.
+(`reconstruction.npz`), and `result.json` last. Every file is written atomically and durably (`hiera.files`);
+the main process holds the run directory's lock for the whole phase, so two live writers never interleave.
 
 Resume restores model, optimizer, scaler, scheduler, the torch/NumPy/Python/CUDA RNGs, the data position
 (epoch, batch) and the running loss of the current logging window, so an interrupted run ends with the same
-weights and metrics as an uninterrupted one (on CPU; GPU kernels may be non-deterministic). A non-finite loss
-stops the run with an error before anything is saved: the last good checkpoint stays.
+weights and metrics as an uninterrupted one (on CPU; GPU kernels may be non-deterministic), also after a
+metrics line torn by the crash. The checkpoint holds only tensors and plain containers, so it is loaded with
+`weights_only=True`. A non-finite loss stops the run with an error before anything is saved: the last good
+checkpoint stays.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hiera.config import ModelConfig
+from hiera.files import atomic_write
 from hiera.registry import get_variant
 from hiera.train.config import NUM_CLASSES, TrainConfig
 from hiera.train.data import SkipSampler, build_datasets, denormalise, set_epoch
 from hiera.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
-from hiera.train.run import RunDir
+from hiera.train.run import RunDir, check_dir, name_keys
 
 
 class NonFiniteLoss(RuntimeError):
@@ -90,13 +94,19 @@ def resolve_device(name: str, local_rank: int) -> torch.device:
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    # Only what `torch.load(weights_only=True)` reads back: NumPy's state tuple holds an ndarray, stored as a
+    # tensor (int64, which holds every uint32 key exactly; uint32 tensors are a young, partly supported dtype).
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+            "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(state["python"])
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -226,21 +236,43 @@ def save_reconstructions(model, dataset, cfg: TrainConfig, run: RunDir, device: 
     visible = ~vis.repeat_interleave(p, 1).repeat_interleave(p, 2)
     to_np = lambda a: denormalise(a.cpu(), cfg.dataset).permute(0, 2, 3, 1).numpy().astype(np.float32)  # noqa: E731
     arrays = {"input": to_np(frame), "mask": visible.cpu().numpy(), "reconstruction": to_np(img)}
-    tmp = run.path / ".reconstruction.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(run.path / "reconstruction.npz")
+    atomic_write(run.path / "reconstruction.npz", lambda f: np.savez_compressed(f, **arrays))
     model.train()
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume, or return the result of) one phase in `run_dir`; returns the `result.json` content."""
+def _upgrade(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored config.json in the current format: fields added since it was written take their defaults."""
+    return TrainConfig.from_dict(stored).to_dict()
+
+
+def _finished(run: RunDir, cfg: TrainConfig) -> dict[str, Any]:
+    """The result of the finished phase in `run`, if it was trained with `cfg` (else a one-line error)."""
+    diff = run.config_diff(cfg.to_dict(), _upgrade)
+    if diff:
+        raise ValueError(f"{run.path} holds a finished run with another configuration (config.json differs in "
+                         f"{name_keys(diff)}); use another run directory (or move this one away) to train with "
+                         "these settings")
+    return run.result()
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
+    """Run (or resume, or return the result of) one phase in `run_dir`; returns the `result.json` content.
+
+    The main process holds `<run_dir>/.lock` while it writes (another live writer is refused with one line, or
+    waited for up to `lock_wait_s` seconds); a finished phase is returned only if it ran with the same `cfg`.
+    """
+    with contextlib.ExitStack() as held:  # whatever `_train` locks is released when it returns or raises
+        return _train(cfg, RunDir(check_dir(run_dir)), progress, lock_wait_s, held)
+
+
+def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, held: contextlib.ExitStack
+           ) -> dict[str, Any]:
     from timm.data import Mixup
     from timm.optim import create_optimizer_v2
     from timm.scheduler import CosineLRScheduler
 
-    run = RunDir(run_dir)
     if run.done:
-        return run.result()
+        return _finished(run, cfg)
     rec = cfg.resolved_recipe()
     mc = model_config(cfg)
     info = init_distributed(resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0"))))
@@ -252,7 +284,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> dict[
     model = build(cfg, mc).to(device)
     train_set, eval_set = build_datasets(cfg, mc, rec)  # MAE: eval_set only feeds the reconstructions
     if info.main:  # only once the inputs are known good: a bad input leaves no half-made run directory
-        run.start(cfg.to_dict())
+        held.enter_context(run.lock(lock_wait_s))
+        if run.done:  # finished by the writer this process waited for
+            return _finished(run, cfg)
+        run.start(cfg.to_dict(), _upgrade)  # under the lock: also removes temporary files of killed writes
     barrier()
     steps_per_epoch = len(train_set) // cfg.batch_size
     if steps_per_epoch == 0:
@@ -372,10 +407,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> dict[
             eval_metrics = evaluate(model, eval_set, cfg, device, info)
         result.update(eval_metrics, best_top1=best, eval_samples=len(eval_set))
     if info.main:
-        weights = run.checkpoints / "model.pth"
-        tmp = weights.with_suffix(".tmp")
-        torch.save({"model_state": model.state_dict()}, tmp)
-        tmp.replace(weights)
+        atomic_write(run.checkpoints / "model.pth", lambda f: torch.save({"model_state": model.state_dict()}, f))
         if cfg.phase == "mae":
             save_reconstructions(model, eval_set, cfg, run, device)
         run.finish(result)

@@ -4,6 +4,8 @@
     <run_dir>/finetune/     finetuning from `mae/checkpoints/model.pth`   (or <run_dir>/supervised/)
     <run_dir>/result.json   the run record (schema `hiera-study/run/1`, results/README.md), written last
 
+`spec.json` (written first) names the run a directory holds: another spec is refused, finished or not
+(`spec_diff`, which `hiera-study status` also uses to show a run as stale). `.lock` keeps one live writer.
 Each phase resumes on its own, so a run interrupted anywhere (a SLURM requeue, a kill) continues where it
 stopped; a finished phase is not redone. The record carries the conditions: dataset (and whether it is an
 embedded proxy), hardware and software (`env`), precision, batch, epochs, params and GMACs of the classifier.
@@ -11,6 +13,7 @@ embedded proxy), hardware and software (`env`), precision, batch, epochs, params
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -20,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from hiera.env import collect_env
-from hiera.files import atomic_write_text
+from hiera.files import Lock, atomic_write_text, clean_temps
 from hiera.train.config import TrainConfig
+from hiera.train.run import check_dir, dict_diff, name_keys
 
 SCHEMA = "hiera-study/run/1"
 PROXY_DATASETS = ("fashion-mnist", "moving-fashion-mnist")
@@ -66,25 +70,70 @@ class RunSpec:
         return cls(**data)
 
 
-def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) every phase of `spec` in `run_dir` and write its record; returns the record."""
+def spec_diff(run_dir: Path, spec: RunSpec) -> list[str]:
+    """The dotted keys that differ between `<run_dir>/spec.json` and `spec` (sorted; empty if equal or absent).
+
+    The stored spec goes through `RunSpec.from_dict(...).to_dict()` first, so a field added to RunSpec or
+    TrainConfig since the run started counts with its default, not as a difference. A spec.json that cannot be
+    parsed (or names a field this version no longer has) is `["spec.json unreadable"]`.
+    """
+    path = Path(run_dir) / "spec.json"
+    if not path.is_file():
+        return []
+    try:
+        stored = RunSpec.from_dict(json.loads(path.read_text())).to_dict()
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return ["spec.json unreadable"]
+    return dict_diff(stored, spec.to_dict())
+
+
+def _main_process() -> bool:
+    """Rank 0, or a single process: the one writer of the run directory under DDP (torchrun or SLURM tasks)."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"]) == 0
+    return int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or int(os.environ.get("SLURM_PROCID", "0")) == 0
+
+
+def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock_wait_s: float = 0.0
+                 ) -> dict[str, Any]:
+    """Run (or resume) every phase of `spec` in `run_dir` and write its record; returns the record.
+
+    The main process holds `<run_dir>/.lock` throughout (a second live writer is refused with one line, or
+    waited for up to `lock_wait_s` seconds). `spec.json` is written at the start and a run directory holding
+    another spec is refused, finished or not, so a record always belongs to the spec it names.
+    """
+    run_dir = check_dir(run_dir)
+    main = _main_process()
+    with Lock(run_dir / ".lock", f"run directory {run_dir}", lock_wait_s) if main else contextlib.nullcontext():
+        diff = spec_diff(run_dir, spec)
+        if diff:
+            raise ValueError(f"{run_dir} holds another run (spec.json differs in {name_keys(diff)}); use another run "
+                             "directory, or move this one away to rerun it with this spec")
+        record_path = run_dir / "result.json"
+        if record_path.is_file():
+            return json.loads(record_path.read_text())
+        if main:  # under the lock: temporary files left here by a killed write belong to no live writer
+            clean_temps(run_dir)
+            atomic_write_text(run_dir / "spec.json", json.dumps(spec.to_dict(), indent=1, sort_keys=True,
+                                                                default=list) + "\n")
+        return _run_phases(spec, run_dir, progress, main, lock_wait_s)
+
+
+def _run_phases(spec: RunSpec, run_dir: Path, progress: bool, main: bool, lock_wait_s: float) -> dict[str, Any]:
+    """The phases of `spec` (each resumes or returns its finished result) and the run record."""
     from hiera.flops import load_stats, model_stats
     from hiera.train.loop import model_config, train
 
-    run_dir = Path(run_dir)
-    record_path = run_dir / "result.json"
-    if record_path.is_file():
-        return json.loads(record_path.read_text())
     started = time.perf_counter()
     pre = None
     if spec.pretrain is not None:
-        pre = train(spec.pretrain, run_dir / "mae", progress)
+        pre = train(spec.pretrain, run_dir / "mae", progress, lock_wait_s)
         model_path = str(run_dir / "mae" / "checkpoints" / "model.pth")
         phase_cfg = spec.train.replace(init=model_path)
         phase_dir = run_dir / "finetune"
     else:
         phase_cfg, phase_dir = spec.train, run_dir / "supervised"
-    fin = train(phase_cfg, phase_dir, progress)
+    fin = train(phase_cfg, phase_dir, progress, lock_wait_s)
     mc = model_config(phase_cfg)
     params, gmacs = model_stats(mc, load_stats())
     record = {
@@ -102,7 +151,6 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True) -> d
         "world_size": fin["world_size"], "wall_s": round(time.perf_counter() - started, 2),
         "env": collect_env(), "run_dir": str(run_dir), **({"extra": spec.extra} if spec.extra else {}),
     }
-    if int(os.environ.get("RANK", "0")) == 0:  # one writer under DDP
-        atomic_write_text(run_dir / "spec.json", json.dumps(spec.to_dict(), indent=1, sort_keys=True) + "\n")
-        atomic_write_text(record_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    if main:  # one writer under DDP
+        atomic_write_text(run_dir / "result.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record
