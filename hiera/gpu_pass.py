@@ -47,6 +47,7 @@ from typing import Any
 import torch
 
 from hiera.env import REPO, collect_env
+from hiera.files import append_jsonl
 
 PART_NAMES = ("numerics", "paper_ladder", "modern", "sizes", "breakdown", "resume")
 # Batch sizes timed per model. A power-of-two sweep (the paper's best batch) does not fit an 8-minute loan with
@@ -83,11 +84,8 @@ class Pass:
             f.write(f"{stamp} {line}\n")
 
     def append(self, name: str, record: dict[str, Any]) -> None:
-        """One JSON line, flushed and fsynced at once: a run cut off later keeps it."""
-        with (self.out / name).open("a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """One JSON line, fsynced at once: a run cut off later keeps it (`hiera.files.append_jsonl`)."""
+        append_jsonl(self.out / name, [record])
 
     def guarded(self, what: str, need_s: float, fn: Callable[[], Any]) -> Any:
         """Run `fn` if about `need_s` seconds are left; record a skip or the error otherwise (never raise: one
