@@ -77,7 +77,8 @@ def test_tables_are_deterministic(recs, tables_dir, tmp_path):
 
 def test_every_table_kind_in_every_format(tables_dir):
     stems = {p.stem for p in tables_dir.iterdir()}
-    assert stems == {"table1", "table1-proxy", "table2", "table2-proxy", "table3-proxy", "demo", "runs-smoke_demo",
+    assert stems == {"table1", "table1-proxy", "table2", "table2-proxy", "table3-proxy", "demo", "appendix_b",
+                     "runs-smoke_demo",
                      "speed-nvidia_h100_80gb_hbm3-infer-fp16-math-paper-pt2.5.1",
                      "speed-cpu_x86_64-infer-fp32-math-custom-pt2.5.1", "tables"}
     for stem in stems - {"tables"}:
@@ -95,7 +96,7 @@ def test_partial_grid_shows_gaps_and_lists_missing_runs(tables_dir):
     assert rows["b"][2] == "—"  # both seeds of row b failed or missing: a gap, not a dropped row
     assert rows["c"][2] == "88.90 (1/2)"  # one of two seeds finished
     assert rows["a"][2] == "89.18 ± 0.18 (2)"
-    assert rows["d"][2] == "—" and rows["d"][4] == "905.5"  # not in the grid, but measured
+    assert rows["d"][2] == "—" and rows["d"][6] == "905.5"  # not in the grid, but measured
     missing = md.split("Missing (4):")[1]
     for run, status in (("t1_images_demo/hiera_tiny_224.b_max_pool/seed0",
                          "failed (RuntimeError: CUDA out of memory | batch 64)"),
@@ -157,6 +158,89 @@ def test_demo_in_table1_layout_with_its_own_models_speeds(tables_dir):
     assert "`demo/hiera_tiny_224.b_max_pool/seed0`: failed (no error text)" in md
 
 
+def test_confidence_interval_column(tables_dir):
+    """95% CI of the mean over seeds: with two seeds t_{0.975,1} = tan(0.475 pi) (Cauchy), half-width t s / sqrt(2);
+    one seed has no interval."""
+    csv = pd.read_csv(tables_dir / "table1-proxy.csv").set_index("row")
+    values = np.array([89.05, 89.31])  # row a's two seeds (fixture records)
+    half = np.tan(0.475 * np.pi) * values.std(ddof=1) / np.sqrt(2)
+    assert csv.loc["a", "image_acc_ci_lo"] == pytest.approx(values.mean() - half, abs=1e-4)
+    assert csv.loc["a", "image_acc_ci_hi"] == pytest.approx(values.mean() + half, abs=1e-4)
+    assert np.isnan(csv.loc["c", "image_acc_ci_lo"])  # one of two seeds finished
+    md = (tables_dir / "table1-proxy.md").read_text()
+    assert f"| 89.18 ± 0.18 (2) | [{values.mean() - half:.2f}, {values.mean() + half:.2f}] |" in md
+
+
+def _fixture_correct(step: str, seeds: list[int]) -> np.ndarray:
+    """[seeds, 300] correctness of an appb_demo step, read from its .npy files directly (not through hiera)."""
+    variant = {"sup": "hiera_tiny_224.sup_mvitv2", "a": "hiera_tiny_224.a_abs_pos", "b": "hiera_tiny_224.b_max_pool"}
+    out = []
+    for seed in seeds:
+        d = FIX / "runs" / "appb_demo" / variant[step] / f"seed{seed}" / "supervised"
+        out.append(np.load(d / "predictions.npy") == np.load(d / "labels.npy"))
+    return np.stack(out)
+
+
+def test_paired_difference_column_against_an_independent_computation(tables_dir):
+    """Appendix B's ladder (every step from scratch) in Table 1's layout, with the paired difference of each step
+    to the previous one recomputed here: the difference from the saved predictions, McNemar's p counted with exact
+    integers, and the bootstrap interval by resampling image indices with numpy's own generator."""
+    import math
+
+    csv = pd.read_csv(tables_dir / "appendix_b.csv").set_index("row")
+    md = (tables_dir / "appendix_b.md").read_text()
+    rows = {line.split(" | ")[0].strip("| *"): line.split(" | ") for line in md.splitlines() if line.startswith("| ")}
+    assert csv["image_acc_paper"].isna().all() and rows["a"][5] == "—"  # the paper has no App. B table
+    assert csv.loc["sup", "image_im_s_paper"] == pytest.approx(219.8)  # ... but the speeds are the same models'
+    for step, prev, seeds in (("a", "sup", [0, 1, 2]), ("b", "a", [0])):  # b's seed 1 saved no predictions
+        a, b = _fixture_correct(prev, seeds), _fixture_correct(step, seeds)
+        diff = 100 * (b.mean() - a.mean())
+        only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+        n, k = only_a + only_b, min(only_a, only_b)
+        p = min(1.0, 2 * sum(math.comb(n, j) for j in range(k + 1)) / 2**n)
+        per_image = (b.astype(int) - a.astype(int)).sum(0)
+        idx = np.random.default_rng(123).integers(0, a.shape[1], size=(4000, a.shape[1]))
+        lo, hi = np.percentile(100 * per_image[idx].mean(1) / len(seeds), [2.5, 97.5])
+        r = csv.loc[step]
+        assert r["image_diff_vs"] == prev and r["image_diff_seeds"] == len(seeds)
+        assert r["image_diff"] == pytest.approx(diff, abs=1e-4)
+        assert r["image_diff_p"] == pytest.approx(p, rel=1e-2)  # the CSV keeps 3 significant digits
+        assert r["image_diff_lo"] == pytest.approx(lo, abs=0.5) and r["image_diff_hi"] == pytest.approx(hi, abs=0.5)
+        significant = r["image_diff_lo"] > 0 or r["image_diff_hi"] < 0
+        assert bool(r["image_diff_significant"]) == significant
+        cell = rows[step][4]
+        assert cell.startswith(f"{diff:+.2f} [") and cell.endswith(f" vs {prev} ({len(seeds)})")
+        assert ("‡" in cell) == significant
+    assert bool(csv.loc["a", "image_diff_significant"]) and not bool(csv.loc["b", "image_diff_significant"])
+    assert rows["sup"][4] == "—" and np.isnan(csv.loc["sup", "image_diff"])  # nothing before the first row
+    assert "‡: the interval excludes 0" in md and "95% CI: Student-t interval" in md
+
+
+def test_prediction_files_absent_missing_or_malformed(tmp_path, capsys):
+    """A record without predictions: empty statistics, silently (an older record). A record naming a file that is
+    gone: one warning line and empty statistics, never an error. A file that is not a class vector: one line."""
+    lines = [json.loads(x) for x in (FIX / "records" / "appb_demo.jsonl").read_text().splitlines()]
+    runs_root = tmp_path / "runs"
+    shutil.copytree(FIX / "runs" / "appb_demo", runs_root)
+    for r in lines:
+        r["run_dir"] = str(runs_root / r["run"])
+    (runs_root / lines[3]["run"] / "supervised" / "labels.npy").unlink()  # a's seed 0
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "appb_demo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    runs = load_runs(tmp_path / "records")
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "appb_demo.jsonl:4:" in err and "labels.npy is missing" in err
+    have = runs.set_index("run")["predictions"].map(lambda x: isinstance(x, np.ndarray))
+    assert not have[lines[3]["run"]] and not have[lines[7]["run"]] and have.sum() == 6
+    table = next(t for t in build_tables(load_all(tmp_path / "records", FIX / "speed", breakdown=()))
+                 if t.name == "appendix_b")
+    assert table.data.set_index("row").loc["a", "image_diff_seeds"] == 2  # seeds 1 and 2 still pair
+    np.save(runs_root / lines[0]["run"] / "supervised" / "labels.npy", np.zeros((2, 300), np.int16))
+    with pytest.raises(ValueError, match=r"labels.npy: must be a 1-D integer array") as e:
+        load_runs(tmp_path / "records")
+    assert "\n" not in str(e.value)
+
+
 def test_without_runs_tables_still_show_paper_and_speed(tmp_path):
     (tmp_path / "records").mkdir()
     recs = load_all(tmp_path / "records", FIX / "speed")
@@ -169,7 +253,8 @@ def test_without_runs_tables_still_show_paper_and_speed(tmp_path):
 def test_grid_filter(recs):
     only = load_all(FIX / "records", FIX / "speed", grid="t3*")
     assert set(only.runs["grid"]) == {"t3_demo"}
-    assert set(recs.runs["grid"]) == {"t1_images_demo", "t1_video_demo", "t2_demo", "t3_demo", "demo", "smoke_demo"}
+    assert set(recs.runs["grid"]) == {"t1_images_demo", "t1_video_demo", "t2_demo", "t3_demo", "demo", "smoke_demo",
+                                      "appb_demo"}
 
 
 def test_update_readme(tmp_path):

@@ -67,12 +67,17 @@ def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
     assert [r["step"] for r in records] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
     assert all(r["status"] == "done" and r["proxy"] and r["dataset"] == "fashion-mnist" for r in records)
     assert records[0]["metrics"]["mae_loss"] is None and all(r["metrics"]["mae_loss"] > 0 for r in records[1:])
+    # per-example predictions for the paired statistics: named in every record, found under its run directory
+    assert records[0]["predictions"] == "supervised/predictions.npy"
+    assert all(r["predictions"] == "finetune/predictions.npy" for r in records[1:])
+    assert all((Path(r["run_dir"]) / r["labels"]).is_file() for r in records)
     assert foreign.read_text() == '{"mine": true}\n'
     profile = tmp_path / json.loads((tmp_path / "demo-manifest.json").read_text())["speed"]
     speed = [json.loads(x) for x in profile.read_text().splitlines()]
     assert sorted(r["step"] for r in speed) == sorted(r["step"] for r in records)
     table = (tmp_path / "tables" / "demo.md").read_text()
     assert "Fashion-MNIST" in table and "85.6" in table  # ours labelled as the proxy, the paper's row beside it
+    assert "] vs sup (1) |" in table.replace("‡", "")  # row mae's paired difference to sup, one seed
     assert table in out and (tmp_path / "figures" / "index.md").is_file()
     assert "demo finished in" in out
 

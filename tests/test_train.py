@@ -94,6 +94,10 @@ def test_killed_run_resumes_bit_identical(tmp_path, phase, recipe, extra):
     for r in (ra, rb):
         r.pop("wall_s_last_start")
     assert ra == rb
+    if phase == "mae":  # no classifier, no per-example predictions
+        assert not (ref / "predictions.npy").exists()
+    else:  # the resumed run's final evaluation saved the same per-example predictions
+        assert (ref / "predictions.npy").read_bytes() == (cut / "predictions.npy").read_bytes()
 
 
 def error_line(capsys, argv) -> str:
@@ -171,11 +175,53 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
     assert 0 <= out["top1"] <= 100 and out["eval_samples"] == 32
 
 
+def _final_predictions(run_dir: Path) -> tuple:
+    """(saved predictions, saved labels, the dataset's labels, a fresh one-process evaluation of model.pth)."""
+    import numpy as np
+
+    from hiera.train.data import build_datasets
+    from hiera.train.distributed import DistInfo
+    from hiera.train.loop import build, evaluate, model_config
+
+    cfg = TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    mc = model_config(cfg)
+    model = build(cfg.replace(init=None), mc)
+    model.load_state_dict(weights(run_dir))
+    _, eval_set = build_datasets(cfg, mc, cfg.resolved_recipe())
+    fresh: dict = {}
+    evaluate(model, eval_set, cfg, torch.device("cpu"), DistInfo(), fresh)
+    truth = np.array([int(eval_set[i][1]) for i in range(len(eval_set))])
+    return np.load(run_dir / "predictions.npy"), np.load(run_dir / "labels.npy"), truth, fresh["predictions"]
+
+
+def test_pipeline_record_names_the_per_example_predictions(tmp_path):
+    """A classification phase saves the final evaluation's predicted class and label per test example (int16, test
+    set order, consistent with its top-1); the run record points at them relative to the run directory."""
+    import numpy as np
+
+    from hiera.train.pipeline import RunSpec, run_pipeline
+
+    cfg = TrainConfig(phase="supervised", model="hiera_tiny_224", recipe="proxy_supervised", train_samples=64,
+                      eval_samples=48, batch_size=32, model_args=TINY, recipe_args={"epochs": 2})
+    spec = RunSpec(grid="adhoc", run="r", variant="hiera_tiny_224", step="f", size="proxy", table="adhoc", train=cfg)
+    record = run_pipeline(spec, tmp_path / "run", progress=False)
+    assert record["predictions"] == "supervised/predictions.npy" and record["labels"] == "supervised/labels.npy"
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["predictions"] == record["predictions"]
+    pred, labels, truth, fresh = _final_predictions(tmp_path / "run" / "supervised")
+    assert pred.dtype == labels.dtype == np.int16 and pred.shape == labels.shape == (48,)
+    assert np.array_equal(labels, truth) and np.array_equal(pred, fresh)  # the final weights', in dataset order
+    assert record["metrics"]["top1"] == pytest.approx(100 * float((pred == labels).mean()))
+
+
 def _ddp_check(run_dir: Path) -> None:
     result = json.loads((run_dir / "result.json").read_text())
     assert result["world_size"] == 2 and 0 <= result["top1"] <= 100
     steps = [m["step"] for m in strip(run_dir / "metrics.jsonl") if "loss" in m]
     assert steps == sorted(set(steps))  # one writer: rank 0
+    # each rank evaluated its strided share; rank 0 saved them all in dataset order, as one process would
+    pred, labels, truth, fresh = _final_predictions(run_dir)
+    assert list(labels) == list(truth) and list(pred) == list(fresh)
+    assert result["top1"] == pytest.approx(100 * float((pred == labels).mean()))
 
 
 @pytest.mark.slow

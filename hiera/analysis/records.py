@@ -4,7 +4,9 @@ Five sources, all files on disk (the layout is documented in `results/README.md`
 - run records: `results/records/<grid>.jsonl`, one JSON object per expected run of a grid (schema
   `hiera-study/run/1`), or finished run directories, whose `result.json` is the same object (written by
   `hiera.train.pipeline`; `record.json` is read where a tool writes that instead); each finished run's
-  directory also holds its curves (`<phase>/metrics.jsonl`) and, after MAE pretraining, `mae/reconstruction.npz`;
+  directory also holds its curves (`<phase>/metrics.jsonl`), after MAE pretraining `mae/reconstruction.npz`, and
+  the per-example test predictions its record names (`predictions`, `labels`: `.npy` files, read by `load_runs`
+  for the tables' paired statistics);
 - speed records: `results/speed/*.jsonl`, one measurement per line, written by `hiera-study bench`;
 - breakdown records: `results/breakdown/*.jsonl`, one step-time breakdown per op family and variant per line,
   written by `hiera-study bench --breakdown` (`hiera/breakdown.py`);
@@ -16,7 +18,8 @@ the line (JSONL) and the field, so a bad line in a thousand-run grid is found wi
 silently dropped: unfinished runs stay in the frame with their status, for the tables to show as gaps. The one
 exception is a torn last line of a JSONL file (a writer killed mid-append): skipped with a warning, as
 `hiera.files.read_jsonl` does, since the next append cuts it off anyway. An unreadable directory is an error
-(PermissionError), never an empty frame.
+(PermissionError), never an empty frame. A prediction file a record names but that is gone (a run directory not
+copied along) is a warning and empty statistics for that run, not an error: its accuracy is still in the record.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +65,10 @@ RUN_COLUMNS = (
     "grid", "run", "status", "table", "variant", "step", "size", "modality", "dataset", "proxy", "seed", "ablation",
     "setting", "top1", "top5", "mae_loss", "input_size", "params_m", "gmacs", "pretrain_epochs", "finetune_epochs",
     "precision", "batch_size", "wall_s", "device", "cpu_threads", "date", "git_sha", "git_dirty", "run_dir", "error",
-    "source",
+    "source", "predictions", "labels",
 )
+# `predictions` / `labels`: the run's per-example test predictions and labels (int16 arrays in test-set order, read
+# from the files the record names), or None: the paired statistics of the tables (`hiera.analysis.stats`) need them.
 SPEED_COLUMNS = (
     "variant", "step", "size", "modality", "impl", "model", "separate_and_pad", "mode", "precision", "attn", "compile",
     "protocol", "requested_batch", "batch_size", "oom", "best_batch", "samples_per_s", "samples_per_s_min",
@@ -266,6 +272,9 @@ def validate_run(obj: dict, where: str) -> dict[str, Any]:
         row["cpu_threads"] = _field(obj, "env.cpu_threads", where, "int", optional=True)
         row["git_sha"] = _field(obj, "env.git_sha", where, "str", optional=True)
         row["git_dirty"] = _field(obj, "env.git_dirty", where, "bool", optional=True)
+        # paths relative to run_dir, read by `load_runs` (records of before they were saved have none)
+        row["predictions"] = _field(obj, "predictions", where, "str", optional=True)
+        row["labels"] = _field(obj, "labels", where, "str", optional=True)
     elif row["status"] in ("unknown", "stale"):  # why: the queue command that failed / the spec keys that differ
         error = obj.get("error")
         row["error"] = error if isinstance(error, str) else None
@@ -290,6 +299,48 @@ def _record_files(source: Path, grid: str) -> list[Path]:
         return _jsonl_files(source, grid)
     raise ValueError(f"{source}: no such records directory, JSONL file or finished run directory (with "
                      f"{' or '.join(RUN_RECORD_FILES)})")
+
+
+def _warn(message: str) -> None:
+    """One warning line on stderr, in the format of `hiera.files` (a gap the tables can live with)."""
+    print(f"hiera-study: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _read_labels_array(path: Path) -> np.ndarray:
+    """A 1-D integer array from an `.npy` file, without unpickling (a planted file cannot run code)."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{display_path(path)}: not a readable .npy array ({why})") from None
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{display_path(path)}: must be a 1-D integer array (one class per test example), got "
+                         f"{array.dtype} {list(array.shape)}")
+    return array.astype(np.int16, copy=False)
+
+
+def _predictions(row: dict[str, Any], where: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The per-example (predictions, labels) of a done run, from the files its record names relative to its
+    `run_dir`; (None, None) when the record names none (an older record: its stats cells stay empty) or, with a
+    one-line warning, when a named file is gone (a run directory not copied along). A file that is there but is
+    no integer vector of the other's length is a one-line error naming it."""
+    names = (row["predictions"], row["labels"])
+    if row["status"] != "done" or names == (None, None):
+        return None, None
+    if None in names:
+        _warn(f"{where}: the record names {'predictions' if names[0] else 'labels'} but not "
+              f"{'labels' if names[0] else 'predictions'}; no paired statistics for this run")
+        return None, None
+    paths = [Path(n) if Path(n).is_absolute() else Path(row["run_dir"]) / n for n in names]
+    gone = [p for p in paths if not p.is_file()]
+    if gone:
+        _warn(f"{where}: {display_path(gone[0])} is missing; no paired statistics for this run")
+        return None, None
+    pred, labels = (_read_labels_array(p) for p in paths)
+    if pred.shape != labels.shape:
+        raise ValueError(f"{display_path(paths[0])}: {len(pred)} predictions but {display_path(paths[1])} has "
+                         f"{len(labels)} labels")
+    return pred, labels
 
 
 def load_runs(sources: Path | str | Sequence[Path | str] = RECORDS_DIR, grid: str = "*",
@@ -342,6 +393,7 @@ def load_runs(sources: Path | str | Sequence[Path | str] = RECORDS_DIR, grid: st
                     run_dir = Path(row["run_dir"])
                     row["run_dir"] = str(run_dir if run_dir.is_absolute() else root / run_dir)
                 row["source"] = where
+                row["predictions"], row["labels"] = _predictions(row, where)
                 rows.append(row)
     frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     return frame.sort_values(["grid", "run"], kind="stable").reset_index(drop=True)

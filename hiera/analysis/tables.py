@@ -7,6 +7,9 @@ formats, and no clock reads (the only dates shown come from the records).
 
 Conventions shared by all tables:
 - accuracies over seeds are `mean ± std (n)`, sample std; `(k/n)` when only k of the n expected seeds finished;
+- the ladder tables (Table 1, the demo, Appendix B) add per step the 95% Student-t interval of that mean and the
+  paired difference to the previous row on the same test images, with its paired-bootstrap interval
+  (`hiera.analysis.stats`; fixed bootstrap seed, so still byte-identical);
 - a table pools the grids of its kind (Table 1's image and video grids are one table) and is split only where
   numbers must not be averaged together (proxy vs full datasets, model sizes); see `build_tables`;
 - a cell with no number is "—"; every run that is not `done` is listed under its table ("Missing"), so a
@@ -45,6 +48,7 @@ from hiera.analysis.records import (
     load_all,
     model_counts,
 )
+from hiera.analysis.stats import mean_ci, paired_difference
 from hiera.env import REPO
 from hiera.files import atomic_write_text
 from hiera.ladder import LADDER, SIZES, STEP_IDS
@@ -65,6 +69,10 @@ PAPER_SPEED = "A100 40GB, fp16, PyTorch 1.12.1, no fused attention, best batch"
 # Table 1 speed-ups are over the supervised MViTv2 baseline, the row the paper's "2.4x faster" refers to.
 REF_ROW = "sup"
 IMPL_ORDER = {"hiera-study": 0, "timm": 1, "official": 2}
+# Statistics of the ladder tables (`hiera.analysis.stats`): interval coverage, bootstrap replicates and its seed
+# (fixed: the same records give the same bytes), and the mark of a paired difference whose interval excludes 0
+# (not `*`, which marks separate-and-pad rows in the step column).
+LEVEL, N_BOOT, BOOT_SEED, SIGNIFICANT = 0.95, 10000, 0, "‡"
 CONDITION = ("device", "mode", "precision", "attn", "compile", "protocol", "torch")
 
 
@@ -103,11 +111,60 @@ def _acc_cell(mean: float, std: float, n: int, expected: int) -> str:
 
 
 def summarize(runs: pd.DataFrame) -> dict[str, Any]:
-    """Mean, sample std, number done and number expected of `top1` over a group of runs (seeds)."""
+    """Mean, sample std, number done and number expected of `top1` over a group of runs (seeds), and the
+    Student-t 95% interval of the mean (`lo`, `hi`; NaN with fewer than two seeds)."""
     done = runs.loc[runs["status"] == "done", "top1"].astype(float)
     n = len(done)
+    _, _, lo, hi = mean_ci(done.to_numpy(), LEVEL)
     return {"mean": done.mean() if n else np.nan, "std": done.std(ddof=1) if n > 1 else np.nan, "n": n,
-            "expected": len(runs)}
+            "expected": len(runs), "lo": lo, "hi": hi}
+
+
+def _ci_cell(lo: float, hi: float) -> str:
+    return f"[{lo:.2f}, {hi:.2f}]" if _num(lo) else DASH
+
+
+def _by_seed(runs: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """seed -> (predictions, labels) of the finished runs that saved per-example predictions; where a pooled
+    table holds two runs of one seed, the first in (grid, run) order."""
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for r in runs[runs["status"] == "done"].sort_values(["grid", "run"], kind="stable").itertuples():
+        if isinstance(r.predictions, np.ndarray) and int(r.seed) not in out:
+            out[int(r.seed)] = (r.predictions, r.labels)
+    return out
+
+
+def paired_steps(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per Table-1 step, the paired top-1 difference to the previous step with finished runs (ladder order):
+    `vs` (that step), `seeds` (paired: finished with predictions in both, matched by seed number), and when there
+    are any, `hiera.analysis.stats.paired_difference` over the same test images, seeds pooled. Test sets that
+    differ between the runs (other images or order: the labels differ) give no difference."""
+    out: dict[str, dict[str, Any]] = {}
+    prev: tuple[str, pd.DataFrame] | None = None
+    for step in STEP_IDS:
+        part = runs[(runs["step"] == step) & (runs["status"] == "done")]
+        if part.empty:
+            continue
+        if prev is not None:
+            a, b = _by_seed(prev[1]), _by_seed(part)
+            seeds = sorted(a.keys() & b.keys())
+            labels = a[seeds[0]][1] if seeds else None
+            same = all(np.array_equal(x[s][1], labels) for x in (a, b) for s in seeds)
+            out[step] = {"vs": prev[0], "seeds": len(seeds) if same else 0}
+            if seeds and same:
+                correct_a = np.stack([a[s][0] == a[s][1] for s in seeds])
+                correct_b = np.stack([b[s][0] == b[s][1] for s in seeds])
+                out[step].update(paired_difference(correct_a, correct_b, N_BOOT, LEVEL, BOOT_SEED))
+        prev = (step, part)
+    return out
+
+
+def _diff_cell(d: dict[str, Any] | None) -> str:
+    """`+0.93 [+0.41, +1.45]‡ vs sup (2)`: difference, its interval, the mark, the step compared, seeds."""
+    if not d or "diff" not in d:
+        return DASH
+    mark = SIGNIFICANT if d["significant"] else ""
+    return f"{d['diff']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]{mark} vs {d['vs']} ({int(d['seeds'])})"
 
 
 def _missing(runs: pd.DataFrame) -> list[str]:
@@ -307,6 +364,13 @@ def table1_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
         data[f"{modality}_acc_std"] = [s["std"] for s in stats]
         data[f"{modality}_acc_n"] = [s["n"] for s in stats]
         data[f"{modality}_acc_expected"] = [s["expected"] for s in stats]
+        data[f"{modality}_acc_ci_lo"] = [s["lo"] for s in stats]
+        data[f"{modality}_acc_ci_hi"] = [s["hi"] for s in stats]
+        paired = paired_steps(mine)
+        for name, default in (("vs", None), ("seeds", np.nan), ("diff", np.nan), ("lo", np.nan), ("hi", np.nan),
+                              ("p", np.nan), ("significant", None)):
+            data[f"{modality}_diff{'' if name == 'diff' else '_' + name}"] = [paired.get(s, {}).get(name, default)
+                                                                             for s in STEP_IDS]
         data[f"{modality}_acc_paper"] = [paper[f"{modality}_acc"].get(s, np.nan) for s in STEP_IDS]
         size = _speed_size(recs.speed, modality, sorted(set(mine["size"]) & set(SIZES)))
         # a table with runs shows speeds only for the modalities it ran: `table1` has the full-size ladder's
@@ -336,8 +400,14 @@ def _scope(runs: pd.DataFrame, sizes: bool = True) -> str:
     return f" ({label})"
 
 
-def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1") -> Table:
+def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1", paper_acc: bool = True) -> Table:
+    """Table 1's layout: per ladder step and modality our accuracy (mean ± std (n), its 95% CI, the paired
+    difference to the previous step) and speeds beside the paper's. `paper_acc=False` leaves the paper's accuracy
+    columns empty (the supervised-from-scratch ladder of Appendix B, which the paper gives only as a figure)."""
     data, speed_captions = table1_frame(recs, runs)
+    if not paper_acc:
+        for modality in ("image", "video"):
+            data[f"{modality}_acc_paper"] = np.nan
     paper = recs.paper["table1"].set_index("row")
     rows = []
     for r in data.itertuples(index=False):
@@ -347,14 +417,19 @@ def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1") 
         for modality in ("image", "video"):
             col = SPEED_COL[modality]
             dagger = " †" if d["row"] == "b" and _num(d[f"{modality}_{col}_paper"]) else ""
+            diff = {k: d[f"{modality}_diff" + ("" if k == "diff" else f"_{k}")]
+                    for k in ("vs", "seeds", "diff", "lo", "hi", "significant")}
             cells += [_acc_cell(d[f"{modality}_acc_mean"], d[f"{modality}_acc_std"], d[f"{modality}_acc_n"],
                                 d[f"{modality}_acc_expected"]),
+                      _ci_cell(d[f"{modality}_acc_ci_lo"], d[f"{modality}_acc_ci_hi"]),
+                      _diff_cell(diff if _num(diff["diff"]) else None),
                       _f(d[f"{modality}_acc_paper"], ".1f"),
                       _f(d[f"{modality}_{col}"], ".1f"), _f(d[f"{modality}_{col}_paper"], ".1f") + dagger,
                       _f(d[f"{modality}_speedup"], ".2f"), _f(d[f"{modality}_speedup_paper"], ".2f")]
         rows.append(cells)
     caption = [
-        f"Paper (Table 1): Hiera-L, {PAPER_DATA['image']} / {PAPER_DATA['video']} top-1 (%), {PAPER_SPEED}.",
+        f"Paper (Table 1): Hiera-L, {PAPER_DATA['image']} / {PAPER_DATA['video']} top-1 (%), {PAPER_SPEED}."
+        if paper_acc else f"Paper (Table 1): Hiera-L speeds, {PAPER_SPEED}.",
         *describe_runs(runs), *speed_captions,
         "Accuracy: mean ± std over seeds (n); (k/n): only k of n seeds finished.",
     ]
@@ -366,17 +441,32 @@ def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1") 
         "mae: the header step 'Hiera-L MAE' (MViTv2 + MAE, rel pos kept), built as its own model here; the paper "
         "gives no numbers for it.",
         f"†: paper: “{_quote(paper.loc['b', 'note'])}”.",
-        f"{DASH}: no number (see the missing runs, or the paper has none).",
+        "95% CI: Student-t interval of the mean top-1 over seeds (n − 1 degrees of freedom; none with one seed): "
+        "how far the mean may move with other seeds.",
+        f"Δ prev: top-1 of the row minus that of the previous row with finished runs (named after `vs`), in points, on "
+        f"the same test images, seeds paired by seed number and pooled ((k): seeds in both rows that saved "
+        f"per-example predictions); [lo, hi]: 95% percentile paired bootstrap over test images ({N_BOOT:,} "
+        f"resamples, all seeds of a drawn image kept); {SIGNIFICANT}: the interval excludes 0. The CSV adds the "
+        "exact McNemar p-value on the pooled discordant pairs (`<m>_diff_p`). Method: `hiera/analysis/stats.py`.",
+        f"{DASH}: no number (see the missing runs, or the paper has none; Δ prev: no previous row, or no "
+        "per-example predictions of the same test images in both rows).",
     ]
+    if not paper_acc:
+        notes.insert(4, "acc paper: none; the paper's Table-1 accuracies are after MAE pretraining, and its ladder "
+                        "trained from scratch (Appendix B) is given only as a figure (Fig. 8). Speeds do not "
+                        "depend on the training: the paper's are shown.")
     title = f"{what}: simplifying MViTv2 into Hiera, ours vs paper{_scope(runs)}"
-    sub = ["acc ours", "acc paper", "{} ours", "{} paper", f"×{REF_ROW} ours", f"×{REF_ROW} paper"]
+    sub = ["acc ours", "95% CI", "Δ prev", "acc paper", "{} ours", "{} paper", f"×{REF_ROW} ours",
+           f"×{REF_ROW} paper"]
     columns = ["step", "setting"] + [c.format("im/s") for c in sub] + [c.format("clip/s") for c in sub]
     return Table(
         name=name, title=title, caption=caption,
-        groups=[("", 2), ("Image", 6), ("Video", 6)], columns=columns, align="ll" + "r" * 12, rows=rows,
-        data=data, formats={**{c: ".0f" for c in data.columns if c.endswith(("_n", "_expected", "_batch"))},
-                            **{c: ".1f" for c in data.columns if c.endswith("_paper") and "speedup" not in c},
-                            **{c: ".2f" for c in data.columns if c.endswith(("_im_s", "_clip_s"))}},
+        groups=[("", 2), ("Image", len(sub)), ("Video", len(sub))], columns=columns,
+        align="ll" + "r" * 2 * len(sub), rows=rows, data=data,
+        formats={**{c: ".0f" for c in data.columns if c.endswith(("_n", "_expected", "_batch", "_seeds"))},
+                 **{c: ".1f" for c in data.columns if c.endswith("_paper") and "speedup" not in c},
+                 **{c: ".2f" for c in data.columns if c.endswith(("_im_s", "_clip_s"))},
+                 **{c: ".3g" for c in data.columns if c.endswith("_diff_p")}},
         notes=notes, missing=_missing(runs))
 
 
@@ -783,11 +873,11 @@ def breakdown_tables(recs: Records) -> list[Table]:
 
 # ---- all tables -------------------------------------------------------------------------------------------------
 
-# Kinds of run tables (a record's `table`): the paper's three, and the Quickstart demo, which runs the Table-1
-# ladder on the embedded proxies and is shown in Table 1's layout. Grids of any other kind (smoke, appendix_b,
-# ...) get a plain `runs-<grid>` table.
+# Kinds of run tables (a record's `table`): the paper's three, the Quickstart demo, which runs the Table-1 ladder
+# on the embedded proxies, and Appendix B's ladder trained from scratch; the last two are shown in Table 1's layout
+# (with its statistics per step). Grids of any other kind (smoke, ...) get a plain `runs-<grid>` table.
 PAPER_KINDS = ("table1", "table2", "table3")
-LADDER_KINDS = ("table1", "demo")
+LADDER_KINDS = ("table1", "demo", "appendix_b")
 
 
 def split_contexts(runs: pd.DataFrame, kind: str) -> list[tuple[str, pd.DataFrame]]:
@@ -821,6 +911,9 @@ def build_tables(recs: Records) -> list[Table]:
         out += [build(recs, kind + suffix, part) for suffix, part in parts]
     out += [table1(recs, "demo" + suffix, part, what="Demo (Table 1 layout)")
             for suffix, part in split_contexts(runs[runs["table"] == "demo"], "demo")]
+    out += [table1(recs, "appendix_b" + suffix, part, what="Appendix B (the ladder trained from scratch, Table 1 "
+                   "layout)", paper_acc=False)
+            for suffix, part in split_contexts(runs[runs["table"] == "appendix_b"], "appendix_b")]
     other = runs[~runs["table"].isin(PAPER_KINDS + LADDER_KINDS)]
     out += [runs_table(recs, grid, d) for grid, d in other.groupby("grid", sort=True)]
     return out + speed_tables(recs) + breakdown_tables(recs)
@@ -853,7 +946,8 @@ def render_markdown(t: Table) -> str:
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "×": r"$\times$",
         "—": "---", "–": "--", "²": r"$^2$", "†": r"$^\dagger$", "*": r"$^*$", "`": "", "|": r"\textbar{}",
-        "“": "``", "”": "''", "<": r"\textless{}", ">": r"\textgreater{}"}
+        "“": "``", "”": "''", "<": r"\textless{}", ">": r"\textgreater{}", "Δ": r"$\Delta$", "‡": r"$^\ddagger$",
+        "−": r"$-$"}
 
 
 def tex(text: str) -> str:

@@ -43,6 +43,7 @@ class TrainConfig:
     eval_samples: int | None = None
     ckpt_every: int = 0  # optimizer steps between checkpoints; 0 = at the end of every epoch only
     log_every: int = 20  # steps between metrics lines
+    tensorboard: bool = True  # also write the metrics as TensorBoard events in <run_dir>/tb/ (hiera.train.board)
     init: str | None = None  # weights to start from: an MAE checkpoint (finetune) or any local checkpoint
     decoder_dim: int = 512  # MAE decoder width (depth and heads come from the recipe)
     target: str = "pixel"  # MAE target: pixel | hog

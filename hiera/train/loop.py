@@ -7,9 +7,11 @@ gradient clipping and AMP (bf16 autocast, or fp16 with a `GradScaler`), then tra
 
 Records (`hiera/train/run.py`): `config.json`, `env.json`, `metrics.jsonl` (train lines: step, epoch, loss,
 lr; eval lines: top1, top5, eval_loss), `checkpoints/last.pth` every `ckpt_every` steps and at every epoch end
-(`best.pth` at the best top-1), `checkpoints/model.pth` (weights only, the official `model_state` format, so a
-finetune or `hiera.build_model(..., checkpoint=)` can start from it), MAE reconstructions
-(`reconstruction.npz`), and `result.json` last. Every file is written atomically and durably (`hiera.files`);
+(`best.pth` at the best top-1), TensorBoard events of the same metrics in `tb/` (`hiera.train.board`),
+`checkpoints/model.pth` (weights only, the official `model_state` format, so a finetune
+or `hiera.build_model(..., checkpoint=)` can start from it), MAE reconstructions (`reconstruction.npz`),
+the final evaluation's per-example predictions (`predictions.npy`, `labels.npy`; classification phases)
+and `result.json` last. Every file is written atomically and durably (`hiera.files`);
 the main process holds the run directory's lock for the whole phase, so two live writers never interleave.
 
 Resume restores model, optimizer, scaler, scheduler, the torch/NumPy/Python/CUDA RNGs, the data position
@@ -39,6 +41,7 @@ from torch.utils.data import DataLoader
 from hiera.config import ModelConfig
 from hiera.files import atomic_write
 from hiera.registry import get_variant
+from hiera.train.board import Board
 from hiera.train.config import NUM_CLASSES, TrainConfig
 from hiera.train.data import SkipSampler, build_datasets, denormalise, set_epoch
 from hiera.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
@@ -157,14 +160,36 @@ def _loader(dataset, batch: int, workers: int, sampler=None, seed: int = 0) -> D
                       generator=torch.Generator().manual_seed(seed))
 
 
+def _gather_in_order(local: np.ndarray, total: int, info: DistInfo) -> np.ndarray | None:
+    """The per-example arrays of every rank's strided share (`rank::world`) as one array in dataset order, on the
+    main rank (None elsewhere); one process: `local` itself, no process group needed."""
+    if info.world == 1:
+        return local
+    parts: list[Any] = [None] * info.world
+    torch.distributed.all_gather_object(parts, local)  # every rank takes part; only the main one keeps the result
+    if not info.main:
+        return None
+    out = np.empty(total, dtype=local.dtype)
+    for rank, part in enumerate(parts):
+        out[rank::info.world] = part
+    return out
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device, info: DistInfo
-             ) -> dict[str, float]:
-    """Top-1 / top-5 (%) and cross-entropy; video samples `[V, C, T, H, W]` average their views' softmax."""
+def evaluate(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device, info: DistInfo,
+             keep: dict[str, np.ndarray | None] | None = None) -> dict[str, float]:
+    """Top-1 / top-5 (%) and cross-entropy; video samples `[V, C, T, H, W]` average their views' softmax.
+
+    With `keep` (a dict), also the per-example predicted class (the top-1 of the averaged views) and label of the
+    whole dataset in dataset order, int16, as `keep["predictions"]` / `keep["labels"]` on the main rank (None on
+    the others): what the tables' paired statistics need (`hiera.analysis.stats`). Draws no random numbers.
+    """
     model.eval()
     indices = list(range(info.rank, len(dataset), info.world))  # each rank its share, no padding duplicates
     loader = _loader(torch.utils.data.Subset(dataset, indices), cfg.batch_size // info.world or 1, cfg.workers)
     correct1 = correct5 = loss_sum = count = 0.0
+    preds: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         views = x.shape[1] if x.ndim == 6 else 1
@@ -176,7 +201,14 @@ def evaluate(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.de
         correct1 += float((top[:, 0] == y).sum())
         correct5 += float((top == y[:, None]).any(-1).sum())
         count += len(y)
+        if keep is not None:  # the same top-1 the accuracy counts, so top1 == 100 * mean(predictions == labels)
+            preds.append(top[:, 0].cpu().numpy().astype(np.int16))
+            labels.append(y.cpu().numpy().astype(np.int16))
     correct1, correct5, loss_sum, count = all_reduce_sum([correct1, correct5, loss_sum, count], device)
+    if keep is not None:
+        for name, parts in (("predictions", preds), ("labels", labels)):
+            local = np.concatenate(parts) if parts else np.empty(0, np.int16)
+            keep[name] = _gather_in_order(local, len(dataset), info)
     model.train()
     return {"top1": 100 * correct1 / count, "top5": 100 * correct5 / count, "eval_loss": loss_sum / count}
 
@@ -323,6 +355,9 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
         step, epoch, batch_in_epoch, best = state["step"], state["epoch"], state["batch"], state["best"]
         window = list(state["window"])
         _set_rng_state(state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0])
+    # TensorBoard mirror of metrics.jsonl, main rank only: purges its own events past the resumed step (see
+    # hiera.train.board) and is closed by `held` when this phase returns or raises, so no writer thread outlives it.
+    board = held.enter_context(Board(run.path / "tb" if info.main and cfg.tensorboard else None, step))
 
     def checkpoint(is_best: bool = False) -> None:
         rngs = [None] * info.world
@@ -331,6 +366,7 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
         else:
             rngs = [_rng_state()]
         if info.main:
+            board.flush()  # first: a kill between the two leaves extra events (purged on resume), never missing ones
             run.save({"step": step, "epoch": epoch, "batch": batch_in_epoch, "best": best, "window": window,
                       "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                       "scaler": scaler.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs}, best=is_best)
@@ -340,6 +376,7 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
     bar = Progress(total, step, f"{cfg.phase} {cfg.model}", cfg.log_every, progress and info.main)
     net.train()
     eval_metrics: dict[str, float] = {}
+    final: dict[str, np.ndarray | None] = {}  # per-example predictions of the last epoch's evaluation
     while epoch < rec.epochs:
         set_epoch(train_set, epoch)
         sampler = SkipSampler(train_set, info.rank, info.world, cfg.seed, epoch, skip=batch_in_epoch * local_batch)
@@ -376,8 +413,10 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
             if step % cfg.log_every == 0 or batch_in_epoch == steps_per_epoch:
                 loss_sum, count = all_reduce_sum(window, device)
                 if info.main:
-                    run.log({"step": step, "epoch": epoch, "loss": loss_sum / count,
-                             "lr": max(g["lr"] for g in optimizer.param_groups)})
+                    line = {"step": step, "epoch": epoch, "loss": loss_sum / count,
+                            "lr": max(g["lr"] for g in optimizer.param_groups)}
+                    run.log(line)
+                    board.log("train", line)
                 window = [0.0, 0]
             if batch_in_epoch == steps_per_epoch:
                 break
@@ -386,9 +425,11 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
         epoch, batch_in_epoch = epoch + 1, 0
         is_best = False
         if cfg.phase != "mae":
-            eval_metrics = evaluate(model, eval_set, cfg, device, info)
+            # only the last epoch's evaluation keeps its per-example predictions (the final weights')
+            eval_metrics = evaluate(model, eval_set, cfg, device, info, final if epoch == rec.epochs else None)
             if info.main:
                 run.log({"step": step, "epoch": epoch - 1, **eval_metrics})
+                board.log("eval", {"step": step, **eval_metrics})
             is_best = eval_metrics["top1"] > best
             best = max(best, eval_metrics["top1"])
         checkpoint(is_best)
@@ -404,12 +445,14 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
         result["first_loss"] = losses[0] if losses else None
     else:
         if not eval_metrics:  # a resumed, already finished loop: evaluate the final weights again
-            eval_metrics = evaluate(model, eval_set, cfg, device, info)
+            eval_metrics = evaluate(model, eval_set, cfg, device, info, final)
         result.update(eval_metrics, best_top1=best, eval_samples=len(eval_set))
     if info.main:
         atomic_write(run.checkpoints / "model.pth", lambda f: torch.save({"model_state": model.state_dict()}, f))
         if cfg.phase == "mae":
             save_reconstructions(model, eval_set, cfg, run, device)
+        for name, array in final.items():  # predictions.npy, labels.npy: int16, test set order
+            atomic_write(run.path / f"{name}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
         run.finish(result)
     barrier()
     return result

@@ -8,7 +8,8 @@
 (`spec_diff`, which `hiera-study status` also uses to show a run as stale). `.lock` keeps one live writer.
 Each phase resumes on its own, so a run interrupted anywhere (a SLURM requeue, a kill) continues where it
 stopped; a finished phase is not redone. The record carries the conditions: dataset (and whether it is an
-embedded proxy), hardware and software (`env`), precision, batch, epochs, params and GMACs of the classifier.
+embedded proxy), hardware and software (`env`), precision, batch, epochs, params and GMACs of the classifier,
+and where the per-example test predictions are (`predictions`, `labels`: paths relative to the run directory).
 """
 
 from __future__ import annotations
@@ -151,6 +152,11 @@ def _run_phases(spec: RunSpec, run_dir: Path, progress: bool, main: bool, lock_w
         "world_size": fin["world_size"], "wall_s": round(time.perf_counter() - started, 2),
         "env": collect_env(), "run_dir": str(run_dir), **({"extra": spec.extra} if spec.extra else {}),
     }
+    # Per-example test predictions for the tables' paired statistics, relative to run_dir (so a copied or moved
+    # run directory stays whole); absent for a phase finished by a version that did not write them.
+    files = {name: phase_dir / f"{name}.npy" for name in ("predictions", "labels")}
+    if all(path.is_file() for path in files.values()):
+        record.update({name: str(path.relative_to(run_dir)) for name, path in files.items()})
     if main:  # one writer under DDP
         atomic_write_text(run_dir / "result.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record

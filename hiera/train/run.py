@@ -3,8 +3,11 @@
     <run_dir>/config.json          the resolved configuration (a restart must match it)
     <run_dir>/env.json             one entry per (re)start: versions, device, git SHA (`hiera.env.collect_env`)
     <run_dir>/metrics.jsonl        one JSON object per logged step/epoch, each with its `step`
+    <run_dir>/tb/                  the same metrics as TensorBoard events (`hiera.train.board`; main rank only)
     <run_dir>/checkpoints/last.pth the latest state (model, optimizer, scaler, scheduler, RNG, data position)
     <run_dir>/checkpoints/best.pth the state with the best monitored metric
+    <run_dir>/predictions.npy      finetune/supervised: the final evaluation's predicted class per test example,
+                                   int16, in dataset order (`labels.npy`: the labels), for paired statistics
     <run_dir>/result.json          final metrics, written last: its presence means the run is finished
     <run_dir>/.lock                held by the one live writer (`lock()`, a `hiera.files.Lock`)
 
