@@ -456,8 +456,9 @@ def epochs_elapsed(curves: pd.DataFrame) -> pd.Series:
 def curves_data(runs: pd.DataFrame) -> pd.DataFrame:
     """All curves of a grid's finished runs, with each run's identifying fields and `epochs` elapsed."""
     frames = []
-    for r in runs[(runs["status"] == "done") & runs["run_dir"].notna()].itertuples():
-        c = load_curves(r.run_dir)
+    # files_dir: the run's archive when collected (committed), else its run directory (records.load_runs)
+    for r in runs[(runs["status"] == "done") & runs["files_dir"].notna()].itertuples():
+        c = load_curves(r.files_dir)
         if len(c):
             frames.append(c.assign(epochs=epochs_elapsed(c), run=r.run, seed=r.seed, step_id=r.step, size=r.size,
                                    modality=r.modality, variant=r.variant, setting=r.setting))
@@ -503,9 +504,9 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                    " ".join(describe_runs(runs)))
         name = f"curves-{grid}"
         files = save(fig, out_dir, name, caption)
-        n = runs[(runs["status"] == "done") & runs["run_dir"].notna()].shape[0]
-        out.append(FigureInfo(name, caption, [*_sources(runs), f"<run_dir>/{{mae,finetune,supervised}}/metrics.jsonl "
-                                                               f"of {n} runs"],
+        n = runs[(runs["status"] == "done") & runs["files_dir"].notna()].shape[0]
+        out.append(FigureInfo(name, caption, [*_sources(runs), f"<archive or run_dir>/{{mae,finetune,supervised}}/"
+                                                               f"metrics.jsonl of {n} runs"],
                               data.drop(columns=["panel"]), files))
     return out
 
@@ -515,8 +516,10 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
 def plot_reconstructions(recs: Records, out_dir: Path, samples: int = 2, max_rows: int = 8) -> list[FigureInfo | str]:
     out: list[FigureInfo | str] = []
     for grid, runs in recs.runs.groupby("grid", sort=True):
-        done = runs[(runs["status"] == "done") & runs["run_dir"].notna()].copy()
-        done["npz"] = [Path(d) / "mae" / "reconstruction.npz" for d in done["run_dir"]]
+        # files_dir: the archive (which holds the reconstruction of each variant's lowest seed only) when the run
+        # was collected, else its run directory, so a clone draws the same runs as the machine that ran them
+        done = runs[(runs["status"] == "done") & runs["files_dir"].notna()].copy()
+        done["npz"] = [Path(d) / "mae" / "reconstruction.npz" for d in done["files_dir"]]
         done = done[[p.is_file() for p in done["npz"]]]
         if done.empty:
             out.append(f"reconstructions-{grid}: no finished run with mae/reconstruction.npz")

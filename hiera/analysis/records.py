@@ -6,7 +6,11 @@ Five sources, all files on disk (the layout is documented in `results/README.md`
   `hiera.train.pipeline`; `record.json` is read where a tool writes that instead); each finished run's
   directory also holds its curves (`<phase>/metrics.jsonl`), after MAE pretraining `mae/reconstruction.npz`, and
   the per-example test predictions its record names (`predictions`, `labels`: `.npy` files, read by `load_runs`
-  for the tables' paired statistics);
+  for the tables' paired statistics). Run directories are machine-local and git-ignored, so `hiera-study collect`
+  copies those small files into `results/archive/<grid>/<run id>/` (same layout) and names that folder in the
+  record (`archive`, relative to the records folder's parent); every per-run file is read from the archive when
+  the record names one that exists, else from `run_dir`, so committed records regenerate the same tables and
+  figures on any clone (`files_dir` in the run frame is the folder chosen);
 - speed records: `results/speed/*.jsonl`, one measurement per line, written by `hiera-study bench`;
 - breakdown records: `results/breakdown/*.jsonl`, one step-time breakdown per op family and variant per line,
   written by `hiera-study bench --breakdown` (`hiera/breakdown.py`);
@@ -65,10 +69,13 @@ RUN_COLUMNS = (
     "grid", "run", "status", "table", "variant", "step", "size", "modality", "dataset", "proxy", "seed", "ablation",
     "setting", "top1", "top5", "mae_loss", "input_size", "params_m", "gmacs", "pretrain_epochs", "finetune_epochs",
     "precision", "batch_size", "wall_s", "device", "cpu_threads", "date", "git_sha", "git_dirty", "run_dir", "error",
-    "source", "predictions", "labels",
+    "source", "predictions", "labels", "archive", "files_dir",
 )
 # `predictions` / `labels`: the run's per-example test predictions and labels (int16 arrays in test-set order, read
 # from the files the record names), or None: the paired statistics of the tables (`hiera.analysis.stats`) need them.
+# `archive`: the record's archive folder, resolved (None without one); `files_dir`: where the run's own files
+# (curves, reconstruction, predictions) are read: the archive when it exists (committed, the same on every clone),
+# else `run_dir` (a record of before archives, or a run directory read directly).
 SPEED_COLUMNS = (
     "variant", "step", "size", "modality", "impl", "model", "separate_and_pad", "mode", "precision", "attn", "compile",
     "protocol", "requested_batch", "batch_size", "oom", "best_batch", "samples_per_s", "samples_per_s_min",
@@ -244,6 +251,8 @@ def validate_run(obj: dict, where: str) -> dict[str, Any]:
     if row["table"] == "table3" and row["ablation"] is None:
         raise ValueError(f"{where}: field 'ablation' is missing (Table 3 runs name their ablation and setting)")
     row["run_dir"] = _field(obj, "run_dir", where, "str", optional=row["status"] != "done")
+    # relative to the records folder's parent (written by `collect`); resolved by `load_runs`
+    row["archive"] = _field(obj, "archive", where, "str", optional=True)
     if row["status"] == "done":
         row["top1"] = _field(obj, "metrics.top1", where, "number", low=0, high=100)
         row["top5"] = _field(obj, "metrics.top5", where, "number", optional=True, low=0, high=100)
@@ -321,9 +330,9 @@ def _read_labels_array(path: Path) -> np.ndarray:
 
 def _predictions(row: dict[str, Any], where: str) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The per-example (predictions, labels) of a done run, from the files its record names relative to its
-    `run_dir`; (None, None) when the record names none (an older record: its stats cells stay empty) or, with a
-    one-line warning, when a named file is gone (a run directory not copied along). A file that is there but is
-    no integer vector of the other's length is a one-line error naming it."""
+    `files_dir` (archive, else run_dir); (None, None) when the record names none (an older record: its stats cells
+    stay empty) or, with a one-line warning, when a named file is gone (a run directory not copied along). A file
+    that is there but is no integer vector of the other's length is a one-line error naming it."""
     names = (row["predictions"], row["labels"])
     if row["status"] != "done" or names == (None, None):
         return None, None
@@ -331,7 +340,7 @@ def _predictions(row: dict[str, Any], where: str) -> tuple[np.ndarray | None, np
         _warn(f"{where}: the record names {'predictions' if names[0] else 'labels'} but not "
               f"{'labels' if names[0] else 'predictions'}; no paired statistics for this run")
         return None, None
-    paths = [Path(n) if Path(n).is_absolute() else Path(row["run_dir"]) / n for n in names]
+    paths = [Path(n) if Path(n).is_absolute() else Path(row["files_dir"]) / n for n in names]
     gone = [p for p in paths if not p.is_file()]
     if gone:
         _warn(f"{where}: {display_path(gone[0])} is missing; no paired statistics for this run")
@@ -354,8 +363,10 @@ def load_runs(sources: Path | str | Sequence[Path | str] = RECORDS_DIR, grid: st
         grid: glob over grid names (`--grid`); applied to file stems and to each record's `grid`.
         root: base of relative `run_dir` paths (the repository, so committed records stay portable).
     Returns:
-        One row per run; `run_dir` is resolved to an absolute path (None where the record has none); `source`
-        is `<file>:<line>` for messages and provenance.
+        One row per run; `run_dir` is resolved to an absolute path (None where the record has none), `archive`
+        against the record file's folder's parent (`results/` for `results/records/<grid>.jsonl`), and
+        `files_dir` is the archive when that folder exists, else `run_dir`; `source` is `<file>:<line>` for
+        messages and provenance.
     """
     if isinstance(sources, (str, Path)):
         sources = [sources]
@@ -392,6 +403,12 @@ def load_runs(sources: Path | str | Sequence[Path | str] = RECORDS_DIR, grid: st
                 if row["run_dir"] is not None:
                     run_dir = Path(row["run_dir"])
                     row["run_dir"] = str(run_dir if run_dir.is_absolute() else root / run_dir)
+                if row["archive"] is not None:  # a clone anywhere: relative to where the records file lies
+                    row["archive"] = str(path.parent.parent.absolute() / row["archive"])
+                # The archive first: it is committed, so every clone reads the same bytes; the run directory may
+                # hold more (a newer reconstruction, other seeds' files), which would make outputs machine-dependent.
+                use_archive = row["archive"] is not None and Path(row["archive"]).is_dir()
+                row["files_dir"] = row["archive"] if use_archive else row["run_dir"]
                 row["source"] = where
                 row["predictions"], row["labels"] = _predictions(row, where)
                 rows.append(row)
@@ -404,8 +421,9 @@ def load_runs(sources: Path | str | Sequence[Path | str] = RECORDS_DIR, grid: st
 def load_curves(run_dir: Path | str) -> pd.DataFrame:
     """The training curves of one run: columns phase, step, epoch, loss, lr, top1 (NaN where a line lacks it).
 
-    Reads `<run_dir>/{mae,finetune,supervised}/metrics.jsonl` when present. Each line needs an int `step`, a
-    numeric `epoch`, and a `loss` (training lines) or a `top1` (eval lines).
+    Reads `<run_dir>/{mae,finetune,supervised}/metrics.jsonl` when present (`run_dir`: a run directory or its
+    archive; callers pass the run frame's `files_dir`). Each line needs an int `step`, a numeric `epoch`, and a
+    `loss` (training lines) or a `top1` (eval lines).
     """
     rows = []
     for phase in PHASES:

@@ -4,7 +4,8 @@
                         so relaunching a grid is safe; the git SHA (and diff when dirty) is recorded per launch
     status(grid file)   one state per run (below), the error tail and log path of failed ones
     collect(grid file)  `results/records/<grid>.jsonl`: finished runs' records plus a line per unfinished run,
-                        merged into what the file already holds
+                        merged into what the file already holds; each finished run's small files (those the
+                        tables and figures read) copied into `results/archive/<grid>/<run id>/` (below)
 
 Run states:
     done      `result.json` is there, and the run directory's `spec.json` is the grid's current entry
@@ -34,6 +35,13 @@ What is guaranteed:
   look at (`--only`, runs since removed from the grid) are kept, unless `--prune`. A root holding none of the
   grid's run directories (a wrong `--root`, an unmounted filesystem) is an error, not a file of `missing`.
   The file is written atomically under `<out>/.<grid>.lock`: a kill at any moment leaves the old file or the new.
+- `collect` archives what tables and figures read from a run directory (`ARCHIVE_FILES`, the record's
+  `predictions` / `labels`, and `mae/reconstruction.npz` of the lowest seed per variant and setting: ~100s of KB
+  each) into `<out>/../archive/<grid>/<run id>/` in the run directory's layout, never checkpoints or tb/, and
+  names it in the record (`archive`, relative to `<out>/..`), so the records and the archive together are the
+  committed source of truth. Each copy is atomic and skipped when the archived file is already identical (a
+  second collect rewrites nothing); nothing in the archive is ever deleted (not by `--prune` either: remove a
+  dropped run's folder by hand, in git).
 
 Clusters: `slurm` (submitit's SlurmExecutor: arrays, `--signal` before the time limit, requeue), `local`
 (submitit's LocalExecutor: one background process per run) and `debug` (in this process, for breakpoints and
@@ -63,7 +71,7 @@ from typing import Any
 
 from hiera.config import check_keys, coerce
 from hiera.env import REPO, _git
-from hiera.files import TEMP, Lock, LockHeld, atomic_write_text, read_jsonl
+from hiera.files import TEMP, Lock, LockHeld, atomic_write, atomic_write_text, read_jsonl
 from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
 
 CLUSTERS = ("slurm", "local", "debug")
@@ -550,6 +558,53 @@ def format_status(name: str, found: list[RunState]) -> str:
 
 # ---- collect ----------------------------------------------------------------------------------------------------
 
+# What the tables and figures read from a finished run directory (besides the record's predictions / labels and
+# the MAE reconstruction, chosen per run): small text files, copied into the archive with the same relative paths.
+ARCHIVE_PHASES = ("mae", "finetune", "supervised")  # as hiera.analysis.records.PHASES (not imported: pandas)
+ARCHIVE_FILES = ("spec.json", "result.json",
+                 *(f"{phase}/{name}" for phase in ARCHIVE_PHASES for name in ("config.json", "metrics.jsonl")))
+RECONSTRUCTION = "mae/reconstruction.npz"
+
+
+def archive_run(run_dir: Path, dest: Path, record: dict[str, Any], reconstruction: bool) -> list[Path]:
+    """Copy a finished run's small files (`ARCHIVE_FILES`, the predictions / labels its record names, and with
+    `reconstruction` the MAE reconstruction) from `run_dir` into `dest`, keeping their relative paths.
+
+    Files the run does not have are skipped (a supervised run has no mae/). Each copy is atomic, and one whose
+    archived bytes are already identical is not rewritten, so collecting again leaves the archive (and git) alone.
+    Returns the files written.
+    """
+    names = list(ARCHIVE_FILES)
+    for key in ("predictions", "labels"):
+        name = record.get(key)
+        # only paths inside the run directory: an absolute or `..` path would land outside the archive
+        if isinstance(name, str) and not Path(name).is_absolute() and ".." not in Path(name).parts:
+            names.append(Path(name).as_posix())
+    if reconstruction:
+        names.append(RECONSTRUCTION)
+    written = []
+    for name in names:
+        src, dst = run_dir / name, dest / name
+        if not src.is_file():
+            continue
+        data = src.read_bytes()
+        if dst.is_file() and dst.read_bytes() == data:
+            continue
+        atomic_write(dst, lambda f, data=data: f.write(data))
+        written.append(dst)
+    return written
+
+
+def _reconstruction_seeds(runs: list[GridRun]) -> dict[tuple[Any, Any], int]:
+    """The lowest seed of each (variant, setting) of a grid: the one run whose reconstruction is archived (the
+    figure shows one run per variant, its lowest seed; the others would only add ~100s of KB each to git)."""
+    out: dict[tuple[Any, Any], int] = {}
+    for r in runs:
+        key = (r.spec.variant, r.spec.setting)
+        out[key] = min(out.get(key, r.spec.seed), r.spec.seed)
+    return out
+
+
 def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = None,
             out_dir: str | Path | None = None, profile: ClusterProfile | None = None, only: str | None = None,
             prune: bool = False, echo=None) -> Path:
@@ -572,10 +627,18 @@ def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = Non
                          f"(looked for {root / name}/<run id>); pass the --root (or --profile) the grid was submitted "
                          "with, or mount that filesystem; nothing written")
     fresh: dict[str, dict[str, Any]] = {}
+    lowest = _reconstruction_seeds(runs)
     for s in found:
         spec = s.run.spec
         if s.state == "done":
-            fresh[spec.run] = _read_json(s.run_dir / "result.json")
+            record = _read_json(s.run_dir / "result.json")
+            relative = Path("archive", name, spec.run)
+            dest = out.parent / relative
+            if not dest.resolve().is_relative_to((out.parent / "archive").resolve()):  # a run id with `..`
+                raise ValueError(f"run id {spec.run!r} of grid {name} would archive outside {out.parent / 'archive'}")
+            archive_run(s.run_dir, dest, record, spec.seed == lowest[(spec.variant, spec.setting)])
+            # POSIX and relative to the records folder's parent: the same string resolves on any clone
+            fresh[spec.run] = {**record, "archive": relative.as_posix()}
             continue
         fresh[spec.run] = {
             "schema": SCHEMA, "grid": name, "run": spec.run, "status": s.state, "variant": spec.variant,

@@ -1,0 +1,187 @@
+"""`collect` archives the small per-run files, so committed records regenerate the same tables and figures anywhere.
+
+Run directories are git-ignored and machine-local; the records plus `results/archive/<grid>/<run id>/` are what a
+fresh clone has. These tests run a tiny two-step demo ladder on the debug cluster, collect it, and check that the
+archive holds exactly the files the tables and figures read, that collecting again rewrites nothing, and that the
+tables (with the paired Δ column) and figures (curves, reconstructions) are byte-identical once the run
+directories are gone. Records without `archive` (collected before archives) still read their run directories.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiera.cli import main
+from hiera.env import REPO
+from hiera.launch.grid import GridContext, grid_runs
+
+# Two Table-1 steps (e, f) in the demo's layout, so the tables have a paired Δ column; tiny enough for seconds.
+GRID = '''"""Archive test grid. Command: hiera-study submit {path} --cluster debug"""
+import importlib.util
+
+from hiera.launch.grid import GridRun, Resources
+from hiera.train.config import TrainConfig
+from hiera.train.pipeline import RunSpec
+
+spec = importlib.util.spec_from_file_location("smoke", "{smoke}")
+smoke = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(smoke)
+
+
+def runs(ctx):
+    out = []
+    for seed in range(ctx.seeds):
+        for step, slug in (("e", ".e_no_attn_residual"), ("f", "")):
+            variant = f"hiera_tiny_224{{slug}}"
+            common = dict(model=variant, size="tiny", dataset="fashion-mnist", train_samples=64, eval_samples=32,
+                          batch_size=32, seed=seed, ckpt_every=1, log_every=1, device="cpu", model_args=smoke.TINY)
+            pre = TrainConfig(phase="mae", recipe="proxy_mae", decoder_dim=16,
+                              recipe_args={{"decoder_depth": 1, "epochs": 1}}, **common)
+            fin = TrainConfig(phase="finetune", recipe="proxy_finetune", recipe_args={{"epochs": 1}}, **common)
+            out.append(GridRun(RunSpec(grid="{grid}", run=f"{{variant}}/seed{{seed}}", variant=variant, step=step,
+                                       size="proxy", table="demo", train=fin, pretrain=pre, seed=seed),
+                               Resources(gpus_per_node=0, hours=0.25)))
+    return out
+'''
+RUNS = ("hiera_tiny_224.e_no_attn_residual/seed0", "hiera_tiny_224/seed0")
+# What a finished MAE -> finetune run leaves in its archive (the record names finetune/{predictions,labels}.npy)
+EXPECTED = {"spec.json", "result.json", "mae/config.json", "mae/metrics.jsonl", "finetune/config.json",
+            "finetune/metrics.jsonl", "finetune/predictions.npy", "finetune/labels.npy"}
+
+
+def write_grid(directory: Path, grid: str) -> Path:
+    path = directory / f"{grid}.py"
+    path.write_text(GRID.format(path=path, smoke=REPO / "ablations" / "smoke.py", grid=grid))
+    return path
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` by relative POSIX path, with its bytes."""
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def stamps(directory: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime in ns) of every file: an atomic rewrite changes the inode even within one mtime tick."""
+    return {p.relative_to(directory).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(grid file, run root, records dir) of the two-run grid, run on the debug cluster and collected once."""
+    base = tmp_path_factory.mktemp("archive")
+    grid, root, rec = write_grid(base, "arch"), base / "root", base / "results" / "records"
+    assert main(["submit", str(grid), "--cluster", "debug", "--root", str(root), "--allow-dirty"]) == 0
+    assert main(["collect", str(grid), "--root", str(root), "--out", str(rec)]) == 0
+    return grid, root, rec
+
+
+def test_collect_archives_exactly_the_small_files_and_rewrites_nothing_again(collected, capsys):
+    grid, root, rec = collected
+    archive = rec.parent / "archive" / "arch"
+    lines = [json.loads(x) for x in (rec / "arch.jsonl").read_text().splitlines()]
+    assert [x["run"] for x in lines] == list(RUNS) and all(x["status"] == "done" for x in lines)
+    for line in lines:
+        # relative to results/ (the records folder's parent), POSIX: the same string resolves on any clone
+        assert line["archive"] == f"archive/arch/{line['run']}"
+        assert set(tree(archive / line["run"])) == EXPECTED | {"mae/reconstruction.npz"}  # seed 0: one per variant
+        for name, data in tree(archive / line["run"]).items():
+            assert data == (root / "arch" / line["run"] / name).read_bytes(), name
+    # the run directories hold checkpoints, tb/ events, env.json, locks: none of it is archived
+    assert any((root / "arch" / RUNS[0]).rglob("*.pth")) and any((root / "arch" / RUNS[0]).rglob("events.*"))
+    before = stamps(archive)
+    assert main(["collect", str(grid), "--root", str(root), "--out", str(rec)]) == 0
+    assert stamps(archive) == before  # identical files are not rewritten (git and rsync see no change)
+    assert [json.loads(x) for x in (rec / "arch.jsonl").read_text().splitlines()] == lines
+
+
+def _outputs(rec: Path, out: Path) -> dict[str, bytes]:
+    """Tables and figures from the records in `rec` (with the fixtures' few speed records, for speed)."""
+    common = ["--records", str(rec), "--speed", str(REPO / "tests" / "fixtures" / "analysis" / "speed")]
+    assert main(["tables", *common, "--out", str(out / "tables")]) == 0
+    assert main(["plots", *common, "--out", str(out / "figures")]) == 0
+    return tree(out)
+
+
+def test_tables_and_figures_are_byte_identical_without_the_run_directories(collected, tmp_path, capsys):
+    grid, root, rec = collected
+    out = tmp_path / "out"  # one folder for every pass: the indexes name the command, --out included
+    from_archive = _outputs(rec, out)
+    assert {"figures/curves-arch.png", "figures/reconstructions-arch.png", "tables/demo.md"} <= set(from_archive)
+    # the paired difference of step f to step e, over the archived predictions
+    assert "vs e (1)" in from_archive["tables/demo.md"].decode()
+
+    # A record of before archives (no `archive` field) reads its run directory, and gives the same numbers and
+    # pictures: the archive holds everything the outputs need. Only the indexes differ (they name the command and
+    # the files read).
+    old = tmp_path / "old" / "records"
+    old.mkdir(parents=True)
+    (old / "arch.jsonl").write_text("".join(
+        json.dumps({k: v for k, v in json.loads(x).items() if k != "archive"}) + "\n"
+        for x in (rec / "arch.jsonl").read_text().splitlines()))
+    from_run_dirs = _outputs(old, out)
+    assert "results/archive" not in from_run_dirs["figures/index.md"].decode()
+    for name, data in from_archive.items():
+        if name not in ("figures/index.md", "tables/tables.md"):
+            assert from_run_dirs[name] == data, name
+
+    # A fresh clone: no run directories at all. Everything, index.md included, is the same bytes.
+    moved = root.with_name("root-moved")
+    root.rename(moved)
+    try:
+        capsys.readouterr()
+        gone = _outputs(rec, out)
+        assert "warning" not in capsys.readouterr().err  # nothing read from the (gone) run directories
+        assert gone == from_archive
+    finally:
+        moved.rename(root)
+
+
+def _finished(run_dir: Path, spec) -> None:
+    """A finished run directory by hand: the record, every small file, and the big ones that must stay behind."""
+    for name in (*EXPECTED, "mae/reconstruction.npz", "mae/checkpoints/last.pth", "finetune/tb/events.out.x",
+                 "finetune/env.json"):
+        (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / name).write_bytes(name.encode())
+    (run_dir / "spec.json").write_text(json.dumps(spec.to_dict(), sort_keys=True, default=list))  # else: stale
+    np.save(run_dir / "finetune" / "predictions.npy", np.array([1, 2], dtype=np.int16))
+    np.save(run_dir / "finetune" / "labels.npy", np.array([1, 3], dtype=np.int16))
+    (run_dir / "result.json").write_text(json.dumps({
+        "schema": "hiera-study/run/1", "run": spec.run, "status": "done", "seed": spec.seed, "metrics": {"top1": 50},
+        "predictions": "finetune/predictions.npy", "labels": "finetune/labels.npy"}))
+
+
+def test_reconstructions_of_the_lowest_seed_only_and_the_archive_is_never_deleted(tmp_path, capsys):
+    grid, root, rec = write_grid(tmp_path, "h"), tmp_path / "root", tmp_path / "res" / "records"
+    for r in grid_runs(grid, GridContext(seeds=2))[1]:
+        _finished(root / "h" / r.spec.run, r.spec)
+    assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec)]) == 0
+    archive = rec.parent / "archive" / "h"
+    for run in ("hiera_tiny_224.e_no_attn_residual", "hiera_tiny_224"):
+        assert set(tree(archive / run / "seed0")) == EXPECTED | {"mae/reconstruction.npz"}
+        assert set(tree(archive / run / "seed1")) == EXPECTED  # ~100s of KB each: seed 0 only
+    # A run directory lost: its done line is kept by the merge, with its archive field; nothing is deleted, not
+    # even by --prune (which replaces the line by `missing`).
+    shutil.rmtree(root / "h" / "hiera_tiny_224" / "seed1")
+    assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec)]) == 0
+    lines = {x["run"]: x for x in map(json.loads, (rec / "h.jsonl").read_text().splitlines())}
+    assert lines["hiera_tiny_224/seed1"]["status"] == "done"
+    assert lines["hiera_tiny_224/seed1"]["archive"] == "archive/h/hiera_tiny_224/seed1"
+    assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec), "--prune"]) == 0
+    lines = {x["run"]: x for x in map(json.loads, (rec / "h.jsonl").read_text().splitlines())}
+    assert lines["hiera_tiny_224/seed1"]["status"] == "missing" and "archive" not in lines["hiera_tiny_224/seed1"]
+    assert set(tree(archive / "hiera_tiny_224" / "seed1")) == EXPECTED
+    # a changed file is replaced (atomically), an unchanged one keeps its inode and mtime
+    before = stamps(archive)
+    (root / "h" / "hiera_tiny_224" / "seed0" / "finetune" / "metrics.jsonl").write_bytes(b"changed")
+    assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec)]) == 0
+    after = stamps(archive)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"hiera_tiny_224/seed0/finetune/metrics.jsonl"}
+    assert (archive / "hiera_tiny_224" / "seed0" / "finetune" / "metrics.jsonl").read_bytes() == b"changed"
+    assert not any(p.name.endswith(".tmp") for p in archive.rglob("*"))
