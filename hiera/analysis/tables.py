@@ -446,8 +446,10 @@ def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1", 
         f"Δ prev: top-1 of the row minus that of the previous row with finished runs (named after `vs`), in points, on "
         f"the same test images, seeds paired by seed number and pooled ((k): seeds in both rows that saved "
         f"per-example predictions); [lo, hi]: 95% percentile paired bootstrap over test images ({N_BOOT:,} "
-        f"resamples, all seeds of a drawn image kept); {SIGNIFICANT}: the interval excludes 0. The CSV adds the "
-        "exact McNemar p-value on the pooled discordant pairs (`<m>_diff_p`). Method: `hiera/analysis/stats.py`.",
+        f"resamples, all seeds of a drawn image kept); {SIGNIFICANT}: the interval excludes 0. The interval covers "
+        "the test-set sampling only, not training noise across seeds: with one seed a {SIGNIFICANT} does not say "
+        "that a rerun would order the rows the same way. The CSV adds the exact McNemar p-value on the pooled "
+        "discordant pairs (`<m>_diff_p`). Method: `hiera/analysis/stats.py`.",
         f"{DASH}: no number (see the missing runs, or the paper has none; Δ prev: no previous row, or no "
         "per-example predictions of the same test images in both rows).",
     ]
