@@ -17,8 +17,9 @@ Every value is written out here, so the grid does not move when the presets chan
 Expected numbers: the shipped settings near 30-55% top-1 (as the demo), lower lrs and no mixup well above 60%.
 The records are committed (results/records/proxy_recipe_sweep.jsonl) and the choice is in hiera/recipes.py.
 Second pass (`10k/...` runs): 10,000 training images, the best first-pass settings (supervised `lr1e-3`,
-`warmup0`, for rows sup, b, f; finetuning `ld1`, `ld1-lr2e-3` for rows b, f).
-Cost: 32 runs of 1-2 min and 10 runs of 3-5 min on 2 CPU cores (~55 min), 0 GPU-hours.
+`warmup0`, for rows sup, b, f; finetuning `ld1`, `ld1-lr2e-3` for rows b, f), then `ld1-ft3` (3 finetuning
+epochs) and `ld1-ft3-mae3` (and 3 MAE epochs).
+Cost: 32 runs of 1-2 min and 14 runs of 2-5 min on 2 CPU cores (~65 min), 0 GPU-hours.
 Command: hiera-study submit ablations/proxy_recipe_sweep.py --cluster slurm --profile local
 """
 
@@ -85,7 +86,10 @@ def runs(ctx: GridContext) -> list[GridRun]:
 # Second pass, at the training size the demo's 15-minute budget allows (10,000 images, 2.5x the first pass): the
 # best first-pass settings, and supervised row b (is the max-pool row low after MAE only, or from scratch too?).
 SECOND_SUPERVISED = {"lr1e-3": dict(lr=1e-3), "warmup0": dict(warmup_epochs=0)}
-SECOND_FINETUNE = {"ld1": FINETUNE_ONLY["ld1"], "ld1-lr2e-3": FINETUNE_ONLY["ld1-lr2e-3"]}
+SECOND_FINETUNE = {"ld1": FINETUNE_ONLY["ld1"], "ld1-lr2e-3": FINETUNE_ONLY["ld1-lr2e-3"],
+                   # after the runs above: MAE -> finetuning 10 points under scratch; longer finetuning, longer MAE
+                   "ld1-ft3": dict(layer_decay=1.0, lr=1e-3, ft_epochs=3),
+                   "ld1-ft3-mae3": dict(layer_decay=1.0, lr=1e-3, ft_epochs=3, mae_epochs=3)}
 
 
 def _second_pass(seed: int) -> list[GridRun]:
@@ -97,6 +101,9 @@ def _second_pass(seed: int) -> list[GridRun]:
         for step in steps:
             variant = "hiera_tiny_224" + (f".{SLUGS[step]}" if SLUGS[step] else "")
             for name, change in settings.items():
+                change = dict(change)
+                mae = {**SHIPPED_MAE, "epochs": change.pop("mae_epochs", 1)}
+                ft_epochs = change.pop("ft_epochs", 2)
                 recipe = {**CENTRE, **change}
                 if kind == "supervised":
                     pre = None
@@ -104,9 +111,9 @@ def _second_pass(seed: int) -> list[GridRun]:
                                       recipe_args={**recipe, "epochs": 3, "grad_clip": 5.0}, **common)
                 else:
                     pre = TrainConfig(phase="mae", model=variant, recipe="proxy_mae", decoder_dim=64,
-                                      recipe_args=SHIPPED_MAE, **common)
+                                      recipe_args=mae, **common)
                     fin = TrainConfig(phase="finetune", model=variant, recipe="proxy_finetune",
-                                      recipe_args={**recipe, "epochs": 2, "grad_clip": 5.0}, **common)
+                                      recipe_args={**recipe, "epochs": ft_epochs, "grad_clip": 5.0}, **common)
                 spec = RunSpec(grid="proxy_recipe_sweep", run=f"10k/{kind}/{step}/{name}/seed{seed}", variant=variant,
                                step=step, size="proxy", table="sweep", train=fin, pretrain=pre, seed=seed,
                                ablation=f"{kind}_10k", setting=name)
