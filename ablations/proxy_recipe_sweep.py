@@ -52,35 +52,30 @@ SLUGS = {"sup": "sup_mvitv2", "b": "b_max_pool", "f": ""}
 SHIPPED_MAE = dict(epochs=1, lr=1.5e-3, warmup_epochs=0)
 
 
-def runs(ctx: GridContext) -> list[GridRun]:
-    out = []
-    for seed in range(ctx.seeds):
-        common = dict(size="tiny", dataset="fashion-mnist", device="cpu", seed=seed, train_samples=4000,
-                      eval_samples=2000, model_args=PROXY, log_every=20)
-        for kind, steps in (("supervised", ("sup", "f")), ("mae_finetune", ("b", "f"))):
-            for step in steps:
-                variant = "hiera_tiny_224" + (f".{SLUGS[step]}" if SLUGS[step] else "")
-                for name, change in {**SETTINGS, **(FINETUNE_ONLY if kind == "mae_finetune" else {})}.items():
-                    change = dict(change)
-                    mae = {**SHIPPED_MAE, "epochs": change.pop("mae_epochs")} if "mae_epochs" in change else SHIPPED_MAE
-                    recipe = {**CENTRE, **change}
-                    if kind == "supervised":
-                        pre = None
-                        fin = TrainConfig(phase="supervised", model=variant, recipe="proxy_supervised",
-                                          recipe_args={**recipe, "epochs": 3, "grad_clip": 5.0}, **common)
-                    else:
-                        pre = TrainConfig(phase="mae", model=variant, recipe="proxy_mae", decoder_dim=64,
-                                          recipe_args=mae, **common)
-                        fin = TrainConfig(phase="finetune", model=variant, recipe="proxy_finetune",
-                                          recipe_args={**recipe, "epochs": 2,
-                                                       "layer_decay": recipe.get("layer_decay", 0.85),
-                                                       "grad_clip": 5.0}, **common)
-                    spec = RunSpec(grid="proxy_recipe_sweep", run=f"{kind}/{step}/{name}/seed{seed}", variant=variant,
-                                   step=step, size="proxy", table="sweep", train=fin, pretrain=pre, seed=seed,
-                                   ablation=kind, setting=name)
-                    out.append(GridRun(spec, Resources(nodes=1, gpus_per_node=0, hours=0.5), gpu_hours=0.0))
-        out += _second_pass(seed)
-    return out
+def _run(seed: int, samples: int, kind: str, step: str, name: str, change: dict, first_pass: bool) -> GridRun:
+    """One sweep run: supervised (3 epochs) or MAE -> finetuning with `change` over CENTRE."""
+    change = dict(change)
+    mae = {**SHIPPED_MAE, "epochs": change.pop("mae_epochs", 1)}
+    ft_epochs = change.pop("ft_epochs", 2)
+    recipe = {**CENTRE, **change}
+    variant = "hiera_tiny_224" + (f".{SLUGS[step]}" if SLUGS[step] else "")
+    common = dict(size="tiny", dataset="fashion-mnist", device="cpu", seed=seed, train_samples=samples,
+                  eval_samples=2000, model_args=PROXY, log_every=20)
+    if kind == "supervised":
+        pre = None
+        fin = TrainConfig(phase="supervised", model=variant, recipe="proxy_supervised",
+                          recipe_args={**recipe, "epochs": 3, "grad_clip": 5.0}, **common)
+    else:
+        pre = TrainConfig(phase="mae", model=variant, recipe="proxy_mae", decoder_dim=64, recipe_args=mae, **common)
+        # the first pass spelled out the shipped layer decay; the second pass takes the recipe's unless changed
+        decay = {"layer_decay": recipe.get("layer_decay", 0.85)} if first_pass else {}
+        fin = TrainConfig(phase="finetune", model=variant, recipe="proxy_finetune",
+                          recipe_args={**recipe, "epochs": ft_epochs, **decay, "grad_clip": 5.0}, **common)
+    prefix, ablation = ("", kind) if first_pass else ("10k/", f"{kind}_10k")
+    spec = RunSpec(grid="proxy_recipe_sweep", run=f"{prefix}{kind}/{step}/{name}/seed{seed}", variant=variant,
+                   step=step, size="proxy", table="sweep", train=fin, pretrain=pre, seed=seed, ablation=ablation,
+                   setting=name)
+    return GridRun(spec, Resources(nodes=1, gpus_per_node=0, hours=0.5), gpu_hours=0.0)
 
 
 # Second pass, at the training size the demo's 15-minute budget allows (10,000 images, 2.5x the first pass): the
@@ -92,30 +87,15 @@ SECOND_FINETUNE = {"ld1": FINETUNE_ONLY["ld1"], "ld1-lr2e-3": FINETUNE_ONLY["ld1
                    "ld1-ft3-mae3": dict(layer_decay=1.0, lr=1e-3, ft_epochs=3, mae_epochs=3)}
 
 
-def _second_pass(seed: int) -> list[GridRun]:
+def runs(ctx: GridContext) -> list[GridRun]:
     out = []
-    common = dict(size="tiny", dataset="fashion-mnist", device="cpu", seed=seed, train_samples=10000,
-                  eval_samples=2000, model_args=PROXY, log_every=20)
-    for kind, steps, settings in (("supervised", ("sup", "b", "f"), SECOND_SUPERVISED),
-                                  ("mae_finetune", ("b", "f"), SECOND_FINETUNE)):
-        for step in steps:
-            variant = "hiera_tiny_224" + (f".{SLUGS[step]}" if SLUGS[step] else "")
-            for name, change in settings.items():
-                change = dict(change)
-                mae = {**SHIPPED_MAE, "epochs": change.pop("mae_epochs", 1)}
-                ft_epochs = change.pop("ft_epochs", 2)
-                recipe = {**CENTRE, **change}
-                if kind == "supervised":
-                    pre = None
-                    fin = TrainConfig(phase="supervised", model=variant, recipe="proxy_supervised",
-                                      recipe_args={**recipe, "epochs": 3, "grad_clip": 5.0}, **common)
-                else:
-                    pre = TrainConfig(phase="mae", model=variant, recipe="proxy_mae", decoder_dim=64,
-                                      recipe_args=mae, **common)
-                    fin = TrainConfig(phase="finetune", model=variant, recipe="proxy_finetune",
-                                      recipe_args={**recipe, "epochs": ft_epochs, "grad_clip": 5.0}, **common)
-                spec = RunSpec(grid="proxy_recipe_sweep", run=f"10k/{kind}/{step}/{name}/seed{seed}", variant=variant,
-                               step=step, size="proxy", table="sweep", train=fin, pretrain=pre, seed=seed,
-                               ablation=f"{kind}_10k", setting=name)
-                out.append(GridRun(spec, Resources(nodes=1, gpus_per_node=0, hours=0.5), gpu_hours=0.0))
+    for seed in range(ctx.seeds):
+        for kind, steps, settings in (("supervised", ("sup", "f"), SETTINGS),
+                                      ("mae_finetune", ("b", "f"), {**SETTINGS, **FINETUNE_ONLY})):
+            out += [_run(seed, 4000, kind, step, name, change, True) for step in steps
+                    for name, change in settings.items()]
+        for kind, steps, settings in (("supervised", ("sup", "b", "f"), SECOND_SUPERVISED),
+                                      ("mae_finetune", ("b", "f"), SECOND_FINETUNE)):
+            out += [_run(seed, 10000, kind, step, name, change, False) for step in steps
+                    for name, change in settings.items()]
     return out
