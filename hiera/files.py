@@ -180,23 +180,6 @@ def _cut(f: IO[bytes], path: Path) -> bytes:
     return b"\n" if newline else b""  # a whole last record without its newline stays, on its own line
 
 
-def repair_jsonl(path: str | Path) -> int:
-    """Cut a torn last line off `path` (warns once); returns the bytes removed. Callers are its writers."""
-    path = Path(path)
-    if not path.is_file():
-        return 0
-    with path.open("r+b") as f:
-        fcntl.lockf(f, fcntl.LOCK_EX)
-        before = f.seek(0, os.SEEK_END)
-        sep = _cut(f, path)
-        if sep:
-            f.seek(0, os.SEEK_END)
-            f.write(sep)
-        f.flush()
-        os.fsync(f.fileno())
-        return max(0, before - f.seek(0, os.SEEK_END))
-
-
 def append_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     """Append whole lines (one `write`, fsynced) after repairing a torn last line; concurrent appenders queue."""
     path = Path(path)
