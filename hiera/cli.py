@@ -88,7 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     summary = run_demo(args.out, video=args.video, width=args.width, train_samples=args.train_samples,
                        eval_samples=args.eval_samples, epochs_scale=args.epochs_scale, device=args.device,
-                       bench=not args.no_bench, figures=not args.no_figures)
+                       bench=not args.no_bench, figures=not args.no_figures, jobs=args.jobs)
     print(f"demo finished in {summary['wall_s']:.0f} s: {summary['runs']} runs; records in {summary['records']}, "
           f"tables in {Path(summary['tables'][0]).parent if summary.get('tables') else '-'}"
           + (f", figures in {Path(summary['figures'][0]).parent}" if summary.get("figures") else ""))
@@ -360,10 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="directory of the demo's runs and records (default results/runs/demo)")
     p.add_argument("--video", action="store_true", help="also the video ladder on moving Fashion-MNIST")
     p.add_argument("--width", type=int, default=32, help="channels of stage 1 of the proxy models (default 32)")
-    p.add_argument("--train-samples", type=int, default=4000, help="training images per epoch (default 4000)")
+    p.add_argument("--train-samples", type=int, default=10000, help="training images per epoch (default 10000)")
     p.add_argument("--eval-samples", type=int, default=2000, help="test images evaluated (default 2000)")
     p.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every phase's epochs (default 1)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--jobs", type=int, help="runs trained at once (default: one per CPU core; 1 on a GPU)")
     p.add_argument("--no-bench", action="store_true", help="skip the speed profile")
     p.add_argument("--no-figures", action="store_true", help="tables only")
     p.set_defaults(func=cmd_demo)

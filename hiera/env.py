@@ -6,6 +6,7 @@ Every record this project writes carries `collect_env()` (DEVELOPERS: records ca
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -30,6 +31,21 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+# The SLURM variables that tell one attempt of a run from another (a requeued task keeps its job and array ids and
+# counts up SLURM_RESTART_COUNT).
+SLURM_FIELDS = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID", "array_task_id": "SLURM_ARRAY_TASK_ID",
+                "restart_count": "SLURM_RESTART_COUNT", "node": "SLURMD_NODENAME", "cpus_per_task": "SLURM_CPUS_PER_TASK"}
+
+
+def slurm_env() -> dict[str, str] | None:
+    """This process's SLURM job (`SLURM_FIELDS`), or None outside SLURM. A first attempt has no restart count: 0."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return None
+    found = {key: os.environ[var] for key, var in SLURM_FIELDS.items() if var in os.environ}
+    found.setdefault("restart_count", "0")
+    return found
 
 
 def collect_env() -> dict[str, Any]:

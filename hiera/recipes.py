@@ -169,24 +169,35 @@ def k400_supervised(size: str, pretrain_epochs: int | None = None) -> dict[str, 
 
 
 def proxy_mae(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
-    """This project's proxy: MAE on the embedded Fashion-MNIST (or its moving-video set) in a CPU minute."""
-    return dict(name="proxy_mae", kind="mae", dataset="proxy", epochs=pretrain_epochs or 1, warmup_epochs=0,
+    """This project's proxy: MAE on the embedded Fashion-MNIST (or its moving-video set), 3 epochs by default.
+
+    The lr is the one the recipe sweep (`ablations/proxy_recipe_sweep.py`) kept fixed; 3 epochs instead of 1 lifted
+    MAE -> finetuning at 10,000 images from 70.55 / 73.05% to 74.75 / 74.0% top-1 (rows b / f, 64 px)."""
+    epochs = pretrain_epochs or 3
+    return dict(name="proxy_mae", kind="mae", dataset="proxy", epochs=epochs, warmup_epochs=0,
                 batch_size=64, lr=1.5e-3, betas=(0.9, 0.95), mask_ratio=0.6, decoder_depth=1, decoder_heads=2,
-                crop_scale=(0.5, 1.0), pretrain_epochs=pretrain_epochs or 1)
+                crop_scale=(0.5, 1.0), pretrain_epochs=epochs)
+
+
+# Chosen by ablations/proxy_recipe_sweep.py (records: results/records/proxy_recipe_sweep.jsonl; README "Recipes").
+# The presets shipped before it (lr 2e-3 at batch 64, no warm-up, mixup 0.2, label smoothing 0.1, layer decay 0.85)
+# broke training from scratch (Hiera 36% vs 58-64% top-1 at 4,000 images) and, after a short MAE, all but froze the
+# lower blocks (finetuning 35% with layer decay 0.85, 56.6% without). Mixup and smoothing cost 2-10 points at these
+# lengths; a one-epoch warm-up and lr 1e-3 were best or tied.
+PROXY_OPTIM: dict[str, Any] = dict(warmup_epochs=1, batch_size=64, lr=1e-3, crop_scale=(0.7, 1.0), mixup=0.0,
+                                   cutmix=0.0, label_smoothing=0.0, grad_clip=5.0)
 
 
 def proxy_finetune(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
-    """This project's proxy finetuning (layer decay, mixup, label smoothing as Tab. 14, shorter and hotter)."""
-    return dict(name="proxy_finetune", kind="finetune", dataset="proxy", epochs=2, warmup_epochs=0, batch_size=64,
-                lr=2e-3, layer_decay=0.85, drop_path=0.0, crop_scale=(0.7, 1.0), mixup=0.2, cutmix=0.0,
-                label_smoothing=0.1, grad_clip=5.0, pretrain_epochs=pretrain_epochs or 1)
+    """This project's proxy finetuning: 3 epochs, no layer decay (1.0), no mixup or smoothing (see PROXY_OPTIM)."""
+    return dict(name="proxy_finetune", kind="finetune", dataset="proxy", epochs=3, layer_decay=1.0, drop_path=0.0,
+                pretrain_epochs=pretrain_epochs or 3, **PROXY_OPTIM)
 
 
 def proxy_supervised(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
-    """This project's proxy supervised-from-scratch schedule (the baseline row): as long as MAE + finetuning."""
-    return dict(name="proxy_supervised", kind="supervised", dataset="proxy", epochs=3, warmup_epochs=0,
-                batch_size=64, lr=2e-3, crop_scale=(0.7, 1.0), mixup=0.2, cutmix=0.0, label_smoothing=0.1,
-                grad_clip=5.0)
+    """This project's proxy supervised-from-scratch schedule (the baseline row, App. B): as many epochs as MAE +
+    finetuning (6), the finetuning optimiser (PROXY_OPTIM)."""
+    return dict(name="proxy_supervised", kind="supervised", dataset="proxy", epochs=6, **PROXY_OPTIM)
 
 
 RECIPES = {"in1k_mae": in1k_mae, "in1k_finetune": in1k_finetune, "in1k_supervised": in1k_supervised,

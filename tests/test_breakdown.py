@@ -1,8 +1,9 @@
 """`hiera-study bench --breakdown` on CPU: attribution per op family, records, loader, table, figure, command line.
 
-The ladder is Hiera-T's shrunk to the demo's proxy (8 channels, 1-1-2-1 blocks, 64x64 inputs, 4x4-token mask
-units), so every step runs in a fraction of a second. Times are never asserted, only where they go: which families
-must have time (derived here from the configs and block plans, not from hiera/breakdown.py) and which must not.
+The ladder is Hiera-T's shrunk to the proxy scale (`hiera/proxy.py` at 8 channels, 1-1-2-1 blocks, 64x64 inputs,
+4x4-token mask units), so every step runs in a fraction of a second. Times are never asserted, only where they go:
+which families must have time (derived here from the configs and block plans, not from hiera/breakdown.py) and which
+must not.
 """
 
 import argparse
@@ -20,14 +21,14 @@ from hiera.analysis.tables import breakdown_tables, render_markdown, write_table
 from hiera.bench import BenchConfig
 from hiera.breakdown import ALL_FAMILIES, SCHEMA, attribute, breakdown_variant, run_breakdown
 from hiera.cli import main
-from hiera.demo import PROXY
 from hiera.ladder import STEP_IDS
 from hiera.layers.scope import FAMILIES, scope, scopes_on
 from hiera.model import HierarchicalViT
 from hiera.plan import plan_blocks
+from hiera.proxy import IMAGE as PROXY
 from hiera.registry import get_variant, list_variants
 
-OVERRIDES = dict(PROXY, embed_dim=8, num_classes=10)
+OVERRIDES = dict(PROXY, input_size=(64, 64), embed_dim=8, num_classes=10)  # 16 mask units
 FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=1, device="cpu", precision="fp32", attn="sdpa")
 LADDER = [v.name for v in list_variants("hiera_tiny_224*")]
 ENV_KEYS = {"device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "python",

@@ -61,7 +61,7 @@ def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
     foreign.parent.mkdir()
     foreign.write_text('{"mine": true}\n')
     code, out, err = run(capsys, "demo", "--out", str(tmp_path), "--train-samples", "128", "--eval-samples", "64",
-                         "--width", "16")
+                         "--width", "16", "--epochs-scale", "0.34")  # MAE 1 + finetuning 1, supervised 2 epochs
     assert code == 0, err
     records = [json.loads(x) for x in (tmp_path / "records" / "demo.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]

@@ -1,6 +1,6 @@
 """Every Table-1 step traces as one graph under `torch.compile(fullgraph=True)`, without recompiling across steps.
 
-For each ladder step (sup, mae, a-f; images and video) at a proxy size (the demo's proxy, `hiera/demo.py`, at 16
+For each ladder step (sup, mae, a-f; images and video) at a proxy size (the demo's proxy, `hiera/proxy.py`, at 16
 channels): inference forward, train step (forward + cross-entropy + backward) and MAE step (mask given, forward
 + backward; not for `sup`, which cannot mask). `aot_eager` traces forward and backward through AOTAutograd as
 inductor sees them, without code generation; one test compiles with inductor itself. Every compiled call after the
@@ -18,14 +18,15 @@ import torch.nn.functional as F
 
 import hiera
 from hiera.bench import BenchConfig, run
-from hiera.demo import PROXY, PROXY_VIDEO
 from hiera.ladder import LADDER
 from hiera.mae import MaskedAutoencoder, build_mae
 from hiera.masking import num_kept, random_mask
+from hiera.proxy import IMAGE as PROXY
+from hiera.proxy import VIDEO as PROXY_VIDEO
 
 # The demo's proxy at 16 channels and one block per stage (tracing time grows with the number of ops): every kind
 # of block remains (stride-1 pooled first block, q-pooling transitions, mask-unit and global attention).
-IMAGE = dict(PROXY, embed_dim=16, stages=(1, 1, 1, 1), num_classes=10)  # 64x64 px, 4x4-token mask units: 16 units
+IMAGE = dict(PROXY, embed_dim=16, stages=(1, 1, 1, 1), num_classes=10)  # 48x48 px, 4x4-token mask units: 9 units
 VIDEO = dict(PROXY_VIDEO, embed_dim=16, stages=(1, 1, 1, 1), num_classes=10, input_size=(4, 32, 32))  # 8 units
 RATIO = 0.5
 CALLS = 3  # the first compiles, the others must not

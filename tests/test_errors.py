@@ -309,7 +309,7 @@ def test_demo_keeps_foreign_speed_records_and_shows_its_latest_profile(capsys, t
     foreign.parent.mkdir()
     mine = json.dumps({**speed, "samples_per_s": 999.0}) + "\n"
     foreign.write_text(mine)
-    argv = ["demo", "--out", str(tmp_path), "--no-figures", "--width", "16"]
+    argv = ["demo", "--out", str(tmp_path), "--no-figures", "--width", "16", "--jobs", "1"]  # in-process: patched
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     rate["now"] = 222.0

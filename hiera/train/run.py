@@ -1,7 +1,8 @@
 """One directory per run, written so that nothing is ever half-written and a run can always be resumed.
 
     <run_dir>/config.json          the resolved configuration (a restart must match it)
-    <run_dir>/env.json             one entry per (re)start: versions, device, git SHA (`hiera.env.collect_env`)
+    <run_dir>/env.json             one entry per (re)start: versions, device, git SHA (`hiera.env.collect_env`),
+                                   under SLURM the job, array task and restart count (`hiera.env.slurm_env`)
     <run_dir>/metrics.jsonl        one JSON object per logged step/epoch, each with its `step`
     <run_dir>/tb/                  the same metrics as TensorBoard events (`hiera.train.board`; main rank only)
     <run_dir>/checkpoints/last.pth the latest state (model, optimizer, scaler, scheduler, RNG, data position)
@@ -30,7 +31,7 @@ from typing import Any
 
 import torch
 
-from hiera.env import collect_env
+from hiera.env import collect_env, slurm_env
 from hiera.files import Lock, append_jsonl, atomic_write, atomic_write_text, clean_temps, read_jsonl
 
 # Temporary names of the code before `hiera.files` (a kill left them behind; no writer uses them any more).
@@ -130,7 +131,10 @@ class RunDir:
         atomic_write_text(self.path / "config.json", json.dumps(config, indent=1, sort_keys=True, default=list) + "\n")
         env_path = self.path / "env.json"
         starts = json.loads(env_path.read_text()) if env_path.is_file() else []
-        atomic_write_text(env_path, json.dumps(starts + [collect_env()], indent=1) + "\n")
+        start = collect_env()
+        if slurm_env():  # which SLURM job and attempt: a requeue shows as a new entry with a higher restart_count
+            start["slurm"] = slurm_env()
+        atomic_write_text(env_path, json.dumps(starts + [start], indent=1) + "\n")
 
     def log(self, metrics: dict[str, Any]) -> None:
         """Append one metrics line (must carry `step`), fsynced; a torn last line is cut off first."""
