@@ -35,8 +35,9 @@ def _version(package: str) -> str | None:
 
 # The SLURM variables that tell one attempt of a run from another (a requeued task keeps its job and array ids and
 # counts up SLURM_RESTART_COUNT).
-SLURM_FIELDS = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID", "array_task_id": "SLURM_ARRAY_TASK_ID",
-                "restart_count": "SLURM_RESTART_COUNT", "node": "SLURMD_NODENAME", "cpus_per_task": "SLURM_CPUS_PER_TASK"}
+SLURM_FIELDS = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID",
+                "array_task_id": "SLURM_ARRAY_TASK_ID", "restart_count": "SLURM_RESTART_COUNT",
+                "node": "SLURMD_NODENAME", "cpus_per_task": "SLURM_CPUS_PER_TASK"}
 
 
 def slurm_env() -> dict[str, str] | None:

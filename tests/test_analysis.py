@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from hiera.analysis import register
-from hiera.analysis.plots import plot_all, speedup_data, write_plots
+from hiera.analysis.plots import ladders_data, plot_all, speedup_data, write_plots
 from hiera.analysis.records import (
     load_all,
     load_curves,
@@ -28,7 +28,7 @@ from hiera.analysis.records import (
     load_speed,
     setting_key,
 )
-from hiera.analysis.tables import build_tables, render_markdown, update_readme, write_tables
+from hiera.analysis.tables import build_tables, mae_vs_scratch, render_markdown, update_readme, write_tables
 
 FIX = Path(__file__).parent / "fixtures" / "analysis"
 GOLDEN = FIX / "golden"
@@ -78,6 +78,7 @@ def test_tables_are_deterministic(recs, tables_dir, tmp_path):
 def test_every_table_kind_in_every_format(tables_dir):
     stems = {p.stem for p in tables_dir.iterdir()}
     assert stems == {"table1", "table1-proxy", "table2", "table2-proxy", "table3-proxy", "demo", "appendix_b",
+                     "mae_vs_scratch-proxy",
                      "runs-smoke_demo",
                      "speed-nvidia_h100_80gb_hbm3-infer-fp16-math-paper-pt2.5.1",
                      "speed-cpu_x86_64-infer-fp32-math-custom-pt2.5.1", "tables"}
@@ -359,6 +360,34 @@ def test_run_directories_with_their_result_json(tmp_path):
         load_runs([tmp_path / "nothing"])
 
 
+def test_mae_vs_scratch_pairs_the_same_model_trained_both_ways(recs):
+    """Row a of the Table-1 fixture grid (MAE, seeds 0-1) against row a of the App.-B grid (from scratch, seeds
+    0-2), with per-example predictions planted: the difference pools the two seeds in both, image by image."""
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 10, 50).astype(np.int16)
+    runs = recs.runs.copy()
+    pick = lambda table: runs[(runs["table"] == table) & (runs["modality"] == "image") & (runs["step"] == "a")  # noqa: E731
+                              & (runs["status"] == "done")].copy()
+    mae, scratch = pick("table1"), pick("appendix_b")
+    assert sorted(mae["seed"]) == [0, 1] and sorted(scratch["seed"]) == [0, 1, 2]
+    correct = {}
+    for name, frame, p_right in (("mae", mae, 0.8), ("scratch", scratch, 0.6)):
+        preds = []
+        for seed in frame["seed"]:
+            right = rng.random(50) < p_right
+            correct[(name, int(seed))] = right
+            preds.append(np.where(right, labels, (labels + 1) % 10).astype(np.int16))
+        frame["predictions"], frame["labels"] = preds, [labels] * len(frame)
+    expected = 100 * np.mean([correct[("mae", s)].mean() - correct[("scratch", s)].mean() for s in (0, 1)])
+    table = mae_vs_scratch("mae_vs_scratch-test", mae, scratch)
+    row = table.data.set_index("step").loc["a"]
+    assert row["seeds"] == 2 and row["diff"] == pytest.approx(expected)
+    assert row["diff_lo"] <= row["diff"] <= row["diff_hi"]
+    assert (row["mae_n"], row["scratch_n"]) == (2, 3)
+    assert table.rows[0][:3] == ["image", "a", "replace rel pos with absolute"]
+    assert table.rows[0][5].startswith(f"{expected:+.2f} [") and table.rows[0][5].endswith("(2)")
+
+
 def test_setting_key():
     assert [setting_key(v) for v in (True, 0.20, "400.0", 400, "HOG", "0.0")] == ["true", "0.2", "400", "400",
                                                                                    "hog", "0"]
@@ -378,9 +407,36 @@ def test_speedup_figure_plots_table1_ratios(recs, figures):
     pd.testing.assert_frame_equal(info.data, data)
 
 
+def test_ladders_figure_places_each_ladder_at_its_own_models_speed(recs, figures):
+    """Both ladders on one plot: mean top-1 with a t-interval over seeds, at the speed of the very model each step
+    trained (the 32 px App.-B proxies here). The Table-1 proxies (64 px) have no speed record of their own: they
+    are left unplaced, never put at a full-size model's speed as a stand-in."""
+    t975 = {1: 12.706204736174698, 2: 4.302652729911275}  # Student-t 0.975 quantiles (tables), df = seeds - 1
+    data, _ = ladders_data(recs)
+    appb = data[(data["kind"] == "appendix_b") & (data["modality"] == "image")].set_index("step")
+    raw = [json.loads(x) for x in (FIX / "records" / "appb_demo.jsonl").read_text().splitlines()]
+    speeds = [json.loads(x) for x in (FIX / "speed" / "bench-infer-fp32-math-cpu_x86_64-pt2.5.1.jsonl").read_text()
+              .splitlines()]
+    for step in ("sup", "a", "b"):
+        top1 = np.array([r["metrics"]["top1"] for r in raw if r["step"] == step and r["status"] == "done"])
+        half = t975[len(top1) - 1] * top1.std(ddof=1) / np.sqrt(len(top1))
+        row = appb.loc[step]
+        assert (row["acc"], row["lo"], row["hi"], row["n"]) == pytest.approx(
+            (top1.mean(), top1.mean() - half, top1.mean() + half, len(top1)))
+        variant = next(r["variant"] for r in raw if r["step"] == step)
+        assert row["speed"] == next(r["samples_per_s"] for r in speeds
+                                    if r["variant"] == variant and r["input_size"] == [32, 32])
+    table1 = data[(data["kind"] == "table1") & (data["modality"] == "image")]
+    assert set(table1["step"]) == {"sup", "a", "c", "f"} and table1["speed"].isna().all()
+    info = figures[1]["ladders-proxy"]
+    assert "Not placed (no speed record of the model): sup (table1)" in info.caption
+    assert "from scratch (App. B)" in info.caption and "95% Student-t" in info.caption
+
+
 def test_every_figure_written_with_caption_and_index(figures):
     out, made, logged = figures
-    assert set(made) == {"acc_vs_speed", "speedup", "curves-t1_images_demo", "curves-t1_video_demo", "curves-demo",
+    assert set(made) == {"acc_vs_speed", "ladders-proxy", "speedup", "curves-t1_images_demo", "curves-t1_video_demo",
+                         "curves-demo",
                          "reconstructions-t1_images_demo", "reconstructions-t1_video_demo", "reconstructions-demo",
                          "batch-nvidia_h100_80gb_hbm3-infer-fp16-math-paper", "model_size"}
     index = (out / "index.md").read_text()

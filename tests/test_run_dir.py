@@ -1,6 +1,7 @@
 """Run directories: atomic checkpoints, refused config changes, corrupted checkpoints, metrics on resume."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -25,6 +26,24 @@ def test_lifecycle_and_resume_drops_metrics_past_the_checkpoint(tmp_path):
     assert not again.done
     again.finish({"top1": 0.5})
     assert again.done and json.loads((tmp_path / "r" / "result.json").read_text()) == {"top1": 0.5}
+
+
+def test_env_json_tells_slurm_attempts_apart(tmp_path, monkeypatch):
+    """Under SLURM each start records its job, array task and restart count: a requeued attempt is a new entry with
+    the same array task and a higher count (what the proxy grids' requeue shows); outside SLURM, no such field."""
+    for var in [v for v in os.environ if v.startswith("SLURM")]:
+        monkeypatch.delenv(var)
+    RunDir(tmp_path).start({"lr": 1e-3})
+    monkeypatch.setenv("SLURM_JOB_ID", "172")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "171")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    RunDir(tmp_path).start({"lr": 1e-3})  # a first attempt: SLURM sets no SLURM_RESTART_COUNT
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    RunDir(tmp_path).start({"lr": 1e-3})
+    starts = json.loads((tmp_path / "env.json").read_text())
+    assert "slurm" not in starts[0]
+    assert starts[1]["slurm"] == {"job_id": "172", "array_job_id": "171", "array_task_id": "1", "restart_count": "0"}
+    assert starts[2]["slurm"]["restart_count"] == "1" and starts[2]["slurm"]["array_task_id"] == "1"
 
 
 def test_another_config_is_refused(tmp_path):

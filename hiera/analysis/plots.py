@@ -1,6 +1,8 @@
 """Figures from our records beside the paper's numbers, for `paper_figures/` (PNG + PDF + caption).
 
 - `acc_vs_speed`: top-1 against throughput per model size (paper Fig. 1 / Fig. 3 style; Tables 2, 4, 8, 16, 17);
+- `ladders-<context>`: top-1 (95% CI over seeds) against throughput per Table-1 step, the ladder with MAE and from
+  scratch on one plot (paper App. B's contrast);
 - `speedup`: each Table-1 step's speed over the supervised MViTv2 baseline, images and video, ours vs paper;
 - `curves-<grid>`: MAE pretraining and finetuning curves per variant (mean ± std over seeds);
 - `reconstructions-<grid>`: MAE input, visible mask units and reconstruction (paper Fig. 2 style);
@@ -56,12 +58,15 @@ from hiera.analysis.tables import (
     SIZE_LABELS,
     SPEED_COL,
     SPEED_UNIT,
+    _first_variant,
     breakdown_groups,
     describe_breakdown,
     describe_runs,
     resolution_label,
     slug,
+    speeds_for,
     split_contexts,
+    summarize,
     table1_frame,
     table2_frame,
 )
@@ -286,6 +291,102 @@ def plot_acc_vs_speed(recs: Records, out_dir: Path) -> FigureInfo | str:
                                                 "results/paper/table2.csv"], data, files)
 
 
+# ---- both ladders: accuracy vs speed per step (Table 1 with MAE, App. B from scratch) ------------------------
+
+LADDER_KINDS_SHOWN = (("table1", "MAE + finetune (Table 1)", "-", "o"),
+                      ("appendix_b", "from scratch (App. B)", "--", "s"))
+
+
+def ladders_data(recs: Records) -> tuple[pd.DataFrame, dict[tuple[str, str], list[str]]]:
+    """Per ladder kind, context (`split_contexts`: proxy vs full data, size), modality and step: our mean top-1 with
+    its 95% CI over seeds (`summarize`, the tables' numbers) and the throughput of the model that step trained
+    (never a stand-in: a full-size model's speed is not placed beside a proxy's accuracy). Also the caption
+    sentences on the speeds per (context, modality)."""
+    rows, captions = [], {}
+    for kind, label, _, _ in LADDER_KINDS_SHOWN:
+        for suffix, part in split_contexts(recs.runs[recs.runs["table"] == kind], kind):
+            # one name for both kinds: table1's "-proxy[-size]" and appendix_b's "[-size]" -> "proxy[-size]"
+            context = ("proxy" if part["proxy"].any() else "full") + suffix.removeprefix("-proxy")
+            for modality in ("image", "video"):
+                mine = part[part["modality"] == modality]
+                if not (mine["status"] == "done").any():
+                    continue
+                found, caption, _ = speeds_for(recs.speed, mine, _first_variant(mine, "step"), {},
+                                               f"{label}: {modality} {SPEED_UNIT[modality]}")
+                if caption:
+                    captions.setdefault((context, modality), []).append(caption)
+                for step in STEP_IDS:
+                    stats = summarize(mine[mine["step"] == step])
+                    if stats["n"]:
+                        rows.append({"context": context, "kind": kind, "ladder": label, "modality": modality,
+                                     "step": step, "acc": stats["mean"], "lo": stats["lo"], "hi": stats["hi"],
+                                     "n": stats["n"],
+                                     "speed": found[step]["samples_per_s"] if found.get(step) else np.nan})
+    columns = ["context", "kind", "ladder", "modality", "step", "acc", "lo", "hi", "n", "speed"]
+    return pd.DataFrame(rows, columns=columns), captions
+
+
+def _finite(x) -> bool:
+    return x is not None and not pd.isna(x)
+
+
+def plot_ladders(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
+    """One figure per context and modality with a ladder trained both ways (or one way): top-1 (95% CI bars over
+    seeds) against throughput, a marker per step, the ladders joined in step order (paper App. B's contrast)."""
+    data, speed_captions = ladders_data(recs)
+    out: list[FigureInfo | str] = []
+    if data.empty:
+        return ["ladders: no finished Table-1 or Appendix-B ladder runs"]
+    for (context, modality), d in data.groupby(["context", "modality"], sort=True):
+        name = f"ladders-{context}" + ("" if modality == "image" else f"-{modality}")
+        placed = d[d["speed"].notna()]
+        if placed.empty:
+            out.append(f"{name}: no speed record of the ladder's models (hiera-study bench, see README)")
+            continue
+        fig, axes = _new(SINGLE * 1.45, 2.6)
+        ax = axes[0][0]
+        for kind, label, dashes, marker in LADDER_KINDS_SHOWN:
+            part = placed[placed["kind"] == kind].assign(o=lambda f: [STEP_IDS.index(s) for s in f["step"]])
+            part = part.sort_values("o")
+            if part.empty:
+                continue
+            ax.plot(part["speed"], part["acc"], dashes, color="0.45", linewidth=0.8, zorder=1, label=label)
+            for r in part.itertuples():
+                color = STEP_COLORS.get(r.step, "0.5")
+                if _finite(r.lo):
+                    ax.errorbar(r.speed, r.acc, yerr=[[r.acc - r.lo], [r.hi - r.acc]], fmt="none", ecolor=color,
+                                elinewidth=0.8, capsize=2, zorder=2)
+                ax.scatter(r.speed, r.acc, s=20, marker=marker, color=color if kind == "table1" else "white",
+                           edgecolors=color, linewidths=1.0, zorder=3)
+                ax.annotate(r.step, (r.speed, r.acc), xytext=(3, 2), textcoords="offset points", fontsize=6)
+        ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
+        ax.set_xlabel(f"throughput ({SPEED_UNIT[modality]}, log scale)")
+        ax.set_ylabel("top-1 (%)")
+        ax.legend(loc="best", frameon=False)
+        ax.margins(x=0.12, y=0.12)
+        runs = recs.runs[recs.runs["table"].isin(set(d["kind"])) & (recs.runs["modality"] == modality)
+                         & (recs.runs["proxy"] == context.startswith("proxy"))]
+        missing = [f"{s} ({k})" for k, s in d.loc[d["speed"].isna(), ["kind", "step"]].itertuples(index=False)]
+        caption = ("Top-1 against inference throughput of the trained models for every Table-1 step, the ladder "
+                   "MAE-pretrained and finetuned (filled markers, solid line) and trained from scratch (open markers, "
+                   "dashed; paper App. B / Fig. 8); bars: 95% Student-t intervals over seeds (none with one seed); "
+                   "colour = step. " + " ".join(describe_runs(runs) + speed_captions.get((context, modality), []))
+                   + (f" Not placed (no speed record of the model): {', '.join(missing)}." if missing else ""))
+        files = save(fig, out_dir, name, caption)
+        out.append(FigureInfo(name, caption, [*_sources(runs), *_speed_sources_ladder(recs, runs)],
+                              d.reset_index(drop=True), files))
+    return out
+
+
+def _speed_sources_ladder(recs: Records, runs: pd.DataFrame) -> list[str]:
+    """Speed-record files that measured one of `runs`' variants at their input size."""
+    pool = recs.speed
+    if pool.empty:
+        return []
+    return _sources(pool[pool["variant"].isin(set(runs["variant"])) & pool["input_size"].isin(set(runs["input_size"]))])
+
+
 def _speed_sources(recs: Records, devices: set[str]) -> list[str]:
     """Speed-record files that measured a Hiera size (the Table 2 / Fig. 1 models) on the devices shown."""
     names = [f"hiera_{s}_{r}" for s in SIZES for r in RES.values()]
@@ -478,6 +579,9 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
         panels = [("mae", "loss", "MAE pretraining loss"), ("finetune", "loss", "finetuning loss"),
                   ("finetune", "top1", "eval top-1 (%)")]
         data["panel"] = data["phase"].replace({"supervised": "finetune"})
+        # a band is a spread over seeds: only where each colour is one setting (its runs differ by seed alone)
+        data["group"] = data["run"].str.replace(r"/?seed\d+$", "", regex=True)
+        banded = bool((data.groupby("hue")["group"].nunique() <= 1).all())
         panels = [p for p in panels if data[(data["panel"] == p[0])][p[1]].notna().any()]
         modalities = [m for m in ("image", "video") if (data["modality"] == m).any()]
         fig, axes = _new(DOUBLE, 1.75 * len(modalities) + 0.45, len(modalities), len(panels))
@@ -486,11 +590,14 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                 ax = axes[row][col]
                 part = data[(data["modality"] == modality) & (data["panel"] == phase) & data[metric].notna()]
                 order = [h for h in colors if h in set(part["hue"])]
-                if order:
+                if order and banded:
                     # mean over seeds with a ±1 std band (no bootstrap: deterministic)
                     sns.lineplot(part, x="epochs", y=metric, hue="hue", hue_order=order, palette=colors,
                                  errorbar="sd", estimator="mean", ax=ax, legend=False, marker="o" if metric == "top1"
                                  else None, markersize=3, linewidth=1.0)
+                elif order:  # several settings share a colour: one thin line each, never a band across settings
+                    sns.lineplot(part, x="epochs", y=metric, hue="hue", hue_order=order, palette=colors,
+                                 units="group", estimator=None, ax=ax, legend=False, linewidth=0.6, alpha=0.8)
                 else:
                     ax.text(0.5, 0.5, "no curves", ha="center", va="center", transform=ax.transAxes, color="0.5")
                 ax.set_title(f"{modality.capitalize()}: {title}")
@@ -498,16 +605,18 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                 ax.set_ylabel("top-1 (%)" if metric == "top1" else "loss")
         handles = [mpl.lines.Line2D([], [], color=colors[h], label=labels[h]) for h in colors]
         fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), frameon=False)
+        spread = ("lines are the mean over seeds, bands ±1 std" if banded else
+                  f"one line per run setting ({data['group'].nunique()} settings; the grid varies settings within a "
+                  "colour, so no band is drawn across them)")
         caption = (f"Training curves of grid {grid}: MAE pretraining loss (normalised-pixel MSE on masked units), "
-                   "finetuning (supervised baseline: supervised training) loss and top-1 per epoch; lines are the mean "
-                   "over seeds, bands ±1 std; colour = " + ("Table-1 step. " if key == "step" else f"{key}. ") +
-                   " ".join(describe_runs(runs)))
+                   f"finetuning (supervised baseline: supervised training) loss and top-1 per epoch; {spread}; "
+                   "colour = " + ("Table-1 step. " if key == "step" else f"{key}. ") + " ".join(describe_runs(runs)))
         name = f"curves-{grid}"
         files = save(fig, out_dir, name, caption)
         n = runs[(runs["status"] == "done") & runs["files_dir"].notna()].shape[0]
         out.append(FigureInfo(name, caption, [*_sources(runs), f"<archive or run_dir>/{{mae,finetune,supervised}}/"
                                                                f"metrics.jsonl of {n} runs"],
-                              data.drop(columns=["panel"]), files))
+                              data.drop(columns=["panel", "group"]), files))
     return out
 
 
@@ -610,8 +719,8 @@ def plot_breakdown(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
 # ---- all figures ------------------------------------------------------------------------------------------------
 
 PLOTTERS: tuple[Callable[[Records, Path], FigureInfo | str | list], ...] = (
-    plot_acc_vs_speed, plot_speedup, plot_curves, plot_reconstructions, plot_speed_vs_batch, plot_model_size,
-    plot_breakdown)
+    plot_acc_vs_speed, plot_ladders, plot_speedup, plot_curves, plot_reconstructions, plot_speed_vs_batch,
+    plot_model_size, plot_breakdown)
 
 
 def plot_all(recs: Records, out_dir: Path | str = FIGURES_DIR, command: str = "hiera-study plots",

@@ -146,16 +146,24 @@ def paired_steps(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
         if part.empty:
             continue
         if prev is not None:
-            a, b = _by_seed(prev[1]), _by_seed(part)
-            seeds = sorted(a.keys() & b.keys())
-            labels = a[seeds[0]][1] if seeds else None
-            same = all(np.array_equal(x[s][1], labels) for x in (a, b) for s in seeds)
-            out[step] = {"vs": prev[0], "seeds": len(seeds) if same else 0}
-            if seeds and same:
-                correct_a = np.stack([a[s][0] == a[s][1] for s in seeds])
-                correct_b = np.stack([b[s][0] == b[s][1] for s in seeds])
-                out[step].update(paired_difference(correct_a, correct_b, N_BOOT, LEVEL, BOOT_SEED))
+            out[step] = {"vs": prev[0], **paired_runs(prev[1], part)}
         prev = (step, part)
+    return out
+
+
+def paired_runs(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> dict[str, Any]:
+    """Top-1 of `runs_b` minus `runs_a` on the same test images: `seeds` (finished with predictions in both,
+    matched by seed number) and, when there are any, `hiera.analysis.stats.paired_difference` with seeds pooled.
+    Test sets that differ (other images or order: the labels differ) give `seeds` 0 and no difference."""
+    a, b = _by_seed(runs_a), _by_seed(runs_b)
+    seeds = sorted(a.keys() & b.keys())
+    labels = a[seeds[0]][1] if seeds else None
+    same = all(np.array_equal(x[s][1], labels) for x in (a, b) for s in seeds)
+    out: dict[str, Any] = {"seeds": len(seeds) if same else 0}
+    if seeds and same:
+        correct_a = np.stack([a[s][0] == a[s][1] for s in seeds])
+        correct_b = np.stack([b[s][0] == b[s][1] for s in seeds])
+        out.update(paired_difference(correct_a, correct_b, N_BOOT, LEVEL, BOOT_SEED))
     return out
 
 
@@ -447,7 +455,7 @@ def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1", 
         f"the same test images, seeds paired by seed number and pooled ((k): seeds in both rows that saved "
         f"per-example predictions); [lo, hi]: 95% percentile paired bootstrap over test images ({N_BOOT:,} "
         f"resamples, all seeds of a drawn image kept); {SIGNIFICANT}: the interval excludes 0. The interval covers "
-        "the test-set sampling only, not training noise across seeds: with one seed a {SIGNIFICANT} does not say "
+        f"the test-set sampling only, not training noise across seeds: with one seed a {SIGNIFICANT} does not say "
         "that a rerun would order the rows the same way. The CSV adds the exact McNemar p-value on the pooled "
         "discordant pairs (`<m>_diff_p`). Method: `hiera/analysis/stats.py`.",
         f"{DASH}: no number (see the missing runs, or the paper has none; Δ prev: no previous row, or no "
@@ -470,6 +478,50 @@ def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1", 
                  **{c: ".2f" for c in data.columns if c.endswith(("_im_s", "_clip_s"))},
                  **{c: ".3g" for c in data.columns if c.endswith("_diff_p")}},
         notes=notes, missing=_missing(runs))
+
+
+def mae_vs_scratch(name: str, mae: pd.DataFrame, scratch: pd.DataFrame) -> Table:
+    """Per modality and Table-1 step trained both ways, MAE + finetuning (Table 1 runs) against the same model
+    trained from scratch (Appendix B runs): both accuracies over seeds and their paired difference on the same test
+    images (`paired_runs`). The paper's App. B contrast, as numbers: MAE should help most where the ladder has
+    removed the most."""
+    titles = {s.id: s.title for s in LADDER}
+    rows, data = [], []
+    for modality in ("image", "video"):
+        for step in STEP_IDS:
+            a = scratch[(scratch["modality"] == modality) & (scratch["step"] == step)]
+            b = mae[(mae["modality"] == modality) & (mae["step"] == step)]
+            if not ((a["status"] == "done").any() and (b["status"] == "done").any()):
+                continue
+            sa, sb, d = summarize(a), summarize(b), paired_runs(a, b)
+            cell = DASH
+            if "diff" in d:
+                cell = (f"{d['diff']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]{SIGNIFICANT if d['significant'] else ''}"
+                        f" ({int(d['seeds'])})")
+            rows.append([modality, step, titles[step], _acc_cell(sb["mean"], sb["std"], sb["n"], sb["expected"]),
+                         _acc_cell(sa["mean"], sa["std"], sa["n"], sa["expected"]), cell])
+            data.append({"modality": modality, "step": step, "mae_mean": sb["mean"], "mae_std": sb["std"],
+                         "mae_n": sb["n"], "scratch_mean": sa["mean"], "scratch_std": sa["std"], "scratch_n": sa["n"],
+                         "seeds": d["seeds"], "diff": d.get("diff", np.nan), "diff_lo": d.get("lo", np.nan),
+                         "diff_hi": d.get("hi", np.nan), "diff_p": d.get("p", np.nan),
+                         "significant": d.get("significant")})
+    both = pd.concat([mae, scratch])
+    steps = "the supervised baseline (`sup`) trains from scratch in both grids: its row compares two runs of one recipe"
+    return Table(
+        name=name, title=f"MAE + finetuning vs from scratch, per Table-1 step (paper App. B){_scope(both)}",
+        caption=[*describe_runs(both)], groups=[("", len(rows[0]) if rows else 6)],
+        columns=["modality", "step", "setting", "MAE + finetune", "from scratch", "Δ MAE − scratch"],
+        align="lllrrr", rows=rows, data=pd.DataFrame(data, columns=[
+            "modality", "step", "mae_mean", "mae_std", "mae_n", "scratch_mean", "scratch_std", "scratch_n", "seeds",
+            "diff", "diff_lo", "diff_hi", "diff_p", "significant"]),
+        formats={"mae_n": ".0f", "scratch_n": ".0f", "seeds": ".0f", "diff_p": ".3g"},
+        notes=[f"MAE + finetune: the Table-1 grid's runs; from scratch: the Appendix-B grid's runs of the same model "
+               f"and as many passes over the data; {steps} (Δ 0 when the training is deterministic).",
+               f"Δ MAE − scratch: top-1 after MAE minus from scratch, in points, on the same test images, seeds paired "
+               f"by seed number and pooled ((k): seeds in both); [lo, hi]: 95% percentile paired bootstrap over test "
+               f"images ({N_BOOT:,} resamples); {SIGNIFICANT}: the interval excludes 0. It covers test-set sampling "
+               f"only, not training noise across seeds. The CSV adds the exact McNemar p (`diff_p`)."],
+        missing=_missing(both))
 
 
 def _quote(note: Any) -> str:
@@ -913,9 +965,19 @@ def build_tables(recs: Records) -> list[Table]:
         out += [build(recs, kind + suffix, part) for suffix, part in parts]
     out += [table1(recs, "demo" + suffix, part, what="Demo (Table 1 layout)")
             for suffix, part in split_contexts(runs[runs["table"] == "demo"], "demo")]
+    scratch = split_contexts(runs[runs["table"] == "appendix_b"], "appendix_b")
     out += [table1(recs, "appendix_b" + suffix, part, what="Appendix B (the ladder trained from scratch, Table 1 "
-                   "layout)", paper_acc=False)
-            for suffix, part in split_contexts(runs[runs["table"] == "appendix_b"], "appendix_b")]
+                   "layout)", paper_acc=False) for suffix, part in scratch]
+    # the two ladders side by side where both ran in one context (table1's "-proxy[-size]" = appendix_b's "[-size]")
+    mae = {("proxy" if part["proxy"].any() else "full") + suffix.removeprefix("-proxy"): part
+           for suffix, part in split_contexts(runs[runs["table"] == "table1"], "table1")}
+    for suffix, part in scratch:
+        context = ("proxy" if part["proxy"].any() else "full") + suffix
+        if context in mae:
+            label = "-" + context if context.startswith("proxy") else context.removeprefix("full")
+            table = mae_vs_scratch("mae_vs_scratch" + label, mae[context], part)
+            if table.rows:
+                out.append(table)
     other = runs[~runs["table"].isin(PAPER_KINDS + LADDER_KINDS)]
     out += [runs_table(recs, grid, d) for grid, d in other.groupby("grid", sort=True)]
     return out + speed_tables(recs) + breakdown_tables(recs)
