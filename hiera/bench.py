@@ -46,6 +46,7 @@ from hiera.flops import model_stats
 from hiera.kernels import attention_kernels, backends
 from hiera.ladder import SIZES
 from hiera.layers.scope import scope
+from hiera.masking import default_mask_ratio, mae_q_pool
 from hiera.registry import Variant, get_variant, list_variants
 
 MODES = ("infer", "train", "mae")
@@ -161,7 +162,7 @@ def make_step(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig, batch
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     classes = max(mcfg.num_classes, 1)
     target = torch.randint(0, classes, (batch,), device=device)
-    ratio = cfg.mask_ratio if cfg.mask_ratio is not None else (0.6 if mcfg.ndim == 2 else 0.9)
+    ratio = cfg.mask_ratio if cfg.mask_ratio is not None else default_mask_ratio(mcfg)
     generator = torch.Generator(device=device).manual_seed(0)
     keep = num_kept(math.prod(mcfg.mask_unit_grid), ratio)
 
@@ -428,13 +429,13 @@ def official_peer(variant: Variant, mode: str) -> str | None:
     return f"{'mae_' if mode == 'mae' else ''}hiera_{m[1]}_{m[2]}"
 
 
-def measure_official(name: str, cfg: BenchConfig, gmacs: float) -> list[dict[str, Any]]:
+def measure_official(name: str, cfg: BenchConfig, gmacs: float, default_ratio: float) -> list[dict[str, Any]]:
     """Time the official package's `name` in its own interpreter (`cfg.official_python`), batch by batch."""
     script = Path(__file__).with_name("official_bench.py")
     found: dict[str, Any] = {}
 
     def timer(batch: int) -> list[float]:
-        ratio = cfg.mask_ratio if cfg.mask_ratio is not None else (0.9 if "16x224" in name else 0.6)
+        ratio = cfg.mask_ratio if cfg.mask_ratio is not None else default_ratio
         spec = dict(name=name, mode=cfg.mode, precision=cfg.precision, attn=cfg.attn, batch=batch,
                     warmup=cfg.warmup, iters=cfg.iters, trials=cfg.trials, device=cfg.device, mask_ratio=ratio)
         out = subprocess.run([cfg.official_python, str(script), json.dumps(spec)], capture_output=True, text=True,
@@ -471,7 +472,7 @@ def variant_models(variant: Variant, cfg: BenchConfig, overrides: dict[str, Any]
 
     mcfg = variant.config.replace(attn_impl=cfg.attn, **overrides)
     if cfg.mode == "mae":
-        mcfg = mcfg.replace(q_pool=min(mcfg.q_pool, 2))  # MAE pretraining pools q twice (paper §4)
+        mcfg = mcfg.replace(q_pool=mae_q_pool(mcfg.q_pool))
         if not mcfg.uses_mask_units:
             raise ValueError(f"{variant.name} cannot encode sparsely; --mode mae needs an MAE step of the ladder")
         yield "hiera-study", variant.name, _sep_state(mcfg), (lambda c=mcfg: MaskedAutoencoder(c)), mcfg, None
@@ -508,7 +509,8 @@ def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dic
         if gmacs is None:
             mae_count = mae_count or mae_gmacs(mcfg, cfg)
             gmacs = mae_count
-        rows = measure_official(label, cfg, gmacs) if impl == "official" else measure(model_fn, mcfg, cfg, gmacs)
+        rows = (measure_official(label, cfg, gmacs, default_mask_ratio(mcfg)) if impl == "official"
+                else measure(model_fn, mcfg, cfg, gmacs))
         for row in rows:
             peak = peak_for(env["device"], cfg.precision, cfg.peak_tflops)
             records.append({
@@ -535,7 +537,7 @@ def mae_gmacs(mcfg: ModelConfig, cfg: BenchConfig) -> float:
     from hiera.masking import random_mask
 
     model = MaskedAutoencoder(mcfg.replace(attn_impl="math")).eval()
-    ratio = cfg.mask_ratio if cfg.mask_ratio is not None else (0.6 if mcfg.ndim == 2 else 0.9)
+    ratio = cfg.mask_ratio if cfg.mask_ratio is not None else default_mask_ratio(mcfg)
     mask = random_mask(mcfg, 1, ratio, torch.Generator().manual_seed(0))
 
     class Wrapped(torch.nn.Module):

@@ -1,6 +1,7 @@
 """The conditions a number was measured under: software versions, hardware and git state.
 
-Every record this project writes carries `collect_env()` (DEVELOPERS: records carry their conditions).
+Every record this project writes carries `collect_env()`, so each number names the machine, software and
+commit it came from.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ import torch
 
 from hiera.env import REPO, collect_env
 from hiera.files import append_jsonl
+from hiera.masking import default_mask_ratio, mae_q_pool
 
 PART_NAMES = ("numerics", "paper_ladder", "modern", "sizes", "breakdown", "resume")
 # Batch sizes timed per model. A power-of-two sweep (the paper's best batch) does not fit an 8-minute loan with
@@ -153,11 +154,11 @@ def _numerics_one(p: Pass, name: str, overrides: dict[str, Any], batch: int) -> 
     for prec, dtype in dtypes.items():
         for mode in ("train", "mae") if cfg.uses_mask_units else ("train",):
             mcfg = cfg.replace(attn_impl="sdpa")
-            model = (MaskedAutoencoder(mcfg.replace(q_pool=min(mcfg.q_pool, 2))) if mode == "mae"
+            model = (MaskedAutoencoder(mcfg.replace(q_pool=mae_q_pool(mcfg.q_pool))) if mode == "mae"
                      else build_model(mcfg)).to(p.device).train()
             with torch.autocast(p.device.split(":")[0], dtype=dtype):
                 if mode == "mae":
-                    loss = model(dev_x, mask_ratio=0.6 if cfg.ndim == 2 else 0.9)[0]
+                    loss = model(dev_x, mask_ratio=default_mask_ratio(cfg))[0]
                 else:
                     loss = F.cross_entropy(model(dev_x), target)
             loss.backward()

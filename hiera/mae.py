@@ -30,8 +30,8 @@ from torch import nn
 from hiera.config import ModelConfig
 from hiera.layers.block import Block
 from hiera.layout import from_units
+from hiera.masking import mae_q_pool, random_mask, true_positions
 from hiera.masking import num_kept as kept_at_ratio
-from hiera.masking import random_mask, true_positions
 from hiera.model import HierarchicalViT
 from hiera.plan import BlockPlan
 from hiera.targets import BINS as HOG_BINS
@@ -201,7 +201,7 @@ def build_mae(name_or_config: str | ModelConfig, checkpoint: str | Path | None =
     from hiera.registry import get_variant
 
     cfg = get_variant(name_or_config).config if isinstance(name_or_config, str) else name_or_config
-    overrides.setdefault("q_pool", min(cfg.q_pool, 2))
+    overrides.setdefault("q_pool", mae_q_pool(cfg.q_pool))
     model = MaskedAutoencoder(cfg.replace(**overrides), decoder_dim, decoder_depth, decoder_heads, multi_scale,
                               target=target)
     if checkpoint is not None:

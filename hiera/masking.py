@@ -21,6 +21,18 @@ import torch.nn.functional as F
 
 from hiera.config import ModelConfig
 
+MAE_Q_POOL = 2  # MAE pretraining pools q at most twice (paper §4), so pooling stays inside the mask units
+
+
+def mae_q_pool(q_pool: int) -> int:
+    """The q_pool of a variant's MAE encoder: its own, at most `MAE_Q_POOL` (Hiera's 3 becomes 2)."""
+    return min(q_pool, MAE_Q_POOL)
+
+
+def default_mask_ratio(cfg: ModelConfig) -> float:
+    """The paper's MAE mask ratio for the config's modality: 0.6 for images (Table 14), 0.9 for video (Table 11)."""
+    return 0.6 if cfg.modality == "image" else 0.9
+
 
 def num_kept(num_units: int, mask_ratio: float) -> int:
     """Units kept at `mask_ratio`: floor(#units * (1 - ratio)), as the official `int(...)`."""

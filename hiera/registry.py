@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from hiera.config import ModelConfig
 from hiera.ladder import LADDER, MVITV2_SIZES, RESOLUTIONS, SIZES, ladder, mvitv2
+from hiera.masking import mae_q_pool
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def _register_all() -> None:
                 register(Variant(name, cfg, step.id, spec.label, cfg.modality, step.title))
     for res in RESOLUTIONS:  # the official MAE encoders: Hiera with q_pool = 2, no classifier
         for size, spec in SIZES.items():
-            cfg = ladder(size, res)[-1][1].replace(q_pool=2, num_classes=0)
+            final = ladder(size, res)[-1][1]
+            cfg = final.replace(q_pool=mae_q_pool(final.q_pool), num_classes=0)
             register(Variant(f"mae_hiera_{size}_{res}", cfg, "f", spec.label, cfg.modality,
                              "MAE encoder of Hiera (q_pool=2, no classifier)"))
     for size, spec in MVITV2_SIZES.items():

@@ -1,7 +1,7 @@
 """Independent references for the parity tests: timm's Hiera and MViTv2, and the key maps between them.
 
-The maps are written here from timm_oracles.md §6 (documented behaviour), not imported from `hiera/`, so a
-bug in the project's checkpoint code cannot make a parity test pass.
+The maps are written here from timm's module names (timm 1.0 `models/hiera.py`, `models/mvitv2.py`), not
+imported from `hiera/`, so a bug in the project's checkpoint code cannot make a parity test pass.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def scramble(model: torch.nn.Module, seed: int = 0) -> None:
 
 
 def timm_hiera_to_official(sd: dict) -> dict:
-    """timm Hiera -> official Hiera names (timm_oracles §6.1, reversed)."""
+    """timm Hiera -> official Hiera names (the official repository's names, reversed)."""
     out = {}
     for k, v in sd.items():
         k = re.sub(r"^head\.norm\.", "norm.", k)
@@ -33,7 +33,7 @@ def timm_hiera_to_official(sd: dict) -> dict:
 
 
 def timm_mvitv2_to_ours(sd: dict, depths: tuple[int, ...]) -> dict:
-    """timm MViTv2 -> flat block names (timm_oracles §6.2 / §6.3)."""
+    """timm MViTv2 -> flat block names (timm's `stages.<i>.blocks.<j>` flattened)."""
     out = {}
     for k, v in sd.items():
         m = re.match(r"stages\.(\d+)\.blocks\.(\d+)\.(.*)", k)
@@ -50,7 +50,7 @@ def timm_mvitv2(name: str, img_size: int = 224, **cfg_changes) -> MultiScaleVit:
 
 
 def timm_hiera_video(**kwargs) -> Hiera:
-    """The official `hiera_base_16x224` settings through timm's constructor (timm_oracles §2.3)."""
+    """The official `hiera_base_16x224` settings through timm's constructor."""
     video = dict(img_size=(16, 224, 224), q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8), patch_kernel=(3, 7, 7),
                  patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), sep_pos_embed=True, num_classes=400)
     video.update(kwargs)

@@ -457,6 +457,7 @@ def test_every_figure_written_with_caption_and_index(figures):
     assert made["acc_vs_speed"].data.query("source == 'ours'")["size"].tolist() == ["tiny", "small"]
 
 
+@pytest.mark.slow
 def test_figures_are_deterministic(recs, figures, tmp_path):
     out, _, _ = figures
     plot_all(recs, tmp_path, command="hiera-study plots --records tests/fixtures/analysis/records",

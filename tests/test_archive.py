@@ -108,6 +108,7 @@ def _outputs(rec: Path, out: Path) -> dict[str, bytes]:
     return tree(out)
 
 
+@pytest.mark.slow
 def test_tables_and_figures_are_byte_identical_without_the_run_directories(collected, tmp_path, capsys):
     grid, root, rec = collected
     out = tmp_path / "out"  # one folder for every pass: the indexes name the command, --out included

@@ -1,7 +1,7 @@
 """The speed profiler on CPU: record schema, peers in the same run, OOM fallback and OOM records at every stage,
 GMACs, presets, errors, torn-line repair of the record files.
 
-Speed itself is never asserted (DEVELOPERS: measured and recorded, not tested); these check the machinery.
+Speed itself is never asserted (it is measured by the benchmark and recorded); these check the machinery.
 """
 
 import json
@@ -99,6 +99,7 @@ def test_training_modes_run(tmp_path, mode):
         assert 0 < row["gmacs"] < dense
 
 
+@pytest.mark.slow
 def test_isolated_run_in_a_fresh_process(tmp_path):
     (row,) = read(run(["hiera_tiny_224"], BenchConfig(**FAST), {"num_classes": 10}, out_dir=tmp_path, isolate=True,
                       progress=lambda s: None))

@@ -26,9 +26,10 @@ from hiera.proxy import VIDEO as PROXY_VIDEO
 
 # The demo's proxy at 16 channels and one block per stage (tracing time grows with the number of ops): every kind
 # of block remains (stride-1 pooled first block, q-pooling transitions, mask-unit and global attention).
-IMAGE = dict(PROXY, embed_dim=16, stages=(1, 1, 1, 1), num_classes=10)  # 48x48 px, 4x4-token mask units: 9 units
+IMAGE = dict(PROXY, input_size=(64, 64), embed_dim=16, stages=(1, 1, 1, 1), num_classes=10)  # 64 px: 16 mask units
 VIDEO = dict(PROXY_VIDEO, embed_dim=16, stages=(1, 1, 1, 1), num_classes=10, input_size=(4, 32, 32))  # 8 units
 RATIO = 0.5
+pytestmark = pytest.mark.slow  # tracing every step takes minutes: the full suite runs it, the fast loop not
 CALLS = 3  # the first compiles, the others must not
 TOL = dict(rtol=1e-5, atol=1e-6)
 

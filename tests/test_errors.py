@@ -247,6 +247,7 @@ def test_default_sources_still_work(capsys, tmp_path):
 
 # ---- figures are written atomically -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_figure_cut_off_mid_write_leaves_the_previous_one(tmp_path, monkeypatch):
     """Before: `fig.savefig(path)` wrote in place: a kill or a full disk mid-write left a truncated PNG/PDF."""
     from matplotlib.figure import Figure
@@ -334,6 +335,7 @@ def data_has_no_torn_line_but_the_last(path: Path) -> bool:
 
 # ---- kill -9 of a bench append ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_kill_9_during_bench_appends_loses_at_most_the_record_in_flight(tmp_path):
     """A child appends bench-like records (large, so a SIGKILL can land inside a write and tear it) until it is
     killed at a random moment; after every kill the file is readable, each child's records are all there in order

@@ -86,6 +86,7 @@ def test_a_bad_line_before_the_last_is_an_error_naming_it(tmp_path):
         read_jsonl(path)
 
 
+@pytest.mark.slow
 def test_concurrent_appenders_write_whole_lines(tmp_path):
     path = tmp_path / "bench.jsonl"
     code = ("import sys; from hiera.files import append_jsonl\n"

@@ -70,6 +70,7 @@ def test_table1_grid_is_the_ladder():
     assert hog.spec.pretrain.target == "hog"
 
 
+@pytest.mark.slow
 def test_debug_cluster_runs_the_smoke_grid_and_relaunch_submits_nothing(tmp_path, capsys):
     argv = docstring_commands(REPO / "ablations" / "smoke.py")[0] + ["--root", str(tmp_path), "--allow-dirty"]
     assert main(argv) == 0, capsys.readouterr().err
@@ -137,3 +138,22 @@ def test_bad_inputs_fail_in_one_line_before_submitting(tmp_path, capsys):
     err = one_error_line(capsys, ["submit", "ablations/smoke.py", "--profile", "nope", "--dry-run"])
     assert "cluster profile 'nope' not found" in err
     assert not (tmp_path / "smoke").exists()
+
+
+def test_cluster_profile_expands_user_and_variables_and_refuses_unset_ones(tmp_path, monkeypatch):
+    """`slurm/clusters/example.json` writes its root as /checkpoint/$USER/...: read as a shell would, never as a
+    folder literally named `$USER`; a variable that is not set is a one-line error naming the field."""
+    from hiera.launch.submit import ClusterProfile
+
+    monkeypatch.setenv("USER", "alice")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    example = ClusterProfile.load(str(REPO / "slurm" / "clusters" / "example.json"))
+    assert example.root == "/checkpoint/alice/hiera-study/runs"
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({"root": "~/runs", "imagenet": "${DATA}/imagenet"}))
+    monkeypatch.setenv("DATA", "/data")
+    loaded = ClusterProfile.load(str(profile))
+    assert (loaded.root, loaded.imagenet) == (str(tmp_path / "runs"), "/data/imagenet")
+    monkeypatch.delenv("DATA")
+    with pytest.raises(ValueError, match=r"imagenet='\$\{DATA\}/imagenet'.*not set"):
+        ClusterProfile.load(str(profile))

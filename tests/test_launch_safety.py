@@ -117,6 +117,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
+@pytest.mark.slow
 def test_two_concurrent_local_submits_start_each_run_once(tmp_path):
     grid, root = write_grid(tmp_path, "race", names=("a", "b")), tmp_path / "root"
     barrier = tmp_path / "barrier"
@@ -431,6 +432,7 @@ def test_collect_refuses_a_root_without_the_grid_and_a_bad_only(tmp_path, capsys
     assert (rec / "w.jsonl").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_collect_killed_at_random_points_leaves_the_old_file_or_the_new(tmp_path):
     """kill -9 of a process collecting in a loop, 30 times at random delays: the file is always whole."""
     names = [f"r{i}" for i in range(120)]

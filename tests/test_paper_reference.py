@@ -33,7 +33,7 @@ def test_every_row_has_a_source():
 @pytest.mark.parametrize("row", read("table2.csv").to_dict("records"), ids=lambda r: f"{r['model']}-{r['modality']}")
 def test_table2_params_and_gmacs_within_paper_rounding(row):
     """The paper rounds params to 1M and FLOPs (= fvcore MACs) to 1G; fvcore differs from the paper's counter by
-    up to ~0.3% (paper.md §2), so GMACs get that on top of the rounding."""
+    up to ~0.3% on the official models, so GMACs get that on top of the rounding."""
     (variant,) = list_variants(f"hiera_{row['size']}_{RES[row['modality']]}")
     assert variant.step == "f" and variant.size == SIZES[row["size"]].label
     params_m, gmacs = model_stats(variant.config, load_stats())
@@ -71,8 +71,8 @@ def claim_holds(ratio: float, stated: float, stated_as: str) -> bool:
 
 
 def test_prose_speedups_are_consistent_with_the_speed_columns():
-    """Each claim recomputed from Table 1's im/s (clip/s); the two paper.md flags as not matching are the only
-    ones that fail, and their `consistent` column says so."""
+    """Each claim recomputed from Table 1's im/s (clip/s); the two that results/paper/README.md flags as not
+    matching are the only ones that fail, and their `consistent` column says so."""
     speeds = read("table1.csv").set_index("row")
     column = {"image": "image_im_s", "video": "video_clip_s"}
     for claim in read("table1_claims.csv").to_dict("records"):

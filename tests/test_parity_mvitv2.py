@@ -54,7 +54,7 @@ def test_one_field_flipped_matches_timm(ours_field, timm_fields):
 
 
 def swap_pools(ref: nn.Module, kernel_eq_stride: bool) -> None:
-    """timm_oracles §4: parameter-free surgery for rows (c) and (d) on a max-pool, abs-pos timm MViTv2."""
+    """Parameter-free surgery for rows (c) and (d) on a max-pool, abs-pos timm MViTv2."""
     for stage in ref.stages:
         for blk in stage.blocks:
             att = blk.attn

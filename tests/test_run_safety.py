@@ -382,6 +382,7 @@ def test_resume_after_a_torn_metrics_line_is_bit_identical(tmp_path, monkeypatch
 
 # ---- kill -9 during checkpoint saves ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_kill_9_during_checkpoint_saves_never_leaves_an_unreadable_file(tmp_path):
     """≥ 20 kills at random delays of a process that saves checkpoints in a loop; forked, not spawned, so each
     round costs milliseconds instead of seconds of imports."""

@@ -124,6 +124,7 @@ def test_resume_after_a_crash_shows_no_stale_or_duplicate_points(tmp_path, monke
     assert len(list((run / "tb").glob("events.out.tfevents.*"))) == 2  # one file per start
 
 
+@pytest.mark.slow
 def test_killed_and_resumed_phase_matches_metrics(tmp_path):
     """SIGKILL after a checkpoint (unflushed events are lost, flushed ones past it go stale), then a resume."""
     run = tmp_path / "run"

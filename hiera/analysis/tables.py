@@ -654,7 +654,8 @@ def table3(recs: Records, name: str, runs: pd.DataFrame) -> Table:
                          _f(d[f"{m}_acc_paper"], ".1f")))])
     caption = [
         f"Paper (Table 3): MAE ablations with Hiera-L, 400 ({PAPER_DATA['image']}) / 800 ({PAPER_DATA['video']}) "
-        "pretraining epochs + 50 finetuning, top-1 (%); defaults (gray in the paper) as inferred in paper.md.",
+        "pretraining epochs + 50 finetuning, top-1 (%); defaults (gray in the paper) as inferred in "
+        "results/paper/README.md.",
         *describe_runs(runs), "Accuracy: mean ± std over seeds (n); (k/n): only k of n seeds finished.",
     ]
     title = f"Table 3: MAE ablations, ours vs paper{_scope(runs)}"

@@ -5,7 +5,7 @@ Nothing is downloaded. The files come from Debian's `dataset-fashion-mnist` pack
 `$HIERA_DATA_DIR/fashion-mnist`, then `data/fashion-mnist` in the repository, then the Debian path.
 60,000 train / 10,000 test images, 28x28 grey, 10 balanced classes; pixel mean/std 0.2860 / 0.3530 (train).
 Samples are resized to the model's input and repeated to 3 channels, so every Hiera/MViTv2 variant runs on them
-at a proxy resolution (datasets.md: 64x64 with 4x4 mask units gives 16 units per image).
+at a proxy resolution (`hiera/proxy.py`: 48x48 px with 4x4-token mask units gives 9 units per image).
 """
 
 from __future__ import annotations

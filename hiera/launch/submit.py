@@ -116,8 +116,23 @@ class ClusterProfile:
             data = json.loads(path.read_text())
             check_keys(data, cls)
         data.update({k: v for k, v in overrides.items() if v is not None})
+        for key in PATH_FIELDS:  # "/checkpoint/$USER/..." and "~/..." as a shell would read them
+            if isinstance(data.get(key), str):
+                data[key] = expand_path(data[key], key)
         hints = typing.get_type_hints(cls)
         return cls(**{k: coerce(k, v, hints[k]) for k, v in data.items()})
+
+
+PATH_FIELDS = ("root", "imagenet", "kinetics")
+
+
+def expand_path(value: str, key: str) -> str:
+    """`~` and `$VAR` / `${VAR}` expanded; a variable that is not set is a one-line error, not a folder named `$X`."""
+    expanded = os.path.expandvars(os.path.expanduser(value))
+    if "$" in expanded:
+        raise ValueError(f"cluster profile field {key}={value!r}: an environment variable in it is not set; set it "
+                         f"or write the path out")
+    return expanded
 
 
 @dataclass

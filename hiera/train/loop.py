@@ -40,6 +40,8 @@ from torch.utils.data import DataLoader
 
 from hiera.config import ModelConfig
 from hiera.files import atomic_write
+from hiera.masking import mae_q_pool
+from hiera.recipes import scaled_lr
 from hiera.registry import get_variant
 from hiera.train.board import Board
 from hiera.train.config import NUM_CLASSES, TrainConfig
@@ -58,7 +60,7 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
     rec = cfg.resolved_recipe()
     changes: dict[str, Any] = {"drop_path_rate": rec.drop_path}
     if cfg.phase == "mae":
-        changes.update(num_classes=0, q_pool=min(base.q_pool, 2))  # the paper pretrains with q_pool 2
+        changes.update(num_classes=0, q_pool=mae_q_pool(base.q_pool))  # `model_args` may still set q_pool
     else:
         changes.update(num_classes=NUM_CLASSES[cfg.dataset], head_dropout=rec.dropout)
     changes.update(cfg.model_args)
@@ -326,7 +328,7 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
         raise ValueError(f"the training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}; "
                          "lower batch_size or raise train_samples")
     total = rec.epochs * steps_per_epoch
-    lr = rec.lr * cfg.batch_size / rec.batch_size  # linear scaling from the recipe's batch (hiera.recipes)
+    lr = scaled_lr(rec, cfg.batch_size)  # linear scaling from the recipe's batch
     optimizer = create_optimizer_v2(model, "adamw", lr=lr, weight_decay=rec.weight_decay, betas=rec.betas,
                                     layer_decay=rec.layer_decay if cfg.phase == "finetune" else None)
     scheduler = CosineLRScheduler(optimizer, t_initial=total, lr_min=0.0, warmup_t=rec.warmup_epochs * steps_per_epoch,

@@ -15,8 +15,8 @@
 Every file is replaced atomically and durably (`hiera.files.atomic_write`: temporary file, fsync, rename,
 directory fsync) and follows the umask; metrics lines are appended whole and fsynced (`append_jsonl`), and a
 line torn by a crash is cut off on the next append (a reader skips it). On resume, metric lines logged after
-the last checkpoint are dropped, so the resumed run's record is the uninterrupted one (DEVELOPERS: loses
-nothing, can always be resumed; the lost steps are recomputed). Checkpoints are read with `weights_only=True`:
+the last checkpoint are dropped, so the resumed run's record is the uninterrupted one (nothing is lost and
+a run can always resume; the lost steps are recomputed). Checkpoints are read with `weights_only=True`:
 a file planted in a shared results folder cannot run code as the user who resumes from it.
 """
 
