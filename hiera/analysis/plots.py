@@ -49,7 +49,7 @@ from hiera.analysis.records import (
 )
 from hiera.analysis.tables import (
     CONDITION,
-    DATASETS,
+    DATASET_LABELS,
     LABEL_ORDER,
     PAPER_DATA,
     PAPER_SPEED,
@@ -279,7 +279,7 @@ def plot_acc_vs_speed(recs: Records, out_dir: Path) -> FigureInfo | str:
         else:
             done = runs[(runs["modality"] == modality) & (runs["status"] == "done")]
             res = ", ".join(resolution_label(s) for s in sorted(set(done["input_size"])))
-            dataset = DATASETS.get(done["dataset"].iloc[0], done["dataset"].iloc[0])
+            dataset = DATASET_LABELS.get(done["dataset"].iloc[0], done["dataset"].iloc[0])
             devices = ", ".join(sorted(set(ours.loc[ours["modality"] == modality, "device"])))
             ax.set_title(f"Ours: top-1 on {dataset} {res} proxy\nspeed: {devices}")
         ax.margins(x=0.15, y=0.15)

@@ -44,11 +44,11 @@ from hiera.env import REPO
 from hiera.files import read_jsonl
 from hiera.ladder import STEP_IDS
 from hiera.layers.scope import FAMILIES
+from hiera.train.config import PHASES  # the phase directories of a run, whose curves are read in this order
 
 RUN_SCHEMA = "hiera-study/run/1"
 STATUSES = ("done", "failed", "running", "pending", "missing", "unknown", "stale")
 MODALITIES = ("image", "video")
-PHASES = ("mae", "finetune", "supervised")  # curve files under a run directory, in training order
 RUN_RECORD_FILES = ("result.json", "record.json")  # a finished run directory's own record
 RECORDS_DIR = REPO / "results" / "records"
 SPEED_DIR = REPO / "results" / "speed"

@@ -61,7 +61,7 @@ SPEED_UNIT = {"image": "im/s", "video": "clip/s"}
 SPEED_COL = {"image": "im_s", "video": "clip_s"}  # as in results/paper/table1.csv
 SIZE_LABELS = {k: s.label for k, s in SIZES.items()}
 LABEL_ORDER = [s.label for s in SIZES.values()]
-DATASETS = {"fashion-mnist": "Fashion-MNIST", "moving-fashion-mnist": "Moving Fashion-MNIST",
+DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "moving-fashion-mnist": "Moving Fashion-MNIST",
             "imagenet-1k": "ImageNet-1K", "imagenet": "ImageNet-1K", "kinetics-400": "Kinetics-400",
             "kinetics": "Kinetics-400"}
 PAPER_DATA = {"image": "ImageNet-1K", "video": "Kinetics-400"}
@@ -228,7 +228,7 @@ def describe_runs(runs: pd.DataFrame) -> list[str]:
         if part.empty:
             continue
         for (dataset, proxy), d in part.groupby(["dataset", "proxy"], sort=True):
-            name = DATASETS.get(dataset, dataset)
+            name = DATASET_LABELS.get(dataset, dataset)
             res = ", ".join(resolution_label(s) for s in sorted(set(d["input_size"])))
             epochs = (f"MAE {_range(d['pretrain_epochs'])} + finetune {_range(d['finetune_epochs'])} epochs"
                       if d["pretrain_epochs"].notna().any() else f"{_range(d['finetune_epochs'])} epochs")
@@ -686,7 +686,7 @@ def runs_table(recs: Records, grid: str, runs: pd.DataFrame) -> Table:
                      "acc_expected": acc["expected"]})
         setting = f"{info['ablation']}={info['setting']}" if info["ablation"] else ""
         rows.append([info["modality"], info["variant"], info["step"] or DASH, info["size"],
-                     DATASETS.get(info["dataset"], info["dataset"]), setting or DASH,
+                     DATASET_LABELS.get(info["dataset"], info["dataset"]), setting or DASH,
                      _acc_cell(acc["mean"], acc["std"], acc["n"], acc["expected"])])
     tables = sorted(set(runs["table"]))
     return Table(

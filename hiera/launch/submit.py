@@ -73,6 +73,7 @@ from hiera.config import check_keys, coerce
 from hiera.env import REPO, _git
 from hiera.files import TEMP, Lock, LockHeld, atomic_write, atomic_write_text, read_jsonl
 from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
+from hiera.train.config import PHASES
 
 CLUSTERS = ("slurm", "local", "debug")
 FAILED_STATES = ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL",
@@ -575,9 +576,9 @@ def format_status(name: str, found: list[RunState]) -> str:
 
 # What the tables and figures read from a finished run directory (besides the record's predictions / labels and
 # the MAE reconstruction, chosen per run): small text files, copied into the archive with the same relative paths.
-ARCHIVE_PHASES = ("mae", "finetune", "supervised")  # as hiera.analysis.records.PHASES (not imported: pandas)
+
 ARCHIVE_FILES = ("spec.json", "result.json",
-                 *(f"{phase}/{name}" for phase in ARCHIVE_PHASES for name in ("config.json", "metrics.jsonl")))
+                 *(f"{phase}/{name}" for phase in PHASES for name in ("config.json", "metrics.jsonl")))
 RECONSTRUCTION = "mae/reconstruction.npz"
 
 

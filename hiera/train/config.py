@@ -19,7 +19,7 @@ from typing import Any
 from hiera.config import ModelConfig, check_keys, coerce, parse_overrides
 from hiera.recipes import RECIPES, Recipe, recipe
 
-PHASES = ("mae", "finetune", "supervised")
+PHASES = ("mae", "finetune", "supervised")  # in training order: the phase directories of a run
 PRECISIONS = ("fp32", "bf16", "fp16")
 DATASETS = ("fashion-mnist", "moving-fashion-mnist", "imagenet", "kinetics")
 NUM_CLASSES = {"fashion-mnist": 10, "moving-fashion-mnist": 10, "imagenet": 1000, "kinetics": 400}
