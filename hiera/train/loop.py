@@ -72,21 +72,19 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
 
 
 def build(cfg: TrainConfig, mc: ModelConfig) -> torch.nn.Module:
+    """The phase's model: the MAE (`hiera.mae.build_mae`) around `mc`, or the classifier; `cfg.init` loaded."""
     from hiera import build_model
-    from hiera.mae import MaskedAutoencoder
+    from hiera.mae import build_mae
 
     rec = cfg.resolved_recipe()
     if cfg.phase == "mae":
         if not mc.uses_mask_units:
             raise ValueError(f"{cfg.model} pools across mask units, so it cannot be MAE-pretrained; use its "
                              "`mae_rel_pos` step (separate-and-pad) or any later step")
-        model = MaskedAutoencoder(mc, cfg.decoder_dim, rec.decoder_depth, rec.decoder_heads, cfg.multi_scale,
-                                  target=cfg.target)
-        if cfg.init:
-            from hiera.checkpoint import load_exact, read_state_dict
-
-            load_exact(model, read_state_dict(cfg.init), cfg.init)
-        return model
+        # q_pool as `model_config` resolved it (the MAE rule, or the user's model_args)
+        return build_mae(mc, checkpoint=cfg.init, decoder_dim=cfg.decoder_dim, decoder_depth=rec.decoder_depth,
+                         decoder_heads=rec.decoder_heads, multi_scale=cfg.multi_scale, target=cfg.target,
+                         q_pool=mc.q_pool)
     return build_model(mc, checkpoint=cfg.init, num_classes=mc.num_classes) if cfg.init else build_model(mc)
 
 
