@@ -5,6 +5,7 @@ Speed itself is never asserted (it is measured by the benchmark and recorded); t
 """
 
 import json
+import platform
 
 import pytest
 import torch
@@ -32,8 +33,8 @@ def read(path):
 
 def test_records_schema_and_peer_ratio_from_the_same_run(tmp_path):
     path = run(["hiera_tiny_224"], BenchConfig(peers=True, **FAST), out_dir=tmp_path, progress=lambda s: None)
-    assert path.name == "bench-infer-fp32-math-cpu_x86_64-pt" + torch.__version__.split("+")[0] + ".jsonl" or \
-        path.name.startswith("bench-infer-fp32-math-cpu_")
+    # mode, precision, attention, device (CPU: its architecture) and torch version, as README "Profiling speed"
+    assert path.name == f"bench-infer-fp32-math-cpu_{platform.machine()}-pt{torch.__version__.split('+')[0]}.jsonl"
     ours, peer = read(path)
     assert SCHEMA <= set(ours)
     assert ours["impl"] == "hiera-study" and peer["impl"] == "timm" and peer["model"] == "hiera_tiny_224"

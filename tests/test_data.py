@@ -75,11 +75,19 @@ def test_moving_clips_are_deterministic_and_bounce(fake_root):
     assert not np.array_equal(a[0], MovingFashionMNIST("test", length=50, root=fake_root).raw_clip(7)[0])
     x, y = ds[7]
     assert x.shape == (3, 16, 64, 64) and y == a[1]
+    free, bounced = 64 - 28, 0
     for seed in range(200):  # the object stays on the canvas and moves `speed` px per frame between bounces
         path, theta = clip_path(seed, 16, 64, 3.6)
-        assert path.min() >= 0 and path.max() <= 64 - 28
-        step = np.linalg.norm(path[1] - path[0])
-        assert step == pytest.approx(3.6, abs=1e-6) or path[1].min() < 3.6 or path[1].max() > 64 - 28 - 3.6
+        assert path.min() >= 0 and path.max() <= free
+        # frame 1 from frame 0: a straight step along theta (y = sin, x = cos), mirrored at a wall it crossed
+        ahead = path[0] + 3.6 * np.array([math.sin(theta), math.cos(theta)])
+        assert np.allclose(path[1], np.where(ahead < 0, -ahead, np.where(ahead > free, 2 * free - ahead, ahead)))
+        steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        assert (steps <= 3.6 + 1e-9).all()  # a bounce only folds the step back
+        inside = ((path[:-1] >= 3.6) & (path[:-1] <= free - 3.6)).all(axis=1)  # no wall within reach
+        assert np.allclose(steps[inside], 3.6)
+        bounced += int((~inside).any())
+    assert bounced > 20  # the walls were hit: the reflection above was exercised
 
 
 def test_direction_labels():

@@ -75,7 +75,9 @@ def test_mae_trains_at_every_step(slug):
 
 
 def test_loss_only_on_masked_units():
-    """Predictions for kept tokens do not enter the loss: perturbing them changes nothing."""
+    """Predictions for kept tokens do not enter the loss: perturbing them changes nothing, while perturbing the
+    masked ones does. Which tokens a kept unit covers is worked out here: Hiera-T's 7x7 mask units over the decoder's
+    14x14 token grid, 2x2 tokens each, in raster order."""
     model = build_mae("mae_hiera_tiny_224").eval()
     x = torch.randn(1, 3, 224, 224)
     mask = random_mask(model.config, 1, 0.6, torch.Generator().manual_seed(1))
@@ -84,6 +86,26 @@ def test_loss_only_on_masked_units():
         pred, masked = model.forward_decoder(latent, mask)
     assert masked.sum().item() == 30 * 4 and masked.shape == (1, 196)
     assert json.dumps(masked.view(14, 14)[::2, ::2].flatten().tolist()) == json.dumps((~mask[0]).tolist())
+    kept_tokens = mask[0].view(7, 7).repeat_interleave(2, 0).repeat_interleave(2, 1).flatten()  # [196]
+
+    def loss_with(rows: torch.Tensor | None) -> float:
+        """The MAE loss with 100 added to the decoder's predictions of the tokens `rows` (None: untouched)."""
+        def bump(module, inputs, out):
+            out = out.clone()
+            out[0, rows] += 100.0
+            return out
+
+        handle = model.decoder_pred.register_forward_hook(bump) if rows is not None else None
+        try:
+            with torch.no_grad():
+                return model(x, mask=mask)[0].item()
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    base = loss_with(None)
+    assert loss_with(kept_tokens) == base  # bit-identical: kept tokens never reach the loss
+    assert loss_with(~kept_tokens) > base + 1000  # the control: masked tokens do
 
 
 def test_last_stage_only_switch_and_sparse_requirement():
