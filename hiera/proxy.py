@@ -33,8 +33,8 @@ DECODER_DIM = 64  # the MAE decoder's width at this scale (depth and heads: `pro
 def ladder_specs(grid: str, table: str, seed: int, *, mae_epochs: int, finetune_epochs: int,
                  supervised_epochs: int, train_samples: int | None, eval_samples: int | None,
                  supervised: bool = False, video: bool = False, width: int = 32, device: str = "auto",
-                 log_every: int = 50, prefix: str = "") -> list[RunSpec]:
-    """One run per ladder step (sup, the MAE header, a-f) and seed, at the proxy scale.
+                 log_every: int = 50, prefix: str = "", steps: tuple[str, ...] | None = None) -> list[RunSpec]:
+    """One run per ladder step (sup, the MAE header, a-f, or those in `steps`) and seed, at the proxy scale.
 
     Rows after `sup` are MAE-pretrained `mae_epochs` and finetuned `finetune_epochs` (Table 1), or, with
     `supervised`, every row trains from scratch `supervised_epochs` (App. B). The baseline trains from scratch either
@@ -48,6 +48,8 @@ def ladder_specs(grid: str, table: str, seed: int, *, mae_epochs: int, finetune_
                   model_args=dict(VIDEO if video else IMAGE, embed_dim=width), log_every=log_every)
     specs = []
     for step in LADDER:
+        if steps is not None and step.id not in steps:
+            continue
         variant = f"hiera_tiny_{res}" + (f".{step.slug}" if step.slug else "")
         if supervised or step.id == "sup":
             pre = None
