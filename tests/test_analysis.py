@@ -490,6 +490,12 @@ def test_register_adds_tables_command(tmp_path):
     assert not (tmp_path / "tables" / "table3-proxy.md").exists()
     text = readme.read_text()
     assert "### Table 1: simplifying MViTv2" in text and "--grid 't1_*'" in text
+    # --readme copies the tables and changes none of them: tables.md is the same file without it
+    with_readme = (tmp_path / "tables" / "tables.md").read_bytes()
+    args = parser.parse_args(["tables", "--records", str(FIX / "records"), "--speed", str(FIX / "speed"),
+                              "--out", str(tmp_path / "tables"), "--grid", "t1_*"])
+    assert args.func(args) == 0
+    assert (tmp_path / "tables" / "tables.md").read_bytes() == with_readme
     args = parser.parse_args(["plots", "--records", str(FIX / "records")])
     assert args.func is not None and str(args.out).endswith("paper_figures")
 

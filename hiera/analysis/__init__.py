@@ -23,11 +23,12 @@ __all__ = ["Records", "load_all", "register", "cmd_tables", "cmd_plots"]
 
 
 def _command(name: str, args: argparse.Namespace, defaults: dict[str, object]) -> str:
-    """The command line that reproduces an output, with only the flags that differ from the defaults."""
+    """The command line that reproduces an output, with only the flags that differ from the defaults. `--readme`
+    is left out: it copies the tables into a README but changes none of them, so `tables.md` is the same file
+    with or without it (its header names both commands)."""
     parts = [f"hiera-study {name}"]
     for flag, value in (("--records", args.records), ("--speed", args.speed), ("--breakdown", args.breakdown),
-                        ("--out", args.out), ("--paper", args.paper), ("--grid", args.grid),
-                        ("--readme", getattr(args, "readme", None))):
+                        ("--out", args.out), ("--paper", args.paper), ("--grid", args.grid)):
         if value is None or value == defaults.get(flag):
             continue
         values = value if isinstance(value, list) else [value]
