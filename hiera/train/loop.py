@@ -30,6 +30,7 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from torch.utils.data import DataLoader
 from hiera.config import ModelConfig
 from hiera.files import atomic_write
 from hiera.masking import mae_q_pool
-from hiera.recipes import scaled_lr
+from hiera.recipes import Recipe, scaled_lr
 from hiera.registry import get_variant
 from hiera.train.board import Board
 from hiera.train.config import NUM_CLASSES, TrainConfig
@@ -297,14 +298,80 @@ def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, lock_wai
         return _train(cfg, RunDir(check_dir(run_dir)), progress, lock_wait_s, held)
 
 
+@dataclass
+class _Loop:
+    """What one phase's loop works with, made once by `_setup`: the model (`net`: wrapped for DDP), its data,
+    optimizer, schedule and loss, and where it writes."""
+
+    cfg: TrainConfig
+    rec: Recipe
+    info: DistInfo
+    device: torch.device
+    run: RunDir
+    model: torch.nn.Module
+    net: torch.nn.Module
+    train_set: Any
+    eval_set: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    mixup: Any
+    criterion: Any
+    lr: float
+    local_batch: int
+    steps_per_epoch: int
+    board: Board | None = None
+
+
+@dataclass
+class _Position:
+    """Where the loop stands; every checkpoint saves it and a resume restores it. `window`: the running loss sum and
+    count since the last metrics line."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    batch: int = 0  # batches done in `epoch`
+    best: float = -math.inf  # best evaluation top-1 so far
+    window: list = field(default_factory=lambda: [0.0, 0])
+
+
 def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, held: contextlib.ExitStack
            ) -> dict[str, Any]:
+    if run.done:
+        return _finished(run, cfg)
+    loop = _setup(cfg, run, lock_wait_s, held)
+    if not isinstance(loop, _Loop):  # finished by the writer this process waited for
+        return loop
+    pos = _resume(loop)
+    # TensorBoard mirror of metrics.jsonl, main rank only: purges its own events past the resumed step (see
+    # hiera.train.board) and is closed by `held` when this phase returns or raises, so no writer thread outlives it.
+    loop.board = held.enter_context(Board(run.path / "tb" if loop.info.main and cfg.tensorboard else None, pos.step))
+    start_time = time.perf_counter()
+    bar = Progress(loop.rec.epochs * loop.steps_per_epoch, pos.step, f"{cfg.phase} {cfg.model}", cfg.log_every,
+                   progress and loop.info.main)
+    loop.net.train()
+    eval_metrics: dict[str, float] = {}
+    final: dict[str, np.ndarray | None] = {}  # per-example predictions of the last epoch's evaluation
+    while pos.epoch < loop.rec.epochs:
+        _train_epoch(loop, pos, bar)
+        pos.epoch, pos.batch = pos.epoch + 1, 0
+        is_best = False
+        if cfg.phase != "mae":
+            eval_metrics = _evaluate_epoch(loop, pos, final)
+            is_best = eval_metrics["top1"] > pos.best
+            pos.best = max(pos.best, eval_metrics["top1"])
+        _checkpoint(loop, pos, is_best)
+    bar.close()
+    return _finish(loop, pos, eval_metrics, final, time.perf_counter() - start_time)
+
+
+def _setup(cfg: TrainConfig, run: RunDir, lock_wait_s: float, held: contextlib.ExitStack) -> _Loop | dict[str, Any]:
+    """Model, data, optimizer, schedule and loss of the phase; the run directory locked and started (main rank).
+    Returns the finished result instead when the writer this process waited for completed the phase."""
     from timm.data import Mixup
     from timm.optim import create_optimizer_v2
     from timm.scheduler import CosineLRScheduler
 
-    if run.done:
-        return _finished(run, cfg)
     rec = cfg.resolved_recipe()
     mc = model_config(cfg)
     info = init_distributed(resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0"))))
@@ -317,7 +384,7 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
     train_set, eval_set = build_datasets(cfg, mc, rec)  # MAE: eval_set only feeds the reconstructions
     if info.main:  # only once the inputs are known good: a bad input leaves no half-made run directory
         held.enter_context(run.lock(lock_wait_s))
-        if run.done:  # finished by the writer this process waited for
+        if run.done:
             return _finished(run, cfg)
         run.start(cfg.to_dict(), _upgrade)  # under the lock: also removes temporary files of killed writes
     barrier()
@@ -325,12 +392,12 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
     if steps_per_epoch == 0:
         raise ValueError(f"the training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}; "
                          "lower batch_size or raise train_samples")
-    total = rec.epochs * steps_per_epoch
     lr = scaled_lr(rec, cfg.batch_size)  # linear scaling from the recipe's batch
     optimizer = create_optimizer_v2(model, "adamw", lr=lr, weight_decay=rec.weight_decay, betas=rec.betas,
                                     layer_decay=rec.layer_decay if cfg.phase == "finetune" else None)
-    scheduler = CosineLRScheduler(optimizer, t_initial=total, lr_min=0.0, warmup_t=rec.warmup_epochs * steps_per_epoch,
-                                  warmup_lr_init=0.0, warmup_prefix=True, t_in_epochs=False)
+    scheduler = CosineLRScheduler(optimizer, t_initial=rec.epochs * steps_per_epoch, lr_min=0.0,
+                                  warmup_t=rec.warmup_epochs * steps_per_epoch, warmup_lr_init=0.0, warmup_prefix=True,
+                                  t_in_epochs=False)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     mixup = None
     if cfg.phase != "mae" and (rec.mixup > 0 or rec.cutmix > 0):
@@ -338,119 +405,133 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
             raise ValueError(f"mixup/cutmix need an even per-rank batch; got {local_batch}")
         mixup = Mixup(mixup_alpha=rec.mixup, cutmix_alpha=rec.cutmix, label_smoothing=rec.label_smoothing,
                       num_classes=mc.num_classes)
-    criterion = _criterion(rec, mixup is not None)
     net = model
     if info.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                         else None)
+    return _Loop(cfg, rec, info, device, run, model, net, train_set, eval_set, optimizer, scheduler, scaler, mixup,
+                 _criterion(rec, mixup is not None), lr, local_batch, steps_per_epoch)
 
-    step, epoch, batch_in_epoch, best = 0, 0, 0, -math.inf
-    window = [0.0, 0]  # running loss sum / count since the last metrics line
-    state = run.resume()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, epoch, batch_in_epoch, best = state["step"], state["epoch"], state["batch"], state["best"]
-        window = list(state["window"])
-        _set_rng_state(state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0])
-    # TensorBoard mirror of metrics.jsonl, main rank only: purges its own events past the resumed step (see
-    # hiera.train.board) and is closed by `held` when this phase returns or raises, so no writer thread outlives it.
-    board = held.enter_context(Board(run.path / "tb" if info.main and cfg.tensorboard else None, step))
 
-    def checkpoint(is_best: bool = False) -> None:
-        rngs = [None] * info.world
-        if info.world > 1:
-            torch.distributed.all_gather_object(rngs, _rng_state())
-        else:
-            rngs = [_rng_state()]
-        if info.main:
-            board.flush()  # first: a kill between the two leaves extra events (purged on resume), never missing ones
-            run.save({"step": step, "epoch": epoch, "batch": batch_in_epoch, "best": best, "window": window,
-                      "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scaler": scaler.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs}, best=is_best)
-        barrier()
+def _resume(loop: _Loop) -> _Position:
+    """The position of the last checkpoint, with model, optimizer, scaler, schedule and RNGs restored (a fresh
+    position when there is none)."""
+    state = loop.run.resume()
+    if state is None:
+        return _Position()
+    loop.model.load_state_dict(state["model"])
+    loop.optimizer.load_state_dict(state["optimizer"])
+    loop.scaler.load_state_dict(state["scaler"])
+    loop.scheduler.load_state_dict(state["scheduler"])
+    rank = loop.info.rank
+    _set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
+    return _Position(state["step"], state["epoch"], state["batch"], state["best"], list(state["window"]))
 
-    start_time = time.perf_counter()
-    bar = Progress(total, step, f"{cfg.phase} {cfg.model}", cfg.log_every, progress and info.main)
-    net.train()
-    eval_metrics: dict[str, float] = {}
-    final: dict[str, np.ndarray | None] = {}  # per-example predictions of the last epoch's evaluation
-    while epoch < rec.epochs:
-        set_epoch(train_set, epoch)
-        sampler = SkipSampler(train_set, info.rank, info.world, cfg.seed, epoch, skip=batch_in_epoch * local_batch)
-        for x, y in _loader(train_set, local_batch, cfg.workers, sampler, seed=cfg.seed * 100003 + epoch):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if x.ndim == 6:  # repeated sampling: [B, R, C, T, H, W] -> [B*R, ...]
-                y = y.repeat_interleave(x.shape[1])
-                x = x.flatten(0, 1)
-            scheduler.step_update(step)
-            with _autocast(device, cfg.precision):
-                if cfg.phase == "mae":
-                    loss = net(x, mask_ratio=rec.mask_ratio)[0]
-                else:
-                    if mixup is not None:
-                        x, y = _mix(mixup, x, y)
-                    loss = criterion(net(x), y)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise NonFiniteLoss(
-                    f"{cfg.phase} loss is {value} at step {step + 1} (epoch {epoch}); nothing was saved after the "
-                    f"last good checkpoint ({run.checkpoints / 'last.pth'}); lower the lr or use precision=fp32")
-            scaler.scale(loss).backward()
-            if rec.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), rec.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            batch_in_epoch += 1
-            window[0] += value
-            window[1] += 1
-            bar.update(step, loss=value, lr=optimizer.param_groups[-1]["lr"])
-            if step % cfg.log_every == 0 or batch_in_epoch == steps_per_epoch:
-                loss_sum, count = all_reduce_sum(window, device)
-                if info.main:
-                    line = {"step": step, "epoch": epoch, "loss": loss_sum / count,
-                            "lr": max(g["lr"] for g in optimizer.param_groups)}
-                    run.log(line)
-                    board.log("train", line)
-                window = [0.0, 0]
-            if batch_in_epoch == steps_per_epoch:
-                break
-            if cfg.ckpt_every and step % cfg.ckpt_every == 0:
-                checkpoint()
-        epoch, batch_in_epoch = epoch + 1, 0
-        is_best = False
-        if cfg.phase != "mae":
-            # only the last epoch's evaluation keeps its per-example predictions (the final weights')
-            eval_metrics = evaluate(model, eval_set, cfg, device, info, final if epoch == rec.epochs else None)
+
+def _checkpoint(loop: _Loop, pos: _Position, is_best: bool = False) -> None:
+    """Every rank's RNG state gathered, everything written by the main rank (`checkpoints/last.pth`)."""
+    rngs = [None] * loop.info.world
+    if loop.info.world > 1:
+        torch.distributed.all_gather_object(rngs, _rng_state())
+    else:
+        rngs = [_rng_state()]
+    if loop.info.main:
+        loop.board.flush()  # first: a kill between the two leaves extra events (purged on resume), never missing ones
+        loop.run.save({"step": pos.step, "epoch": pos.epoch, "batch": pos.batch, "best": pos.best,
+                       "window": pos.window, "model": loop.model.state_dict(),
+                       "optimizer": loop.optimizer.state_dict(), "scaler": loop.scaler.state_dict(),
+                       "scheduler": loop.scheduler.state_dict(), "rng": rngs}, best=is_best)
+    barrier()
+
+
+def _train_epoch(loop: _Loop, pos: _Position, bar: Progress) -> None:
+    """The rest of epoch `pos.epoch` from batch `pos.batch`: optimizer steps, metrics lines, step checkpoints."""
+    cfg, info, device = loop.cfg, loop.info, loop.device
+    set_epoch(loop.train_set, pos.epoch)
+    sampler = SkipSampler(loop.train_set, info.rank, info.world, cfg.seed, pos.epoch, skip=pos.batch * loop.local_batch)
+    for x, y in _loader(loop.train_set, loop.local_batch, cfg.workers, sampler, seed=cfg.seed * 100003 + pos.epoch):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if x.ndim == 6:  # repeated sampling: [B, R, C, T, H, W] -> [B*R, ...]
+            y = y.repeat_interleave(x.shape[1])
+            x = x.flatten(0, 1)
+        value = _step(loop, pos, x, y)
+        pos.step += 1
+        pos.batch += 1
+        pos.window[0] += value
+        pos.window[1] += 1
+        bar.update(pos.step, loss=value, lr=loop.optimizer.param_groups[-1]["lr"])
+        if pos.step % cfg.log_every == 0 or pos.batch == loop.steps_per_epoch:
+            loss_sum, count = all_reduce_sum(pos.window, device)
             if info.main:
-                run.log({"step": step, "epoch": epoch - 1, **eval_metrics})
-                board.log("eval", {"step": step, **eval_metrics})
-            is_best = eval_metrics["top1"] > best
-            best = max(best, eval_metrics["top1"])
-        checkpoint(is_best)
-    bar.close()
+                line = {"step": pos.step, "epoch": pos.epoch, "loss": loss_sum / count,
+                        "lr": max(g["lr"] for g in loop.optimizer.param_groups)}
+                loop.run.log(line)
+                loop.board.log("train", line)
+            pos.window = [0.0, 0]
+        if pos.batch == loop.steps_per_epoch:
+            break
+        if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
+            _checkpoint(loop, pos)
 
-    result: dict[str, Any] = {"phase": cfg.phase, "model": cfg.model, "recipe": rec.name, "steps": step,
-                              "epochs": rec.epochs, "batch_size": cfg.batch_size, "lr": lr,
+
+def _step(loop: _Loop, pos: _Position, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One optimizer step on a batch; returns its loss (a non-finite loss raises before anything changes)."""
+    cfg, rec = loop.cfg, loop.rec
+    loop.scheduler.step_update(pos.step)
+    with _autocast(loop.device, cfg.precision):
+        if cfg.phase == "mae":
+            loss = loop.net(x, mask_ratio=rec.mask_ratio)[0]
+        else:
+            if loop.mixup is not None:
+                x, y = _mix(loop.mixup, x, y)
+            loss = loop.criterion(loop.net(x), y)
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise NonFiniteLoss(
+            f"{cfg.phase} loss is {value} at step {pos.step + 1} (epoch {pos.epoch}); nothing was saved after the "
+            f"last good checkpoint ({loop.run.checkpoints / 'last.pth'}); lower the lr or use precision=fp32")
+    loop.scaler.scale(loss).backward()
+    if rec.grad_clip is not None:
+        loop.scaler.unscale_(loop.optimizer)
+        torch.nn.utils.clip_grad_norm_(loop.model.parameters(), rec.grad_clip)
+    loop.scaler.step(loop.optimizer)
+    loop.scaler.update()
+    loop.optimizer.zero_grad(set_to_none=True)
+    return value
+
+
+def _evaluate_epoch(loop: _Loop, pos: _Position, final: dict[str, np.ndarray | None]) -> dict[str, float]:
+    """Top-1/top-5 after the epoch just finished (`pos.epoch` counts it), logged; the last epoch's evaluation keeps
+    its per-example predictions in `final` (the final weights')."""
+    keep = final if pos.epoch == loop.rec.epochs else None
+    metrics = evaluate(loop.model, loop.eval_set, loop.cfg, loop.device, loop.info, keep)
+    if loop.info.main:
+        loop.run.log({"step": pos.step, "epoch": pos.epoch - 1, **metrics})
+        loop.board.log("eval", {"step": pos.step, **metrics})
+    return metrics
+
+
+def _finish(loop: _Loop, pos: _Position, eval_metrics: dict[str, float], final: dict[str, np.ndarray | None],
+            wall_s: float) -> dict[str, Any]:
+    """The phase's result; the main rank writes the weights, reconstructions, predictions and `result.json` (last:
+    its presence means the phase is finished)."""
+    cfg, rec, info, run = loop.cfg, loop.rec, loop.info, loop.run
+    result: dict[str, Any] = {"phase": cfg.phase, "model": cfg.model, "recipe": rec.name, "steps": pos.step,
+                              "epochs": rec.epochs, "batch_size": cfg.batch_size, "lr": loop.lr,
                               "precision": cfg.precision, "world_size": info.world,
-                              "train_samples": len(train_set), "wall_s_last_start": time.perf_counter() - start_time}
+                              "train_samples": len(loop.train_set), "wall_s_last_start": wall_s}
     if cfg.phase == "mae":
         losses = [m["loss"] for m in run.metrics() if "loss" in m]
         result["final_loss"] = losses[-1] if losses else None
         result["first_loss"] = losses[0] if losses else None
     else:
         if not eval_metrics:  # a resumed, already finished loop: evaluate the final weights again
-            eval_metrics = evaluate(model, eval_set, cfg, device, info, final)
-        result.update(eval_metrics, best_top1=best, eval_samples=len(eval_set))
+            eval_metrics = evaluate(loop.model, loop.eval_set, cfg, loop.device, info, final)
+        result.update(eval_metrics, best_top1=pos.best, eval_samples=len(loop.eval_set))
     if info.main:
-        atomic_write(run.checkpoints / "model.pth", lambda f: torch.save({"model_state": model.state_dict()}, f))
+        atomic_write(run.checkpoints / "model.pth", lambda f: torch.save({"model_state": loop.model.state_dict()}, f))
         if cfg.phase == "mae":
-            save_reconstructions(model, eval_set, cfg, run, device)
+            save_reconstructions(loop.model, loop.eval_set, cfg, run, loop.device)
         for name, array in final.items():  # predictions.npy, labels.npy: int16, test set order
             atomic_write(run.path / f"{name}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
         run.finish(result)
