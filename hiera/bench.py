@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from hiera.config import ModelConfig
-from hiera.env import REPO, collect_env
+from hiera.env import REPO, at_root, collect_env
 from hiera.files import append_jsonl
 from hiera.flops import model_stats
 from hiera.kernels import attention_kernels, backends
@@ -613,7 +613,7 @@ def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | N
     overrides = overrides or {}
     names = expand_patterns(patterns, cfg.mode, progress)
     env = bench_env(cfg)
-    path = Path(path) if path is not None else record_path(out_dir or REPO / "results" / "speed", cfg, env)
+    path = Path(path) if path is not None else record_path(out_dir or at_root("results", "speed"), cfg, env)
     path.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
         progress(f"bench {name} ({cfg.mode}, {cfg.precision}, {cfg.attn}{', compile' if cfg.compile else ''})")

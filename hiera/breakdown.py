@@ -48,13 +48,13 @@ from hiera.bench import (
     time_step,
     variant_models,
 )
-from hiera.env import REPO
+from hiera.env import at_root
 from hiera.files import append_jsonl
 from hiera.layers.scope import FAMILIES, PREFIX, STEP_FAMILIES, scopes_on
 from hiera.registry import get_variant
 
 SCHEMA = "hiera-study/breakdown/1"
-BREAKDOWN_DIR = REPO / "results" / "breakdown"
+BREAKDOWN_DIR = ("results", "breakdown")  # under the project root
 # Families of a record, in the order tables and figures show them: the model's scopes, then what no scope covers.
 ALL_FAMILIES = (*FAMILIES, "other", *STEP_FAMILIES)
 TIME_SOURCES = {"cpu": "cpu self time", "cuda": "cuda kernel time"}
@@ -241,7 +241,7 @@ def run_breakdown(patterns: Iterable[str], cfg: BenchConfig, out_dir: Path | Non
     check_config(cfg)
     names = expand_patterns(patterns, cfg.mode, progress)
     env = bench_env(cfg)
-    path = breakdown_path(Path(out_dir) if out_dir else BREAKDOWN_DIR, cfg, env)
+    path = breakdown_path(Path(out_dir) if out_dir else at_root(*BREAKDOWN_DIR), cfg, env)
     path.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
         progress(f"breakdown {name} ({cfg.mode}, {cfg.precision}, {cfg.attn}, {cfg.device}, "

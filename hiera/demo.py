@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hiera.env import REPO
+from hiera.env import at_root
 from hiera.files import atomic_write_text
 from hiera.proxy import ladder_specs
 from hiera.train.pipeline import RunSpec, run_pipeline
@@ -166,7 +166,7 @@ def run_demo(out: Path | None = None, video: bool = False, width: int = 32, trai
     """Train, evaluate and profile the demo grid, then write records, tables (and figures); resumable.
 
     `jobs`: runs trained at once (default `default_jobs`); each gets its share of the CPU threads."""
-    out = Path(out) if out else REPO / "results" / "runs" / "demo"
+    out = Path(out) if out else at_root("results", "runs", "demo")
     started = time.perf_counter()
     specs = demo_specs(video, width, train_samples, eval_samples, epochs_scale, device)
     jobs = default_jobs(device, len(specs)) if jobs is None else jobs

@@ -1,7 +1,11 @@
-"""The conditions a number was measured under: software versions, hardware and git state.
+"""Where the project is, and the conditions a number was measured under: software versions, hardware, git state.
 
-Every record this project writes carries `collect_env()`, so each number names the machine, software and
-commit it came from.
+Two places, two names. `REPO` is the clone the code was imported from: its git state is the code's (records name
+it), and subprocesses of ours import from it. `project_root()` is where results are read and written: `$HIERA_ROOT`
+when set, else the first folder from the working directory upward that holds both `ablations/` and `results/` (a
+clone of this repository). So with two clones and one environment, each command works on the clone it runs in,
+and nothing is written next to an installed package. Every record this project writes carries `collect_env()`,
+so each number names the machine, software and commit it came from.
 """
 
 from __future__ import annotations
@@ -16,7 +20,37 @@ from typing import Any
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]  # the code's clone (git provenance, PYTHONPATH of our subprocesses)
+ROOT_ENV = "HIERA_ROOT"
+ROOT_MARKERS = ("ablations", "results")  # what makes a folder a project root
+
+
+def find_root(start: Path | str | None = None) -> Path | None:
+    """`$HIERA_ROOT`, else the nearest folder from `start` (the working directory) upward holding `ROOT_MARKERS`."""
+    if os.environ.get(ROOT_ENV):
+        return Path(os.environ[ROOT_ENV]).expanduser().resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if all((folder / m).is_dir() for m in ROOT_MARKERS):
+            return folder
+    return None
+
+
+def project_root() -> Path:
+    """The project root (`find_root`), or a one-line error saying how to name one."""
+    root = find_root()
+    if root is None:
+        markers = " and ".join(f"{m}/" for m in ROOT_MARKERS)
+        raise ValueError(f"no hiera-study project in {Path.cwd()} or above (a folder with {markers}); run inside "
+                         f"your clone or set {ROOT_ENV}=<clone>")
+    if not root.is_dir():
+        raise ValueError(f"{ROOT_ENV}={root} is not a folder; point it at your clone of hiera-study")
+    return root
+
+
+def at_root(*parts: str) -> Path:
+    """A path under the project root, e.g. `at_root("results", "records")`."""
+    return project_root().joinpath(*parts)
 
 
 def _git(*args: str) -> str | None:

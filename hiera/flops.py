@@ -58,7 +58,17 @@ def count_gmacs(cfg: ModelConfig) -> float:
 # fvcore traces a real forward pass (about 15 s for a video L model on 2 CPU cores), so the counts of every
 # registered variant are kept in a committed record, keyed by a hash of the fields that change them. A test
 # fails when an entry is missing or stale; `hiera-study variants --write-stats` regenerates the file.
-STATS_PATH = Path(__file__).resolve().parents[1] / "results" / "variants" / "model_stats.json"
+STATS_FILE = ("results", "variants", "model_stats.json")  # under the project root
+STATS_PATH = Path(__file__).resolve().parents[1].joinpath(*STATS_FILE)  # the code's own copy (a cache of counts)
+
+
+def stats_path() -> Path:
+    """The record of the project the command runs in, else the code's own copy (the counts are only a cache: a
+    config missing from it is counted on the spot)."""
+    from hiera.env import find_root
+
+    root = find_root()
+    return root.joinpath(*STATS_FILE) if root is not None else STATS_PATH
 # Fields that change neither parameters nor MACs.
 _NOT_COUNTED = ("attn_impl", "drop_path_rate", "head_dropout")
 
@@ -68,8 +78,9 @@ def config_hash(cfg: ModelConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_stats(path: Path = STATS_PATH) -> dict[str, dict]:
-    """`{config_hash: {"params": int, "gmacs": float}}` from the committed record (empty if absent)."""
+def load_stats(path: Path | None = None) -> dict[str, dict]:
+    """`{config_hash: {"params": int, "gmacs": float}}` from the committed record (`stats_path`; empty if absent)."""
+    path = stats_path() if path is None else path
     if not path.is_file():
         return {}
     return {e["config_hash"]: e for e in json.loads(path.read_text())["variants"]}
@@ -83,11 +94,14 @@ def model_stats(cfg: ModelConfig, cache: dict[str, dict] | None = None) -> tuple
     return count_params(cfg) / 1e6, count_gmacs(cfg)
 
 
-def write_stats(variants: list, path: Path = STATS_PATH, progress: bool = True) -> None:
-    """Count every variant with fvcore and write the record atomically, with its conditions."""
+def write_stats(variants: list, path: Path | None = None, progress: bool = True) -> None:
+    """Count every variant with fvcore and write the record atomically (default: into the project), with its
+    conditions."""
     from tqdm import tqdm
 
-    from hiera.env import collect_env
+    from hiera.env import at_root, collect_env
+
+    path = at_root(*STATS_FILE) if path is None else path
     from hiera.files import atomic_write_text
 
     env = collect_env()  # conditions at the start: the code the counts come from

@@ -35,11 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from hiera.analysis.records import (
-    BREAKDOWN_DIR,
     BREAKDOWN_FAMILIES,
-    PAPER_DIR,
-    RECORDS_DIR,
-    SPEED_DIR,
     Records,
     display_path,
     load_all,
@@ -70,11 +66,11 @@ from hiera.analysis.tables import (
     table1_frame,
     table2_frame,
 )
-from hiera.env import REPO
+from hiera.env import at_root
 from hiera.files import atomic_write, atomic_write_text
 from hiera.ladder import SIZES, STEP_IDS
 
-FIGURES_DIR = REPO / "paper_figures"
+FIGURES_DIR = ("paper_figures",)  # under the project root
 SINGLE, DOUBLE = 3.3, 6.9  # column widths of a two-column paper (inches)
 DPI = 200
 _CB = sns.color_palette("colorblind")
@@ -723,10 +719,11 @@ PLOTTERS: tuple[Callable[[Records, Path], FigureInfo | str | list], ...] = (
     plot_model_size, plot_breakdown)
 
 
-def plot_all(recs: Records, out_dir: Path | str = FIGURES_DIR, command: str = "hiera-study plots",
+def plot_all(recs: Records, out_dir: Path | str | None = None, command: str = "hiera-study plots",
              log: Callable[[str], None] = print) -> list[FigureInfo]:
-    """Every figure the records support, written to `out_dir` with `index.md`; skipped ones are logged."""
-    out_dir = Path(out_dir)
+    """Every figure the records support, written to `out_dir` (None: the project's `paper_figures/`) with
+    `index.md`; skipped ones are logged."""
+    out_dir = at_root(*FIGURES_DIR) if out_dir is None else Path(out_dir)
     made: list[FigureInfo] = []
     with mpl.rc_context(STYLE):
         for plotter in PLOTTERS:
@@ -740,13 +737,15 @@ def plot_all(recs: Records, out_dir: Path | str = FIGURES_DIR, command: str = "h
     return made
 
 
-def write_plots(records_dir: Path | str | Sequence[Path | str] = RECORDS_DIR, speed_dir: Path | str = SPEED_DIR,
-                out_dir: Path | str = FIGURES_DIR, paper_dir: Path | str = PAPER_DIR, grid: str = "*",
+def write_plots(records_dir: Path | str | Sequence[Path | str] | None = None, speed_dir: Path | str | None = None,
+                out_dir: Path | str | None = None, paper_dir: Path | str | None = None, grid: str = "*",
                 command: str = "hiera-study plots", log: Callable[[str], None] = print,
-                breakdown_dir: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> list[Path]:
-    """Load the records and draw every figure (`plot_all`); returns the files written, index.md last."""
+                breakdown_dir: Path | str | Sequence[Path | str] | None = None) -> list[Path]:
+    """Load the records and draw every figure (`plot_all`); returns the files written, index.md last. None: the
+    project's default locations."""
+    out_dir = at_root(*FIGURES_DIR) if out_dir is None else Path(out_dir)
     made = plot_all(load_all(records_dir, speed_dir, paper_dir, grid, breakdown_dir), out_dir, command, log)
-    return [p for f in made for p in f.files] + [Path(out_dir) / "index.md"]
+    return [p for f in made for p in f.files] + [out_dir / "index.md"]
 
 
 def write_index(out_dir: Path, figures: Sequence[FigureInfo], command: str) -> Path:

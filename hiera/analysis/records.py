@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiera.env import REPO
+from hiera.env import at_root, find_root
 from hiera.files import read_jsonl
 from hiera.ladder import STEP_IDS
 from hiera.layers.scope import FAMILIES
@@ -50,10 +50,22 @@ RUN_SCHEMA = "hiera-study/run/1"
 STATUSES = ("done", "failed", "running", "pending", "missing", "unknown", "stale")
 MODALITIES = ("image", "video")
 RUN_RECORD_FILES = ("result.json", "record.json")  # a finished run directory's own record
-RECORDS_DIR = REPO / "results" / "records"
-SPEED_DIR = REPO / "results" / "speed"
-PAPER_DIR = REPO / "results" / "paper"
-BREAKDOWN_DIR = REPO / "results" / "breakdown"
+# Default locations, under the project root (`hiera.env.project_root`: the clone the command runs in).
+RECORDS_DIR = ("results", "records")
+SPEED_DIR = ("results", "speed")
+PAPER_DIR = ("results", "paper")
+BREAKDOWN_DIR = ("results", "breakdown")
+
+
+def default_dir(parts: tuple[str, ...]) -> Path:
+    """One of the default locations above, in this project (a one-line error outside any project)."""
+    return at_root(*parts)
+
+
+def _is_default(source: Path, parts: tuple[str, ...]) -> bool:
+    """`source` is the default location `parts` of the project the command runs in (which may not exist yet)."""
+    root = find_root()
+    return root is not None and source.resolve() == root.joinpath(*parts)
 BREAKDOWN_SCHEMA = "hiera-study/breakdown/1"
 # The op families of a breakdown record, in display order: the model's scopes, then the time no scope covers
 # (as `hiera.breakdown.ALL_FAMILIES`; not imported from there, which would load the whole benchmark stack).
@@ -158,9 +170,10 @@ def _field(obj: dict, name: str, where: str, kind: str, *, optional: bool = Fals
 
 
 def display_path(path: Path) -> str:
-    """A path as the messages and tables show it: relative to the repository when inside it."""
+    """A path as the messages and tables show it: relative to the project root when inside it."""
+    root = find_root()
     try:
-        return str(path.resolve().relative_to(REPO))
+        return str(path.resolve().relative_to(root)) if root else str(path)
     except ValueError:
         return str(path)
 
@@ -352,8 +365,8 @@ def _predictions(row: dict[str, Any], where: str) -> tuple[np.ndarray | None, np
     return pred, labels
 
 
-def load_runs(sources: Path | str | Sequence[Path | str] = RECORDS_DIR, grid: str = "*",
-              root: Path = REPO) -> pd.DataFrame:
+def load_runs(sources: Path | str | Sequence[Path | str] | None = None, grid: str = "*",
+              root: Path | None = None) -> pd.DataFrame:
     """Every run record found in `sources`, validated and flattened (`RUN_COLUMNS`), sorted by (grid, run).
 
     Args:
@@ -361,19 +374,23 @@ def load_runs(sources: Path | str | Sequence[Path | str] = RECORDS_DIR, grid: st
             their record as `result.json` / `record.json` (one JSON object of the same schema; its `run_dir`
             defaults to that directory).
         grid: glob over grid names (`--grid`); applied to file stems and to each record's `grid`.
-        root: base of relative `run_dir` paths (the repository, so committed records stay portable).
+        sources: None is `results/records` of the project.
+        root: base of relative `run_dir` paths (default: the project root, so committed records stay portable).
     Returns:
         One row per run; `run_dir` is resolved to an absolute path (None where the record has none), `archive`
         against the record file's folder's parent (`results/` for `results/records/<grid>.jsonl`), and
         `files_dir` is the archive when that folder exists, else `run_dir`; `source` is `<file>:<line>` for
         messages and provenance.
     """
+    root = (find_root() or Path.cwd()) if root is None else root
+    if sources is None:
+        sources = [default_dir(RECORDS_DIR)]
     if isinstance(sources, (str, Path)):
         sources = [sources]
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], str] = {}
     for source in map(Path, sources):
-        if not source.exists() and source.resolve() == RECORDS_DIR:
+        if not source.exists() and _is_default(source, RECORDS_DIR):
             continue  # no grid has been collected yet: an empty frame, the tables say so
         for path in _record_files(source, grid):
             if path.suffix == ".json":
@@ -522,11 +539,14 @@ def validate_speed(obj: dict, where: str) -> dict[str, Any]:
     return row
 
 
-def _load_jsonl(sources: Path | str | Sequence[Path | str], default: Path, what: str,
+def _load_jsonl(sources: Path | str | Sequence[Path | str] | None, default: tuple[str, ...], what: str,
                 validate: Callable[[dict, str], dict[str, Any] | None], columns: Sequence[str]) -> pd.DataFrame:
     """Records of every `*.jsonl` in the given directories (or the given files), validated, in file and line
     order; the `default` directory may be absent (nothing measured yet: an empty frame). `validate` returns None
-    for a record that is valid but has nothing to show (a breakdown that ran out of memory)."""
+    for a record that is valid but has nothing to show (a breakdown that ran out of memory). `sources` None: the
+    default directory."""
+    if sources is None:
+        sources = [default_dir(default)]
     if isinstance(sources, (str, Path)):
         sources = [sources]
     rows = []
@@ -535,7 +555,7 @@ def _load_jsonl(sources: Path | str | Sequence[Path | str], default: Path, what:
             files = _jsonl_files(source)
         elif source.is_file():
             files = [source]
-        elif source.resolve() == default:
+        elif _is_default(source, default):
             continue
         else:
             raise ValueError(f"{source}: no such {what}-records directory or JSONL file")
@@ -547,8 +567,9 @@ def _load_jsonl(sources: Path | str | Sequence[Path | str], default: Path, what:
     return pd.DataFrame(rows, columns=list(columns))
 
 
-def load_speed(sources: Path | str | Sequence[Path | str] = SPEED_DIR) -> pd.DataFrame:
-    """Every speed record in the given directories (`*.jsonl`) or files, validated, in file and line order."""
+def load_speed(sources: Path | str | Sequence[Path | str] | None = None) -> pd.DataFrame:
+    """Every speed record in the given directories (`*.jsonl`) or files (None: `results/speed`), validated, in
+    file and line order."""
     return _load_jsonl(sources, SPEED_DIR, "speed", validate_speed, SPEED_COLUMNS)
 
 
@@ -601,7 +622,7 @@ def validate_breakdown(obj: dict, where: str) -> dict[str, Any]:
     return row
 
 
-def load_breakdown(sources: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> pd.DataFrame:
+def load_breakdown(sources: Path | str | Sequence[Path | str] | None = None) -> pd.DataFrame:
     """Every breakdown record in the given directories (`*.jsonl`) or files, validated, in file and line order;
     an absent default directory (nothing broken down yet) is an empty frame."""
     return _load_jsonl(sources, BREAKDOWN_DIR, "breakdown", validate_breakdown, BREAKDOWN_COLUMNS)
@@ -609,8 +630,10 @@ def load_breakdown(sources: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -
 
 # ---- paper reference numbers and model counts -------------------------------------------------------------------
 
-def load_paper(directory: Path | str = PAPER_DIR) -> dict[str, pd.DataFrame]:
-    """The paper's numbers (`results/paper/*.csv`, see its README), one frame per file, empty cells as NaN."""
+def load_paper(directory: Path | str | None = None) -> dict[str, pd.DataFrame]:
+    """The paper's numbers (`results/paper/*.csv` of the project, see its README), one frame per file, empty cells
+    as NaN."""
+    directory = default_dir(PAPER_DIR) if directory is None else directory
     out = {}
     for name, required in PAPER_FILES.items():
         path = Path(directory) / f"{name}.csv"
@@ -654,9 +677,9 @@ class Records:
     breakdown: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(BREAKDOWN_COLUMNS)))
 
 
-def load_all(records: Path | str | Sequence[Path | str] = RECORDS_DIR, speed: Path | str | Sequence = SPEED_DIR,
-             paper: Path | str = PAPER_DIR, grid: str = "*",
-             breakdown: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> Records:
+def load_all(records: Path | str | Sequence[Path | str] | None = None, speed: Path | str | Sequence | None = None,
+             paper: Path | str | None = None, grid: str = "*",
+             breakdown: Path | str | Sequence[Path | str] | None = None) -> Records:
     """Runs, speed records, paper numbers and breakdown records, validated (the first malformed record stops with
-    its location). `breakdown=()` loads none."""
+    its location). None: the project's default location of each; `breakdown=()` loads none."""
     return Records(load_runs(records, grid), load_speed(speed), load_paper(paper), load_breakdown(breakdown))

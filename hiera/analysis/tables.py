@@ -39,21 +39,17 @@ import numpy as np
 import pandas as pd
 
 from hiera.analysis.records import (
-    BREAKDOWN_DIR,
     BREAKDOWN_FAMILIES,
-    PAPER_DIR,
-    RECORDS_DIR,
-    SPEED_DIR,
     Records,
     load_all,
     model_counts,
 )
 from hiera.analysis.stats import mean_ci, paired_difference
-from hiera.env import REPO
+from hiera.env import at_root
 from hiera.files import atomic_write_text
 from hiera.ladder import LADDER, SIZES, STEP_IDS
 
-TABLES_DIR = REPO / "results" / "tables"
+TABLES_DIR = ("results", "tables")  # under the project root
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
 DASH = "—"
 RES = {"image": "224", "video": "16x224"}  # registry resolution suffix per modality
@@ -1071,20 +1067,20 @@ def combined_markdown(tables: Sequence[Table], command: str) -> str:
     return head + "\n".join("\n" + render_markdown(t) for t in tables)
 
 
-def write_tables(recs: Records | None = None, out_dir: Path | str = TABLES_DIR, command: str = "hiera-study tables",
-                 *, records_dir: Path | str | Sequence[Path | str] = RECORDS_DIR, speed_dir: Path | str = SPEED_DIR,
-                 paper_dir: Path | str = PAPER_DIR, grid: str = "*",
-                 breakdown_dir: Path | str | Sequence[Path | str] = BREAKDOWN_DIR) -> list[Path]:
+def write_tables(recs: Records | None = None, out_dir: Path | str | None = None, command: str = "hiera-study tables",
+                 *, records_dir: Path | str | Sequence[Path | str] | None = None, speed_dir: Path | str | None = None,
+                 paper_dir: Path | str | None = None, grid: str = "*",
+                 breakdown_dir: Path | str | Sequence[Path | str] | None = None) -> list[Path]:
     """Write every table as `<name>.md`, `<name>.tex`, `<name>.csv` plus `tables.md` (all Markdown) into `out_dir`.
 
     Args:
         recs: loaded records; when None they are loaded from `records_dir`, `speed_dir`, `paper_dir` (`grid`) and
-            `breakdown_dir` (`()` for none).
+            `breakdown_dir` (`()` for none); None: the project's default locations (`out_dir`: results/tables).
         command: the command line named in `tables.md` as the way to regenerate it.
     Returns:
         The files written. Files of tables that no longer exist are left alone.
     """
-    out_dir = Path(out_dir)
+    out_dir = at_root(*TABLES_DIR) if out_dir is None else Path(out_dir)
     recs = recs if recs is not None else load_all(records_dir, speed_dir, paper_dir, grid, breakdown_dir)
     tables = build_tables(recs)
     written = []

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from hiera.env import REPO
+from hiera.env import find_root as find_project_root
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 MEAN, STD = 0.2860, 0.3530
@@ -32,7 +33,9 @@ def search_paths() -> list[Path]:
     paths = []
     if os.environ.get("HIERA_DATA_DIR"):
         paths.append(Path(os.environ["HIERA_DATA_DIR"]) / "fashion-mnist")
-    return paths + [REPO / "data" / "fashion-mnist", DEBIAN]
+    root = find_project_root()  # quickstart.sh's copy in the project (or in the code's clone), then Debian's package
+    local = [d / "data" / "fashion-mnist" for d in dict.fromkeys(([root] if root else []) + [REPO])]
+    return paths + local + [DEBIAN]
 
 
 def find_root(root: str | Path | None = None) -> Path:

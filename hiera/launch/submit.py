@@ -70,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from hiera.config import check_keys, coerce
-from hiera.env import REPO, _git
+from hiera.env import _git, at_root, project_root
 from hiera.files import TEMP, Lock, LockHeld, atomic_write, atomic_write_text, read_jsonl
 from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
 from hiera.train.config import PHASES
@@ -109,9 +109,9 @@ class ClusterProfile:
         if name_or_path:
             path = Path(name_or_path)
             if not path.is_file():
-                path = REPO / "slurm" / "clusters" / f"{name_or_path}.json"
+                path = at_root("slurm", "clusters", f"{name_or_path}.json")
             if not path.is_file():
-                known = sorted(p.stem for p in (REPO / "slurm" / "clusters").glob("*.json"))
+                known = sorted(p.stem for p in at_root("slurm", "clusters").glob("*.json"))
                 raise FileNotFoundError(f"cluster profile {name_or_path!r} not found; use a JSON file or one of "
                                         f"{', '.join(known)}")
             data = json.loads(path.read_text())
@@ -370,7 +370,7 @@ def _states(pairs: list[tuple[GridRun, Path]]) -> list[RunState]:
 
 def resolve_root(root: str | Path | None, profile: ClusterProfile) -> Path:
     root = Path(root or profile.root)
-    return root if root.is_absolute() else REPO / root
+    return root if root.is_absolute() else project_root() / root
 
 
 def grid_context(seeds: int, profile: ClusterProfile) -> GridContext:
@@ -634,7 +634,7 @@ def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = Non
 
     profile = profile or ClusterProfile()
     root = resolve_root(root, profile)
-    out = Path(out_dir) if out_dir else REPO / "results" / "records"
+    out = Path(out_dir) if out_dir else at_root("results", "records")
     name, runs = grid_runs(grid_path, grid_context(seeds, profile))
     chosen = select(runs, only, name)
     found = run_states(chosen, root / name)
