@@ -20,10 +20,23 @@ def run(*args: str) -> str:
     return subprocess.run(args, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
 
 
+SUBMITTED: list[str] = []  # this module's jobs: cancelled after each test, so a failed test leaves none queued
+
+
+@pytest.fixture(autouse=True)
+def _cancel_leftovers():
+    yield
+    if SUBMITTED:
+        subprocess.run(["scancel", *SUBMITTED], capture_output=True, timeout=30)
+        SUBMITTED.clear()
+
+
 def sbatch(tmp_path: Path, *args: str) -> str:
     """Submit to partition debug with outputs in tmp_path (`hiera-test_<job>_<task>.out`); returns the job id."""
     where = [f"--chdir={tmp_path}", f"--output={tmp_path}/%x_%A_%a.out"]
-    return run("sbatch", "--parsable", "--partition=debug", "--job-name=hiera-test", *where, *args).split(";")[0]
+    job = run("sbatch", "--parsable", "--partition=debug", "--job-name=hiera-test", *where, *args).split(";")[0]
+    SUBMITTED.append(job)
+    return job
 
 
 def sacct_states(job_id: str) -> dict[str, str]:
