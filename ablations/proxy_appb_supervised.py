@@ -8,9 +8,9 @@ exist for MAE and it is not a paper row. Row `sup` is the same run as the MAE gr
 digit); row `f` here against row `f` there is "the same model from MAE vs from scratch" at equal passes over the
 data (results/tables/mae_vs_scratch-proxy.md).
 Expected (paper, read off Fig. 8, UNCONFIRMED at full scale): a fall of ~1.5 points from MViTv2 to Hiera; whether a
-proxy this small shows it is what the grid measures. Measured: README "Results on the embedded data" and
-results/tables/appendix_b.md.
-Cost: 21 runs of ~12-26 min on one CPU core each (~2.5 h of wall time on 2 cores), 0 GPU-hours.
+proxy this small shows it is what the grid measures. Measured (after `collect`, `tables`): results/tables/
+appendix_b.md and mae_vs_scratch-proxy.md.
+Cost: 21 runs of ~15-20 min on one CPU core each (~3 h of wall time on 2 cores), 0 GPU-hours.
 Command: hiera-study submit ablations/proxy_appb_supervised.py --seeds 3 --cluster slurm --profile local
 """
 

@@ -7,10 +7,10 @@ units per image; 10,000 training images, 2,000 test images), it
    scratch instead), with the `proxy_*` recipes the recipe sweep chose, and evaluates on the test split,
 2. profiles its speed with `hiera.bench` (CPU or GPU, the records' conditions say which),
 then collects the run records and prints the Table-1 layout with the paper's numbers beside ours. On CPU it trains
-one run per core at once (`--jobs`): single-thread processes use two cores better than one process with two threads
-at this size. `--video` adds the video ladder on moving Fashion-MNIST (8 frames); `--train-samples`,
-`--epochs-scale`, `--width` and `--device cuda` scale the proxy up on a GPU. One seed: the measured ladder with
-three seeds and confidence intervals is `ablations/proxy_t01_images.py` (README "Results on the embedded data").
+one run per core at once (`--jobs`), each in a single-thread process. `--video` adds the video ladder on moving
+Fashion-MNIST (8 frames); `--train-samples`, `--epochs-scale`, `--width` and `--device cuda` scale the proxy up on a
+GPU. One seed: the ladder with three seeds and confidence intervals is `ablations/proxy_t01_images.py` (and
+`ablations/proxy_appb_supervised.py` from scratch).
 The numbers are a pipeline check on a small grey dataset, labelled
 as such in every record, never ImageNet/Kinetics numbers.
 
@@ -98,8 +98,8 @@ def bench_specs(specs: list[RunSpec], out: Path, device: str, path: Path | None 
 
 
 def default_jobs(device: str, runs: int) -> int:
-    """Runs trained at once: one per CPU core on CPU (two single-thread processes train these small models ~1.6x
-    faster than one process with two threads), one on a GPU."""
+    """Runs trained at once: one per CPU core on CPU (each a single-thread process: the runs are independent, so
+    they need no shared thread pool), one on a GPU."""
     import torch
 
     if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
