@@ -351,9 +351,9 @@ def test_run_directories_with_their_result_json(tmp_path):
     """A finished run directory is a record source on its own: its result.json (hiera.train.pipeline)."""
     record = {k: v for k, v in _first_record().items() if k != "run_dir"}
     dirs = [tmp_path / "run0", tmp_path / "run1"]
-    for i, (run_dir, name) in enumerate(zip(dirs, ("result.json", "record.json"))):
+    for i, run_dir in enumerate(dirs):
         run_dir.mkdir()
-        (run_dir / name).write_text(json.dumps({**record, "run": f"r{i}/seed0"}, indent=1))
+        (run_dir / "result.json").write_text(json.dumps({**record, "run": f"r{i}/seed0"}, indent=1))
     runs = load_runs(dirs)
     assert list(runs["run_dir"]) == [str(d) for d in dirs] and (runs["status"] == "done").all()
     with pytest.raises(ValueError, match="no such records directory, JSONL file or finished run directory"):

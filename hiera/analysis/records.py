@@ -3,7 +3,7 @@
 Five sources, all files on disk (the layout is documented in `results/README.md`):
 - run records: `results/records/<grid>.jsonl`, one JSON object per expected run of a grid (schema
   `hiera-study/run/1`), or finished run directories, whose `result.json` is the same object (written by
-  `hiera.train.pipeline`; `record.json` is read where a tool writes that instead); each finished run's
+  `hiera.train.pipeline`); each finished run's
   directory also holds its curves (`<phase>/metrics.jsonl`), after MAE pretraining `mae/reconstruction.npz`, and
   the per-example test predictions its record names (`predictions`, `labels`: `.npy` files, read by `load_runs`
   for the tables' paired statistics). Run directories are machine-local and git-ignored, so `hiera-study collect`
@@ -49,7 +49,7 @@ from hiera.train.config import PHASES  # the phase directories of a run, whose c
 RUN_SCHEMA = "hiera-study/run/1"
 STATUSES = ("done", "failed", "running", "pending", "missing", "unknown", "stale")
 MODALITIES = ("image", "video")
-RUN_RECORD_FILES = ("result.json", "record.json")  # a finished run directory's own record
+RUN_RECORD = "result.json"  # a finished run directory's own record (hiera.train.pipeline writes it last)
 # Default locations, under the project root (`hiera.env.project_root`: the clone the command runs in).
 RECORDS_DIR = ("results", "records")
 SPEED_DIR = ("results", "speed")
@@ -311,16 +311,15 @@ def validate_run(obj: dict, where: str) -> dict[str, Any]:
 
 def _record_files(source: Path, grid: str) -> list[Path]:
     """The record files behind one `--records` argument: a directory of `<grid>.jsonl`, one JSONL file, or a run
-    directory with its record (`result.json`, or `record.json`)."""
+    directory with its record (`result.json`)."""
     if source.is_file():
         return [source]
-    for name in RUN_RECORD_FILES:
-        if (source / name).is_file():
-            return [source / name]
+    if (source / RUN_RECORD).is_file():
+        return [source / RUN_RECORD]
     if source.is_dir():
         return _jsonl_files(source, grid)
     raise ValueError(f"{source}: no such records directory, JSONL file or finished run directory (with "
-                     f"{' or '.join(RUN_RECORD_FILES)})")
+                     f"{RUN_RECORD})")
 
 
 def _warn(message: str) -> None:
@@ -371,7 +370,7 @@ def load_runs(sources: Path | str | Sequence[Path | str] | None = None, grid: st
 
     Args:
         sources: directories of `<grid>.jsonl` files, single JSONL files and/or run directories holding
-            their record as `result.json` / `record.json` (one JSON object of the same schema; its `run_dir`
+            their record as `result.json` (one JSON object of the same schema; its `run_dir`
             defaults to that directory).
         grid: glob over grid names (`--grid`); applied to file stems and to each record's `grid`.
         sources: None is `results/records` of the project.

@@ -31,7 +31,7 @@ class Resources:
     nodes: int = 1
     gpus_per_node: int = 8  # 0 = a CPU job (smoke grids)
     hours: float = 48.0  # time limit of one attempt
-    cpus_per_task: int | None = None  # default: the cluster profile's cpus_per_gpu (or 2 on CPU)
+    cpus_per_task: int | None = None  # default: the cluster profile's cpus_per_gpu (1 for a CPU job)
 
     def __post_init__(self) -> None:
         if self.nodes < 1 or self.gpus_per_node < 0 or self.hours <= 0:
