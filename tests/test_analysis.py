@@ -366,8 +366,10 @@ def test_mae_vs_scratch_pairs_the_same_model_trained_both_ways(recs):
     rng = np.random.default_rng(7)
     labels = rng.integers(0, 10, 50).astype(np.int16)
     runs = recs.runs.copy()
-    pick = lambda table: runs[(runs["table"] == table) & (runs["modality"] == "image") & (runs["step"] == "a")  # noqa: E731
-                              & (runs["status"] == "done")].copy()
+    def pick(table: str) -> pd.DataFrame:
+        return runs[(runs["table"] == table) & (runs["modality"] == "image") & (runs["step"] == "a")
+                    & (runs["status"] == "done")].copy()
+
     mae, scratch = pick("table1"), pick("appendix_b")
     assert sorted(mae["seed"]) == [0, 1] and sorted(scratch["seed"]) == [0, 1, 2]
     correct = {}
