@@ -22,7 +22,18 @@ EPOCHS = dict(mae_epochs=2, finetune_epochs=2, supervised_epochs=4)  # as proxy_
 
 def runs(ctx: GridContext) -> list[GridRun]:
     res = Resources(nodes=1, gpus_per_node=0, hours=1.0, cpus_per_task=1)
-    return [GridRun(spec, res) for seed in range(ctx.seeds)
-            for spec in ladder_specs("proxy_appb_supervised", "appendix_b", seed, train_samples=None,
-                                     eval_samples=None, supervised=True, device="cpu",
-                                     steps=("sup", "a", "b", "c", "d", "e", "f"), **EPOCHS)]
+    return [
+        GridRun(spec, res)
+        for seed in range(ctx.seeds)
+        for spec in ladder_specs(
+            "proxy_appb_supervised",
+            "appendix_b",
+            seed,
+            train_samples=None,
+            eval_samples=None,
+            supervised=True,
+            device="cpu",
+            steps=("sup", "a", "b", "c", "d", "e", "f"),
+            **EPOCHS,
+        )
+    ]

@@ -28,8 +28,15 @@ from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec
 
 # The demo's proxy model (hiera/demo.py PROXY at its default width), spelled out so the sweep stays fixed.
-PROXY = dict(input_size=(64, 64), mask_unit_size=(4, 4), q_pool=2, num_heads=1, stages=(1, 1, 2, 1), kv_stride=(2, 2),
-             embed_dim=32)
+PROXY = dict(
+    input_size=(64, 64),
+    mask_unit_size=(4, 4),
+    q_pool=2,
+    num_heads=1,
+    stages=(1, 1, 2, 1),
+    kv_stride=(2, 2),
+    embed_dim=32,
+)
 CENTRE = dict(lr=5e-4, warmup_epochs=1, mixup=0.0, cutmix=0.0, label_smoothing=0.0)
 SETTINGS = {
     "centre": {},
@@ -59,43 +66,82 @@ def _run(seed: int, samples: int, kind: str, step: str, name: str, change: dict,
     ft_epochs = change.pop("ft_epochs", 2)
     recipe = {**CENTRE, **change}
     variant = "hiera_tiny_224" + (f".{SLUGS[step]}" if SLUGS[step] else "")
-    common = dict(size="tiny", dataset="fashion-mnist", device="cpu", seed=seed, train_samples=samples,
-                  eval_samples=2000, model_args=PROXY, log_every=20)
+    common = dict(
+        size="tiny",
+        dataset="fashion-mnist",
+        device="cpu",
+        seed=seed,
+        train_samples=samples,
+        eval_samples=2000,
+        model_args=PROXY,
+        log_every=20,
+    )
     if kind == "supervised":
         pre = None
-        fin = TrainConfig(phase="supervised", model=variant, recipe="proxy_supervised",
-                          recipe_args={**recipe, "epochs": 3, "grad_clip": 5.0}, **common)
+        fin = TrainConfig(
+            phase="supervised",
+            model=variant,
+            recipe="proxy_supervised",
+            recipe_args={**recipe, "epochs": 3, "grad_clip": 5.0},
+            **common,
+        )
     else:
         pre = TrainConfig(phase="mae", model=variant, recipe="proxy_mae", decoder_dim=64, recipe_args=mae, **common)
         # the first pass spelled out the shipped layer decay; the second pass takes the recipe's unless changed
         decay = {"layer_decay": recipe.get("layer_decay", 0.85)} if first_pass else {}
-        fin = TrainConfig(phase="finetune", model=variant, recipe="proxy_finetune",
-                          recipe_args={**recipe, "epochs": ft_epochs, **decay, "grad_clip": 5.0}, **common)
+        fin = TrainConfig(
+            phase="finetune",
+            model=variant,
+            recipe="proxy_finetune",
+            recipe_args={**recipe, "epochs": ft_epochs, **decay, "grad_clip": 5.0},
+            **common,
+        )
     prefix, ablation = ("", kind) if first_pass else ("10k/", f"{kind}_10k")
-    spec = RunSpec(grid="proxy_recipe_sweep", run=f"{prefix}{kind}/{step}/{name}/seed{seed}", variant=variant,
-                   step=step, size="proxy", table="sweep", train=fin, pretrain=pre, seed=seed, ablation=ablation,
-                   setting=name)
+    spec = RunSpec(
+        grid="proxy_recipe_sweep",
+        run=f"{prefix}{kind}/{step}/{name}/seed{seed}",
+        variant=variant,
+        step=step,
+        size="proxy",
+        table="sweep",
+        train=fin,
+        pretrain=pre,
+        seed=seed,
+        ablation=ablation,
+        setting=name,
+    )
     return GridRun(spec, Resources(nodes=1, gpus_per_node=0, hours=0.5), gpu_hours=0.0)
 
 
 # Second pass, at the training size the demo's 15-minute budget allows (10,000 images, 2.5x the first pass): the
 # best first-pass settings, and supervised row b (is the max-pool row low after MAE only, or from scratch too?).
 SECOND_SUPERVISED = {"lr1e-3": dict(lr=1e-3), "warmup0": dict(warmup_epochs=0)}
-SECOND_FINETUNE = {"ld1": FINETUNE_ONLY["ld1"], "ld1-lr2e-3": FINETUNE_ONLY["ld1-lr2e-3"],
-                   # after the runs above: MAE -> finetuning 10 points under scratch; longer finetuning, longer MAE
-                   "ld1-ft3": dict(layer_decay=1.0, lr=1e-3, ft_epochs=3),
-                   "ld1-ft3-mae3": dict(layer_decay=1.0, lr=1e-3, ft_epochs=3, mae_epochs=3)}
+SECOND_FINETUNE = {
+    "ld1": FINETUNE_ONLY["ld1"],
+    "ld1-lr2e-3": FINETUNE_ONLY["ld1-lr2e-3"],
+    # after the runs above: MAE -> finetuning 10 points under scratch; longer finetuning, longer MAE
+    "ld1-ft3": dict(layer_decay=1.0, lr=1e-3, ft_epochs=3),
+    "ld1-ft3-mae3": dict(layer_decay=1.0, lr=1e-3, ft_epochs=3, mae_epochs=3),
+}
 
 
 def runs(ctx: GridContext) -> list[GridRun]:
     out = []
     for seed in range(ctx.seeds):
-        for kind, steps, settings in (("supervised", ("sup", "f"), SETTINGS),
-                                      ("mae_finetune", ("b", "f"), {**SETTINGS, **FINETUNE_ONLY})):
-            out += [_run(seed, 4000, kind, step, name, change, True) for step in steps
-                    for name, change in settings.items()]
-        for kind, steps, settings in (("supervised", ("sup", "b", "f"), SECOND_SUPERVISED),
-                                      ("mae_finetune", ("b", "f"), SECOND_FINETUNE)):
-            out += [_run(seed, 10000, kind, step, name, change, False) for step in steps
-                    for name, change in settings.items()]
+        for kind, steps, settings in (
+            ("supervised", ("sup", "f"), SETTINGS),
+            ("mae_finetune", ("b", "f"), {**SETTINGS, **FINETUNE_ONLY}),
+        ):
+            out += [
+                _run(seed, 4000, kind, step, name, change, True) for step in steps for name, change in settings.items()
+            ]
+        for kind, steps, settings in (
+            ("supervised", ("sup", "b", "f"), SECOND_SUPERVISED),
+            ("mae_finetune", ("b", "f"), SECOND_FINETUNE),
+        ):
+            out += [
+                _run(seed, 10000, kind, step, name, change, False)
+                for step in steps
+                for name, change in settings.items()
+            ]
     return out

@@ -26,6 +26,10 @@ EPOCHS = dict(mae_epochs=2, finetune_epochs=2, supervised_epochs=4)
 def runs(ctx: GridContext) -> list[GridRun]:
     # one CPU core per run (two runs at once on the local 2-core node); 1 h per attempt, a longer run requeues
     res = Resources(nodes=1, gpus_per_node=0, hours=1.0, cpus_per_task=1)
-    return [GridRun(spec, res) for seed in range(ctx.seeds)
-            for spec in ladder_specs("proxy_t01_images", "table1", seed, train_samples=None, eval_samples=None,
-                                     device="cpu", **EPOCHS)]
+    return [
+        GridRun(spec, res)
+        for seed in range(ctx.seeds)
+        for spec in ladder_specs(
+            "proxy_t01_images", "table1", seed, train_samples=None, eval_samples=None, device="cpu", **EPOCHS
+        )
+    ]

@@ -13,8 +13,18 @@ from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec
 
 # A Hiera-T ladder shrunk to run in seconds: 32x32 inputs, 16 channels, one block per stage.
-TINY = dict(input_size=(32, 32), mask_unit_size=(4, 4), q_pool=2, embed_dim=16, num_heads=1, stages=(1, 1, 1, 1),
-            patch_stride=(2, 2), patch_kernel=(3, 3), patch_padding=(1, 1), kv_stride=(2, 2))
+TINY = dict(
+    input_size=(32, 32),
+    mask_unit_size=(4, 4),
+    q_pool=2,
+    embed_dim=16,
+    num_heads=1,
+    stages=(1, 1, 1, 1),
+    patch_stride=(2, 2),
+    patch_kernel=(3, 3),
+    patch_padding=(1, 1),
+    kv_stride=(2, 2),
+)
 
 
 def runs(ctx: GridContext) -> list[GridRun]:
@@ -22,12 +32,33 @@ def runs(ctx: GridContext) -> list[GridRun]:
     for seed in range(ctx.seeds):
         for step, slug in (("e", ".e_no_attn_residual"), ("f", "")):
             variant = f"hiera_tiny_224{slug}"
-            common = dict(model=variant, size="tiny", dataset="fashion-mnist", train_samples=256, eval_samples=128,
-                          batch_size=32, seed=seed, ckpt_every=2, log_every=2, device="cpu", model_args=TINY)
-            pre = TrainConfig(phase="mae", recipe="proxy_mae", decoder_dim=16, recipe_args={"decoder_depth": 1},
-                              **common)
+            common = dict(
+                model=variant,
+                size="tiny",
+                dataset="fashion-mnist",
+                train_samples=256,
+                eval_samples=128,
+                batch_size=32,
+                seed=seed,
+                ckpt_every=2,
+                log_every=2,
+                device="cpu",
+                model_args=TINY,
+            )
+            pre = TrainConfig(
+                phase="mae", recipe="proxy_mae", decoder_dim=16, recipe_args={"decoder_depth": 1}, **common
+            )
             fin = TrainConfig(phase="finetune", recipe="proxy_finetune", recipe_args={"epochs": 1}, **common)
-            spec = RunSpec(grid="smoke", run=f"{variant}/seed{seed}", variant=variant, step=step, size="proxy",
-                           table="smoke", train=fin, pretrain=pre, seed=seed)
+            spec = RunSpec(
+                grid="smoke",
+                run=f"{variant}/seed{seed}",
+                variant=variant,
+                step=step,
+                size="proxy",
+                table="smoke",
+                train=fin,
+                pretrain=pre,
+                seed=seed,
+            )
             out.append(GridRun(spec, Resources(nodes=1, gpus_per_node=0, hours=0.25), gpu_hours=0.0))
     return out

@@ -21,9 +21,30 @@ def runs(ctx: GridContext) -> list[GridRun]:
     out = []
     for seed in range(ctx.seeds):
         for size in IMAGE:
-            out.append(paper_run("t02_sizes", "table2", ctx, f"hiera_{size}_224", size, "f", seed,
-                                 pretrain={"pretrain_epochs": 1600}, gpus=32 if size in ("tiny", "small") else 64))
+            out.append(
+                paper_run(
+                    "t02_sizes",
+                    "table2",
+                    ctx,
+                    f"hiera_{size}_224",
+                    size,
+                    "f",
+                    seed,
+                    pretrain={"pretrain_epochs": 1600},
+                    gpus=32 if size in ("tiny", "small") else 64,
+                )
+            )
         for size in VIDEO:
-            out.append(paper_run("t02_sizes", "table2", ctx, f"hiera_{size}_16x224", size, "f", seed,
-                                 pretrain={"pretrain_epochs": VIDEO_EPOCHS}))
+            out.append(
+                paper_run(
+                    "t02_sizes",
+                    "table2",
+                    ctx,
+                    f"hiera_{size}_16x224",
+                    size,
+                    "f",
+                    seed,
+                    pretrain={"pretrain_epochs": VIDEO_EPOCHS},
+                )
+            )
     return out

@@ -20,16 +20,25 @@ def _recipe(**fields) -> dict:
 
 
 # Settings both modalities ablate (a, c, d, e), then each modality's mask ratios (b) and schedules (f).
-SHARED = [("default", "-", {}), ("multi_scale", "last_only", {"multi_scale": False}),
-          ("target", "hog", {"target": "hog"}),
-          *[("drop_path", str(p), _recipe(drop_path=p)) for p in (0.0, 0.1, 0.3)],
-          *[("decoder_depth", str(d), _recipe(decoder_depth=d)) for d in (4, 12)]]
-IMAGE = [*SHARED, *[("mask_ratio", str(r), _recipe(mask_ratio=r)) for r in (0.5, 0.7)],
-         ("epochs", "800", {"pretrain_epochs": 400, **_recipe(epochs=800)}),
-         ("epochs", "1600", {"pretrain_epochs": 1600}),
-         ("epochs", "3200", {"pretrain_epochs": 1600, **_recipe(epochs=3200)})]
-VIDEO = [*SHARED, *[("mask_ratio", str(r), _recipe(mask_ratio=r)) for r in (0.75, 0.95)],
-         *[("epochs", str(e), {"pretrain_epochs": e}) for e in (1600, 3200)]]
+SHARED = [
+    ("default", "-", {}),
+    ("multi_scale", "last_only", {"multi_scale": False}),
+    ("target", "hog", {"target": "hog"}),
+    *[("drop_path", str(p), _recipe(drop_path=p)) for p in (0.0, 0.1, 0.3)],
+    *[("decoder_depth", str(d), _recipe(decoder_depth=d)) for d in (4, 12)],
+]
+IMAGE = [
+    *SHARED,
+    *[("mask_ratio", str(r), _recipe(mask_ratio=r)) for r in (0.5, 0.7)],
+    ("epochs", "800", {"pretrain_epochs": 400, **_recipe(epochs=800)}),
+    ("epochs", "1600", {"pretrain_epochs": 1600}),
+    ("epochs", "3200", {"pretrain_epochs": 1600, **_recipe(epochs=3200)}),
+]
+VIDEO = [
+    *SHARED,
+    *[("mask_ratio", str(r), _recipe(mask_ratio=r)) for r in (0.75, 0.95)],
+    *[("epochs", str(e), {"pretrain_epochs": e}) for e in (1600, 3200)],
+]
 
 
 def runs(ctx: GridContext) -> list[GridRun]:
@@ -37,7 +46,19 @@ def runs(ctx: GridContext) -> list[GridRun]:
     for seed in range(ctx.seeds):
         for variant, settings in (("hiera_large_224", IMAGE), ("hiera_large_16x224", VIDEO)):
             for ablation, setting, pretrain in settings:
-                out.append(paper_run("t03_mae_ablations", "table3", ctx, variant, "large", "f", seed,
-                                     pretrain=pretrain, ablation=ablation, setting=setting,
-                                     tag=f".{ablation}={setting}" if ablation != "default" else ".default"))
+                out.append(
+                    paper_run(
+                        "t03_mae_ablations",
+                        "table3",
+                        ctx,
+                        variant,
+                        "large",
+                        "f",
+                        seed,
+                        pretrain=pretrain,
+                        ablation=ablation,
+                        setting=setting,
+                        tag=f".{ablation}={setting}" if ablation != "default" else ".default",
+                    )
+                )
     return out

@@ -19,8 +19,16 @@ from hiera.ladder import LADDER, SIZES
 from hiera.model import HierarchicalViT
 from hiera.registry import Variant, get_variant, list_variants
 
-__all__ = ["LADDER", "SIZES", "HierarchicalViT", "ModelConfig", "Variant", "build_model", "get_variant",
-           "list_variants"]
+__all__ = [
+    "LADDER",
+    "SIZES",
+    "HierarchicalViT",
+    "ModelConfig",
+    "Variant",
+    "build_model",
+    "get_variant",
+    "list_variants",
+]
 
 
 def build_model(

@@ -130,9 +130,19 @@ def build_timm(peer: str, attn: str, num_classes: int) -> torch.nn.Module:
         from timm.models.hiera import Hiera
 
         size = SIZES[m[1]]
-        return Hiera(img_size=(16, 224, 224), embed_dim=size.embed_dim, num_heads=size.num_heads, stages=size.stages,
-                     q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8), patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4),
-                     patch_padding=(1, 3, 3), sep_pos_embed=True, num_classes=num_classes)
+        return Hiera(
+            img_size=(16, 224, 224),
+            embed_dim=size.embed_dim,
+            num_heads=size.num_heads,
+            stages=size.stages,
+            q_stride=(1, 2, 2),
+            mask_unit_size=(1, 8, 8),
+            patch_kernel=(3, 7, 7),
+            patch_stride=(2, 4, 4),
+            patch_padding=(1, 3, 3),
+            sep_pos_embed=True,
+            num_classes=num_classes,
+        )
     return timm.create_model(peer, pretrained=False, num_classes=num_classes)
 
 
@@ -247,8 +257,12 @@ def peak_for(device_name: str, precision: str, given: float | None) -> float | N
 
 def driver_version() -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
@@ -277,8 +291,9 @@ def build_on(model_fn: Callable[[], torch.nn.Module], device: str) -> torch.nn.M
     return model_fn().to(device)
 
 
-def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: BenchConfig,
-            gmacs: float) -> list[dict[str, Any]]:
+def measure(
+    model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: BenchConfig, gmacs: float
+) -> list[dict[str, Any]]:
     """Time one model at every batch size of `cfg` (or the sweep).
 
     After timing a batch size, one more step runs under the profiler to record the attention kernels that actually
@@ -316,7 +331,7 @@ def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: Ben
             with stage("inputs"):
                 step, info = make_step(model, mcfg, cfg, batch), dict.fromkeys(COMPILE_FIELDS)
             times = time_step(step, cfg)
-        info["peak_mem_gib"] = torch.cuda.max_memory_allocated(cfg.device) / 2 ** 30 if cuda else None
+        info["peak_mem_gib"] = torch.cuda.max_memory_allocated(cfg.device) / 2**30 if cuda else None
         with stage("profile"):
             kernels = attention_kernels(step, cfg.device)
         found[batch] = {**info, "attn_kernels": kernels, "attn_backends": backends(kernels)}
@@ -326,8 +341,9 @@ def measure(model_fn: Callable[[], torch.nn.Module], mcfg: ModelConfig, cfg: Ben
     return [{**r, **found.get(r["batch_size"], dict.fromkeys(MEASURE_FIELDS))} for r in rows]
 
 
-def _compiled_run(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig,
-                  batch: int) -> tuple[Callable[[], None], dict[str, Any], list[float]]:
+def _compiled_run(
+    model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig, batch: int
+) -> tuple[Callable[[], None], dict[str, Any], list[float]]:
     """Compile (fullgraph if dynamo can), time, and say how compilation went: (step, compile fields, times)."""
     from torch._dynamo.exc import Unsupported
     from torch._dynamo.utils import counters
@@ -336,8 +352,9 @@ def _compiled_run(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig,
     torch._dynamo.reset()
     for fullgraph in (True, False):
         with stage("inputs"):
-            step = make_step(torch.compile(model, fullgraph=fullgraph, dynamic=False, backend=cfg.compile_backend),
-                             mcfg, cfg, batch)
+            step = make_step(
+                torch.compile(model, fullgraph=fullgraph, dynamic=False, backend=cfg.compile_backend), mcfg, cfg, batch
+            )
         graphs = counters["stats"]["unique_graphs"]
         start = time.perf_counter()
         try:
@@ -356,8 +373,12 @@ def _compiled_run(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig,
     breaks, graphs = max(counters["stats"]["unique_graphs"] - graphs - 1, 0), counters["stats"]["unique_graphs"]
     times = time_step(step, cfg, warmup=max(cfg.warmup - 1, 0))  # the first call was a warm-up step
     recompiles = counters["stats"]["unique_graphs"] - graphs
-    info = dict(compile_fullgraph=fullgraph, graph_breaks=breaks, recompiles=recompiles,
-                compile_s=max(first - statistics.median(times), 0.0))
+    info = dict(
+        compile_fullgraph=fullgraph,
+        graph_breaks=breaks,
+        recompiles=recompiles,
+        compile_s=max(first - statistics.median(times), 0.0),
+    )
     return step, info, times
 
 
@@ -370,18 +391,27 @@ MEASURE_FIELDS = (*COMPILE_FIELDS, "peak_mem_gib", "attn_kernels", "attn_backend
 def batch_plan(cfg: BenchConfig) -> list[int]:
     """The batch sizes a model is timed at: the sweep's powers of two up to `max_batch`, or `batch_sizes`."""
     if cfg.sweep:
-        return [2 ** i for i in range(cfg.max_batch.bit_length()) if 2 ** i <= cfg.max_batch]
+        return [2**i for i in range(cfg.max_batch.bit_length()) if 2**i <= cfg.max_batch]
     return list(cfg.batch_sizes)
 
 
 def oom_row(requested: int, where: str, gmacs: float, params: int | None) -> dict[str, Any]:
     """The row of a model that ran out of memory at batch `requested` (or before any batch: stage `build`)."""
-    return dict(requested_batch=requested, batch_size=None, oom=True, status="oom", oom_stage=where,
-                params_m=params and params / 1e6, gmacs=gmacs, best_batch=False)
+    return dict(
+        requested_batch=requested,
+        batch_size=None,
+        oom=True,
+        status="oom",
+        oom_stage=where,
+        params_m=params and params / 1e6,
+        gmacs=gmacs,
+        best_batch=False,
+    )
 
 
-def measure_batches(timer: Callable[[int], list[float]], cfg: BenchConfig, gmacs: float,
-                    params: int | None) -> list[dict[str, Any]]:
+def measure_batches(
+    timer: Callable[[int], list[float]], cfg: BenchConfig, gmacs: float, params: int | None
+) -> list[dict[str, Any]]:
     """Rows for every batch size; on out-of-memory a fixed batch is halved until it fits (the record keeps the
     batch asked for and the one that ran, and `oom_stage` where the larger one failed) and a sweep stops. A batch
     that does not fit even so is an `oom` row with its stage, and the model's later batches are skipped."""
@@ -408,12 +438,23 @@ def measure_batches(timer: Callable[[int], list[float]], cfg: BenchConfig, gmacs
         rates = sorted(batch / t for t in times)
         flops_per_sample = 2 * gmacs * 1e9 * (1 if cfg.mode == "infer" else 3)  # backward ~ 2x forward
         rate = statistics.median(rates)
-        rows.append(dict(
-            requested_batch=requested, batch_size=batch, oom=batch != requested, status="ok", oom_stage=failed_at,
-            samples_per_s=rate, samples_per_s_min=rates[0], samples_per_s_max=rates[-1],
-            samples_per_s_iqr=_iqr(rates), step_ms=1e3 * statistics.median(times),
-            params_m=params and params / 1e6, gmacs=gmacs, tflops=flops_per_sample * rate / 1e12,
-        ))
+        rows.append(
+            dict(
+                requested_batch=requested,
+                batch_size=batch,
+                oom=batch != requested,
+                status="ok",
+                oom_stage=failed_at,
+                samples_per_s=rate,
+                samples_per_s_min=rates[0],
+                samples_per_s_max=rates[-1],
+                samples_per_s_iqr=_iqr(rates),
+                step_ms=1e3 * statistics.median(times),
+                params_m=params and params / 1e6,
+                gmacs=gmacs,
+                tflops=flops_per_sample * rate / 1e12,
+            )
+        )
     ok = [r for r in rows if r.get("samples_per_s")]
     best = max(ok, key=lambda r: r["samples_per_s"]) if ok else None
     for r in rows:
@@ -436,10 +477,21 @@ def measure_official(name: str, cfg: BenchConfig, gmacs: float, default_ratio: f
 
     def timer(batch: int) -> list[float]:
         ratio = cfg.mask_ratio if cfg.mask_ratio is not None else default_ratio
-        spec = dict(name=name, mode=cfg.mode, precision=cfg.precision, attn=cfg.attn, batch=batch,
-                    warmup=cfg.warmup, iters=cfg.iters, trials=cfg.trials, device=cfg.device, mask_ratio=ratio)
-        out = subprocess.run([cfg.official_python, str(script), json.dumps(spec)], capture_output=True, text=True,
-                             cwd=script.parent)
+        spec = dict(
+            name=name,
+            mode=cfg.mode,
+            precision=cfg.precision,
+            attn=cfg.attn,
+            batch=batch,
+            warmup=cfg.warmup,
+            iters=cfg.iters,
+            trials=cfg.trials,
+            device=cfg.device,
+            mask_ratio=ratio,
+        )
+        out = subprocess.run(
+            [cfg.official_python, str(script), json.dumps(spec)], capture_output=True, text=True, cwd=script.parent
+        )
         if out.returncode != 0:
             raise ValueError(f"official package run of {name} failed: {out.stderr.strip().splitlines()[-1:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -509,20 +561,53 @@ def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dic
         if gmacs is None:
             mae_count = mae_count or mae_gmacs(mcfg, cfg)
             gmacs = mae_count
-        rows = (measure_official(label, cfg, gmacs, default_mask_ratio(mcfg)) if impl == "official"
-                else measure(model_fn, mcfg, cfg, gmacs))
+        rows = (
+            measure_official(label, cfg, gmacs, default_mask_ratio(mcfg))
+            if impl == "official"
+            else measure(model_fn, mcfg, cfg, gmacs)
+        )
         for row in rows:
             peak = peak_for(env["device"], cfg.precision, cfg.peak_tflops)
-            records.append({
-                "variant": variant.name, "step": variant.step, "size": variant.size, "modality": variant.modality,
-                "impl": impl, "model": label, "separate_and_pad": sep_pad, "mode": cfg.mode,
-                "precision": cfg.precision, "attn": cfg.attn, "compile": cfg.compile, "protocol": cfg.protocol,
-                "input_size": list(mcfg.input_size), "overrides": {k: _jsonable(v) for k, v in overrides.items()},
-                **row, "warmup": cfg.warmup, "iters": cfg.iters, "trials": cfg.trials,
-                "peak_tflops": peak, "mfu": row["tflops"] / peak if peak and row.get("tflops") else None,
-                **{k: env[k] for k in ("device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha",
-                                       "git_dirty", "date", "python", "timm")},
-            })
+            records.append(
+                {
+                    "variant": variant.name,
+                    "step": variant.step,
+                    "size": variant.size,
+                    "modality": variant.modality,
+                    "impl": impl,
+                    "model": label,
+                    "separate_and_pad": sep_pad,
+                    "mode": cfg.mode,
+                    "precision": cfg.precision,
+                    "attn": cfg.attn,
+                    "compile": cfg.compile,
+                    "protocol": cfg.protocol,
+                    "input_size": list(mcfg.input_size),
+                    "overrides": {k: _jsonable(v) for k, v in overrides.items()},
+                    **row,
+                    "warmup": cfg.warmup,
+                    "iters": cfg.iters,
+                    "trials": cfg.trials,
+                    "peak_tflops": peak,
+                    "mfu": row["tflops"] / peak if peak and row.get("tflops") else None,
+                    **{
+                        k: env[k]
+                        for k in (
+                            "device",
+                            "driver",
+                            "torch",
+                            "cuda",
+                            "cudnn",
+                            "cpu_threads",
+                            "git_sha",
+                            "git_dirty",
+                            "date",
+                            "python",
+                            "timm",
+                        )
+                    },
+                }
+            )
     add_ratios(records)
     return records
 
@@ -568,8 +653,11 @@ def add_ratios(records: list[dict]) -> None:
         r["ratio_vs_peer"] = r["samples_per_s"] / peer["samples_per_s"] if peer else None
         r["ratio_vs_official"] = r["samples_per_s"] / official["samples_per_s"] if official else None
         other = dense.get(r["batch_size"])
-        r["sep_pad_overhead"] = (other["samples_per_s"] / r["samples_per_s"] if r["separate_and_pad"] == "on"
-                                 and other and other.get("samples_per_s") else None)
+        r["sep_pad_overhead"] = (
+            other["samples_per_s"] / r["samples_per_s"]
+            if r["separate_and_pad"] == "on" and other and other.get("samples_per_s")
+            else None
+        )
 
 
 def _jsonable(v: Any) -> Any:
@@ -580,8 +668,9 @@ def record_path(out_dir: Path, cfg: BenchConfig, env: dict[str, Any]) -> Path:
     """timm-style file name that encodes the conditions: bench-<mode>-<precision>-<attn>[-compile]-<device>-pt<v>."""
     device = re.sub(r"[^a-z0-9]+", "_", env["device"].lower()).strip("_")
     torch_v = env["torch"].split("+")[0]
-    parts = ["bench", cfg.mode, cfg.precision, cfg.attn] + (["compile"] if cfg.compile else []) + [device,
-                                                                                                   f"pt{torch_v}"]
+    parts = (
+        ["bench", cfg.mode, cfg.precision, cfg.attn] + (["compile"] if cfg.compile else []) + [device, f"pt{torch_v}"]
+    )
     return out_dir / ("-".join(parts) + ".jsonl")
 
 
@@ -605,9 +694,15 @@ def expand_patterns(patterns: Iterable[str], mode: str, progress: Callable[[str]
     return names
 
 
-def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | None = None,
-        out_dir: Path | None = None, isolate: bool = False, progress: Callable[[str], None] = print,
-        path: Path | None = None) -> Path:
+def run(
+    patterns: Iterable[str],
+    cfg: BenchConfig,
+    overrides: dict[str, Any] | None = None,
+    out_dir: Path | None = None,
+    isolate: bool = False,
+    progress: Callable[[str], None] = print,
+    path: Path | None = None,
+) -> Path:
     """Benchmark every variant matching `patterns`; append records to the conditions-named JSONL file under
     `out_dir` (default results/speed/), or to `path` when given (the demo keeps its profile in a file of its own)."""
     overrides = overrides or {}
@@ -623,12 +718,16 @@ def run(patterns: Iterable[str], cfg: BenchConfig, overrides: dict[str, Any] | N
         append_jsonl(path, records)
         for r in records:
             if r.get("status") == "oom" and r.get("batch_size") is None:
-                progress(f"  {r['impl']:<11} {r['model']:<36} out of memory at batch {r['requested_batch']} "
-                         f"({r['oom_stage']}); recorded, moving on")
+                progress(
+                    f"  {r['impl']:<11} {r['model']:<36} out of memory at batch {r['requested_batch']} "
+                    f"({r['oom_stage']}); recorded, moving on"
+                )
             if r.get("samples_per_s"):
                 extra = f"  x{r['ratio_vs_peer']:.2f} vs timm" if r.get("ratio_vs_peer") else ""
-                progress(f"  {r['impl']:<11} {r['model']:<36} sep_pad={r['separate_and_pad'] or '-':<3} "
-                         f"bs {r['batch_size']:>4}  {r['samples_per_s']:9.1f}/s{extra}")
+                progress(
+                    f"  {r['impl']:<11} {r['model']:<36} sep_pad={r['separate_and_pad'] or '-':<3} "
+                    f"bs {r['batch_size']:>4}  {r['samples_per_s']:9.1f}/s{extra}"
+                )
     return path
 
 

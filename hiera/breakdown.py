@@ -65,8 +65,19 @@ DEFAULTS = dict(warmup=3, iters=5, trials=3)
 # The autograd engine names every backward node's range so; on CUDA the backward runs on the engine's device
 # thread, outside our `hiera::backward` range, and is recognised by this ancestor instead.
 AUTOGRAD = "autograd::engine::evaluate_function"
-ENV_KEYS = ("device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "python",
-            "timm")
+ENV_KEYS = (
+    "device",
+    "driver",
+    "torch",
+    "cuda",
+    "cudnn",
+    "cpu_threads",
+    "git_sha",
+    "git_dirty",
+    "date",
+    "python",
+    "timm",
+)
 
 
 # ---- the step ----------------------------------------------------------------------------------------------------
@@ -88,7 +99,7 @@ def family_of(event: Any) -> str:
     node = event.cpu_parent
     while node is not None:
         if node.name.startswith(PREFIX):
-            family = node.name[len(PREFIX):]
+            family = node.name[len(PREFIX) :]
             if family not in ALL_FAMILIES:
                 raise ValueError(f"profiler range {node.name!r} names no op family ({', '.join(ALL_FAMILIES)})")
             return family
@@ -167,8 +178,13 @@ def check_config(cfg: BenchConfig) -> None:
         raise ValueError("--breakdown profiles one batch size; drop --sweep and give --batch-size N")
 
 
-def breakdown_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any] | None = None,
-                      env: dict[str, Any] | None = None, steps: int = PROFILED_STEPS) -> dict[str, Any]:
+def breakdown_variant(
+    name: str,
+    cfg: BenchConfig,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, Any] | None = None,
+    steps: int = PROFILED_STEPS,
+) -> dict[str, Any]:
     """The breakdown record of one variant at `cfg.batch_sizes[0]` (schema `hiera-study/breakdown/1`).
 
     Times are milliseconds per step, averaged over the `steps` profiled steps; `families` sum to `total_ms`.
@@ -193,17 +209,32 @@ def breakdown_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any] | N
     families = {k: round(v / 1e3 / steps, 4) for k, v in families_us.items()}
     total = round(sum(families.values()), 4)
     record = {
-        "schema": SCHEMA, "variant": variant.name, "step": variant.step, "size": variant.size,
-        "modality": variant.modality, "impl": "hiera-study", "separate_and_pad": sep_pad, "mode": cfg.mode,
-        "precision": cfg.precision, "attn": cfg.attn, "compile": False, "batch_size": batch,
+        "schema": SCHEMA,
+        "variant": variant.name,
+        "step": variant.step,
+        "size": variant.size,
+        "modality": variant.modality,
+        "impl": "hiera-study",
+        "separate_and_pad": sep_pad,
+        "mode": cfg.mode,
+        "precision": cfg.precision,
+        "attn": cfg.attn,
+        "compile": False,
+        "batch_size": batch,
         "input_size": list(mcfg.input_size),
         "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
-        "families": families, "total_ms": total,
+        "families": families,
+        "total_ms": total,
         "fractions": {k: round(v / total, 4) if total else 0.0 for k, v in families.items()},
-        "wall_step_ms": round(wall, 4), "profiled_step_ms": round(profiled, 4),
-        "range_self_ms": round(ranges_us / 1e3 / steps, 4), "profiled_steps": steps,
+        "wall_step_ms": round(wall, 4),
+        "profiled_step_ms": round(profiled, 4),
+        "range_self_ms": round(ranges_us / 1e3 / steps, 4),
+        "profiled_steps": steps,
         "time_source": TIME_SOURCES["cuda" if device else "cpu"],
-        "warmup": cfg.warmup, "iters": cfg.iters, "trials": cfg.trials, "gmacs": gmacs,
+        "warmup": cfg.warmup,
+        "iters": cfg.iters,
+        "trials": cfg.trials,
+        "gmacs": gmacs,
         **{k: env.get(k) for k in ENV_KEYS},
     }
     if device:  # the host side of a GPU step: where launch overhead goes (small models are launch-bound)
@@ -227,14 +258,21 @@ def format_breakdown(record: dict[str, Any]) -> str:
         if ms > 0:
             lines.append(f"  {family:<12} {ms:10.3f} {100 * ms / total:6.1f}%")  # ms > 0, so total > 0
     lines.append(f"  {'total':<12} {total:10.3f}  ({record['time_source']}, {record['profiled_steps']} profiled steps)")
-    lines.append(f"  {'wall':<12} {record['wall_step_ms']:10.3f}  (no profiler; "
-                 f"{record['profiled_step_ms']:.3f} with it)")
+    lines.append(
+        f"  {'wall':<12} {record['wall_step_ms']:10.3f}  (no profiler; {record['profiled_step_ms']:.3f} with it)"
+    )
     return "\n".join(lines)
 
 
-def run_breakdown(patterns: Iterable[str], cfg: BenchConfig, out_dir: Path | None = None,
-                  progress: Callable[[str], None] = print, *, overrides: dict[str, Any] | None = None,
-                  steps: int = PROFILED_STEPS) -> Path:
+def run_breakdown(
+    patterns: Iterable[str],
+    cfg: BenchConfig,
+    out_dir: Path | None = None,
+    progress: Callable[[str], None] = print,
+    *,
+    overrides: dict[str, Any] | None = None,
+    steps: int = PROFILED_STEPS,
+) -> Path:
     """Break down every variant matching `patterns` (names or globs, as `hiera-study bench`); append one record per
     variant to the conditions-named JSONL file under `out_dir` (default results/breakdown/) and return its path.
     Each line is written and flushed as its variant finishes, so a cut-off run keeps what it measured."""
@@ -244,8 +282,9 @@ def run_breakdown(patterns: Iterable[str], cfg: BenchConfig, out_dir: Path | Non
     path = breakdown_path(Path(out_dir) if out_dir else at_root(*BREAKDOWN_DIR), cfg, env)
     path.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
-        progress(f"breakdown {name} ({cfg.mode}, {cfg.precision}, {cfg.attn}, {cfg.device}, "
-                 f"batch {cfg.batch_sizes[0]})")
+        progress(
+            f"breakdown {name} ({cfg.mode}, {cfg.precision}, {cfg.attn}, {cfg.device}, batch {cfg.batch_sizes[0]})"
+        )
         try:
             record = breakdown_variant(name, cfg, overrides, env, steps)
         except (RuntimeError, torch.OutOfMemoryError) as err:
@@ -266,7 +305,19 @@ def run_breakdown(patterns: Iterable[str], cfg: BenchConfig, out_dir: Path | Non
 def oom_record(name: str, cfg: BenchConfig, env: dict[str, Any], where: str) -> dict[str, Any]:
     """The record of a variant that ran out of memory at stage `where`: its conditions, no times."""
     variant = get_variant(name)
-    return {"schema": SCHEMA, "status": "oom", "oom_stage": where, "variant": variant.name, "step": variant.step,
-            "size": variant.size, "modality": variant.modality, "impl": "hiera-study", "mode": cfg.mode,
-            "precision": cfg.precision, "attn": cfg.attn, "compile": False, "batch_size": cfg.batch_sizes[0],
-            **{k: env.get(k) for k in ENV_KEYS}}
+    return {
+        "schema": SCHEMA,
+        "status": "oom",
+        "oom_stage": where,
+        "variant": variant.name,
+        "step": variant.step,
+        "size": variant.size,
+        "modality": variant.modality,
+        "impl": "hiera-study",
+        "mode": cfg.mode,
+        "precision": cfg.precision,
+        "attn": cfg.attn,
+        "compile": False,
+        "batch_size": cfg.batch_sizes[0],
+        **{k: env.get(k) for k in ENV_KEYS},
+    }

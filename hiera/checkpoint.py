@@ -30,8 +30,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file, unwrapped from `model_state` / `model` / `state_dict` containers."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"checkpoint {path} is a directory; pass the path of a .pth file (e.g. "
-                         f"{path / 'checkpoints' / 'model.pth'})")
+        raise ValueError(
+            f"checkpoint {path} is a directory; pass the path of a .pth file (e.g. "
+            f"{path / 'checkpoints' / 'model.pth'})"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path of a local .pth file")
     try:
@@ -39,8 +41,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
         # torch reports a torn file as a zip-reader RuntimeError, an empty one as EOFError, garbage (or a
         # pickle holding arbitrary objects, which a weights-only load refuses to run) as UnpicklingError.
-        raise ValueError(f"checkpoint {path} is corrupt or not a PyTorch checkpoint of tensors ({type(e).__name__}); "
-                         "pass another file, or re-download or re-create this one") from None
+        raise ValueError(
+            f"checkpoint {path} is corrupt or not a PyTorch checkpoint of tensors ({type(e).__name__}); "
+            "pass another file, or re-download or re-create this one"
+        ) from None
     for key in ("model_state", "model", "state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -86,12 +90,15 @@ def load_exact(model: nn.Module, sd: dict[str, torch.Tensor], path: str | Path, 
     ours = model.state_dict()
     missing = [k for k in ours if k not in sd and not k.startswith(optional)]
     unexpected = [k for k in sd if k not in ours]
-    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(ours[k].shape)}" for k in sd if k in ours
-              and sd[k].shape != ours[k].shape]
+    shapes = [
+        f"{k} {tuple(sd[k].shape)} vs {tuple(ours[k].shape)}" for k in sd if k in ours and sd[k].shape != ours[k].shape
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{name} ({len(keys)}): {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}"
-                 for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
-                 if keys]
+        parts = [
+            f"{name} ({len(keys)}): {', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}"
+            for name, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes))
+            if keys
+        ]
         raise ValueError(f"checkpoint {path} does not fit this model; " + "; ".join(parts))
     model.load_state_dict(sd, strict=False)
 

@@ -56,11 +56,23 @@ def variant_rows(variants: list[Variant], overrides: dict) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    heads = {"name": "name", "step": "step", "size": "size", "modality": "modality", "masked": "masked",
-             "params_m": "params (M)", "gmacs": "GMACs"}
+    heads = {
+        "name": "name",
+        "step": "step",
+        "size": "size",
+        "modality": "modality",
+        "masked": "masked",
+        "params_m": "params (M)",
+        "gmacs": "GMACs",
+    }
     show = {True: "yes", False: "no"}
-    cells = [[show[r[k]] if isinstance(r[k], bool) else f"{r[k]:.2f}" if isinstance(r[k], float) else str(r[k])
-              for k in heads] for r in rows]
+    cells = [
+        [
+            show[r[k]] if isinstance(r[k], bool) else f"{r[k]:.2f}" if isinstance(r[k], float) else str(r[k])
+            for k in heads
+        ]
+        for r in rows
+    ]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads.values())]
     right = {5, 6}
     fmt = lambda row: "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
@@ -86,12 +98,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hiera.demo import run_demo
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    summary = run_demo(args.out, video=args.video, width=args.width, train_samples=args.train_samples,
-                       eval_samples=args.eval_samples, epochs_scale=args.epochs_scale, device=args.device,
-                       bench=not args.no_bench, figures=not args.no_figures, jobs=args.jobs)
-    print(f"demo finished in {summary['wall_s']:.0f} s: {summary['runs']} runs; records in {summary['records']}, "
-          f"tables in {Path(summary['tables'][0]).parent if summary.get('tables') else '-'}"
-          + (f", figures in {Path(summary['figures'][0]).parent}" if summary.get("figures") else ""))
+    summary = run_demo(
+        args.out,
+        video=args.video,
+        width=args.width,
+        train_samples=args.train_samples,
+        eval_samples=args.eval_samples,
+        epochs_scale=args.epochs_scale,
+        device=args.device,
+        bench=not args.no_bench,
+        figures=not args.no_figures,
+        jobs=args.jobs,
+    )
+    print(
+        f"demo finished in {summary['wall_s']:.0f} s: {summary['runs']} runs; records in {summary['records']}, "
+        f"tables in {Path(summary['tables'][0]).parent if summary.get('tables') else '-'}"
+        + (f", figures in {Path(summary['figures'][0]).parent}" if summary.get("figures") else "")
+    )
     return 0
 
 
@@ -105,8 +128,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             fields[key] = getattr(args, key)
     missing = [k for k in ("phase", "model", "recipe") if k not in fields]
     if missing:
-        raise ValueError(f"missing {', '.join('--' + m for m in missing)} (e.g. --phase mae --model hiera_tiny_224 "
-                         "--recipe in1k_mae)")
+        raise ValueError(
+            f"missing {', '.join('--' + m for m in missing)} (e.g. --phase mae --model hiera_tiny_224 "
+            "--recipe in1k_mae)"
+        )
     result = train(TrainConfig(**fields), args.run_dir)
     print(json.dumps(result, indent=1, sort_keys=True))
     return 0
@@ -115,16 +140,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _profile(args: argparse.Namespace):
     from hiera.launch.submit import ClusterProfile
 
-    return ClusterProfile.load(args.profile, partition=getattr(args, "partition", None),
-                               account=getattr(args, "account", None), qos=getattr(args, "qos", None),
-                               constraint=getattr(args, "constraint", None), root=args.root)
+    return ClusterProfile.load(
+        args.profile,
+        partition=getattr(args, "partition", None),
+        account=getattr(args, "account", None),
+        qos=getattr(args, "qos", None),
+        constraint=getattr(args, "constraint", None),
+        root=args.root,
+    )
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from hiera.launch.submit import submit
 
-    submit(args.grid, cluster=args.cluster, only=args.only, dry_run=args.dry_run, seeds=args.seeds,
-           profile=_profile(args), allow_dirty=args.allow_dirty, force=args.force, resubmit_stale=args.resubmit_stale)
+    submit(
+        args.grid,
+        cluster=args.cluster,
+        only=args.only,
+        dry_run=args.dry_run,
+        seeds=args.seeds,
+        profile=_profile(args),
+        allow_dirty=args.allow_dirty,
+        force=args.force,
+        resubmit_stale=args.resubmit_stale,
+    )
     return 0
 
 
@@ -144,16 +183,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.resubmit_stale:
         kinds.add("stale")
     if any(s.state in kinds for s in found):
-        submit(args.grid, cluster=args.cluster, only=args.only, seeds=args.seeds, profile=profile,
-               allow_dirty=args.allow_dirty, resubmit=kinds, resubmit_stale=args.resubmit_stale)
+        submit(
+            args.grid,
+            cluster=args.cluster,
+            only=args.only,
+            seeds=args.seeds,
+            profile=profile,
+            allow_dirty=args.allow_dirty,
+            resubmit=kinds,
+            resubmit_stale=args.resubmit_stale,
+        )
     return 0
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from hiera.launch.submit import collect
 
-    path = collect(args.grid, seeds=args.seeds, profile=_profile(args), out_dir=args.out, only=args.only,
-                   prune=args.prune, echo=print)
+    path = collect(
+        args.grid,
+        seeds=args.seeds,
+        profile=_profile(args),
+        out_dir=args.out,
+        only=args.only,
+        prune=args.prune,
+        echo=print,
+    )
     print(f"records written to {path}")
     return 0
 
@@ -171,18 +225,27 @@ def _grid_args(p: argparse.ArgumentParser, launch: bool) -> None:
         p.add_argument("--qos")
         p.add_argument("--constraint")
         p.add_argument("--allow-dirty", action="store_true", help="launch from a dirty git tree (diff recorded)")
-        p.add_argument("--force", action="store_true",
-                       help="also submit runs whose state is unknown (submit; status with --resubmit-failed): "
-                            "squeue/sacct failed or timed out, so their job may still be alive; check by hand first")
-        p.add_argument("--resubmit-stale", action="store_true",
-                       help="also submit stale runs (their directory's spec.json differs from the grid's entry): the "
-                            "old directory is renamed to <run dir>.stale-<date>, nothing is deleted; without this "
-                            "flag, move a stale run's directory away by hand to run it again")
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="also submit runs whose state is unknown (submit; status with --resubmit-failed): "
+            "squeue/sacct failed or timed out, so their job may still be alive; check by hand first",
+        )
+        p.add_argument(
+            "--resubmit-stale",
+            action="store_true",
+            help="also submit stale runs (their directory's spec.json differs from the grid's entry): the "
+            "old directory is renamed to <run dir>.stale-<date>, nothing is deleted; without this "
+            "flag, move a stale run's directory away by hand to run it again",
+        )
     else:
-        p.add_argument("--prune", action="store_true",
-                       help="let the current states replace every line: a done record whose run directory is gone or "
-                            "stale becomes its current state, lines of runs no longer in the grid are dropped "
-                            "(default: merge, never losing a done record)")
+        p.add_argument(
+            "--prune",
+            action="store_true",
+            help="let the current states replace every line: a done record whose run directory is gone or "
+            "stale becomes its current state, lines of runs no longer in the grid are dropped "
+            "(default: merge, never losing a done record)",
+        )
 
 
 def cmd_breakdown(args: argparse.Namespace, patterns: list[str]) -> int:
@@ -190,21 +253,35 @@ def cmd_breakdown(args: argparse.Namespace, patterns: list[str]) -> int:
     from hiera.bench import protocol_config
     from hiera.breakdown import DEFAULTS, run_breakdown
 
-    given = {"--protocol": args.protocol, "--compile": args.compile or None, "--sweep": args.sweep or None,
-             "--max-batch": args.max_batch, "--peers": args.peers or None, "--isolate": args.isolate or None,
-             "--no-sep-pad-overhead": args.no_sep_pad_overhead or None, "--peak-tflops": args.peak_tflops,
-             "--official-python": args.official_python}
+    given = {
+        "--protocol": args.protocol,
+        "--compile": args.compile or None,
+        "--sweep": args.sweep or None,
+        "--max-batch": args.max_batch,
+        "--peers": args.peers or None,
+        "--isolate": args.isolate or None,
+        "--no-sep-pad-overhead": args.no_sep_pad_overhead or None,
+        "--peak-tflops": args.peak_tflops,
+        "--official-python": args.official_python,
+    }
     unused = [flag for flag, value in given.items() if value is not None]
     if unused:
-        raise ValueError(f"--breakdown profiles our eager model at one batch size; drop {', '.join(unused)} "
-                         "(it takes --mode, --precision, --attn, --batch-size, --device, --warmup, --iters, --trials, "
-                         "--mask-ratio, --out)")
+        raise ValueError(
+            f"--breakdown profiles our eager model at one batch size; drop {', '.join(unused)} "
+            "(it takes --mode, --precision, --attn, --batch-size, --device, --warmup, --iters, --trials, "
+            "--mask-ratio, --out)"
+        )
     cfg = protocol_config(
-        None, mode=args.mode, precision=args.precision, attn=args.attn,
-        batch_sizes=(args.batch_size[0],) if args.batch_size else None, device=args.device,
+        None,
+        mode=args.mode,
+        precision=args.precision,
+        attn=args.attn,
+        batch_sizes=(args.batch_size[0],) if args.batch_size else None,
+        device=args.device,
         warmup=DEFAULTS["warmup"] if args.warmup is None else args.warmup,
         iters=DEFAULTS["iters"] if args.iters is None else args.iters,
-        trials=DEFAULTS["trials"] if args.trials is None else args.trials, mask_ratio=args.mask_ratio,
+        trials=DEFAULTS["trials"] if args.trials is None else args.trials,
+        mask_ratio=args.mask_ratio,
     )
     overrides = parse_overrides([i for i in args.items if "=" in i])
     path = run_breakdown(patterns, cfg, out_dir=args.out, overrides=overrides)
@@ -221,11 +298,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.breakdown:
         return cmd_breakdown(args, patterns)
     cfg = protocol_config(
-        args.protocol, mode=args.mode, precision=args.precision, attn=args.attn, compile=args.compile,
-        batch_sizes=tuple(args.batch_size) if args.batch_size else None, sweep=True if args.sweep else None,
-        max_batch=args.max_batch, warmup=args.warmup, iters=args.iters, trials=args.trials, device=args.device,
-        peers=args.peers or None, sep_pad_overhead=False if args.no_sep_pad_overhead else None,
-        mask_ratio=args.mask_ratio, peak_tflops=args.peak_tflops, official_python=args.official_python,
+        args.protocol,
+        mode=args.mode,
+        precision=args.precision,
+        attn=args.attn,
+        compile=args.compile,
+        batch_sizes=tuple(args.batch_size) if args.batch_size else None,
+        sweep=True if args.sweep else None,
+        max_batch=args.max_batch,
+        warmup=args.warmup,
+        iters=args.iters,
+        trials=args.trials,
+        device=args.device,
+        peers=args.peers or None,
+        sep_pad_overhead=False if args.no_sep_pad_overhead else None,
+        mask_ratio=args.mask_ratio,
+        peak_tflops=args.peak_tflops,
+        official_python=args.official_python,
     )
     overrides = parse_overrides([i for i in args.items if "=" in i])
     path = run(patterns, cfg, overrides, out_dir=args.out, isolate=args.isolate)
@@ -262,15 +351,18 @@ def _os_error(e: OSError) -> str:
     if isinstance(e, IsADirectoryError):
         return f"{where} is a directory where a file is expected; give a file, or move the directory away"
     if isinstance(e, NotADirectoryError):
-        return f"{where}: part of this path is a file where a directory is expected; move that file or choose " \
-               "another path"
+        return (
+            f"{where}: part of this path is a file where a directory is expected; move that file or choose another path"
+        )
     if isinstance(e, FileExistsError):
         return f"{where} already exists (a file where a directory is expected?); move it away or choose another path"
     if isinstance(e, FileNotFoundError):
         return f"no such file or directory: {where}; check the path"
     if e.errno == errno.ENOSPC:
-        return f"no space left on the device writing {where}; free space or choose another output directory, then " \
-               "run again (files written atomically kept their previous version)"
+        return (
+            f"no space left on the device writing {where}; free space or choose another output directory, then "
+            "run again (files written atomically kept their previous version)"
+        )
     if e.errno == errno.EROFS:
         return f"{where} is on a read-only file system; choose a writable output directory"
     return f"{e.strerror or _one_line(str(e))}: {where}"
@@ -281,8 +373,7 @@ def error_line(e: BaseException, command: str | None = None) -> str:
     if isinstance(e, torch.OutOfMemoryError):
         stage = getattr(e, "bench_stage", None)
         step = f"`hiera-study {command}`" + (f" ({stage})" if stage else "")
-        return f"out of memory during {step}: {_one_line(str(e))}; " \
-               f"{OOM_FIX.get(command or '', 'lower the batch size')}"
+        return f"out of memory during {step}: {_one_line(str(e))}; {OOM_FIX.get(command or '', 'lower the batch size')}"
     if isinstance(e, subprocess.TimeoutExpired):
         cmd = " ".join(map(str, e.cmd)) if isinstance(e.cmd, (list, tuple)) else str(e.cmd)
         return f"`{cmd}` did not answer within {e.timeout:g} s; check that it works (run it by hand) and try again"
@@ -295,8 +386,11 @@ def error_line(e: BaseException, command: str | None = None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hiera-study", description=__doc__.split("\n")[0])
-    parser.add_argument("--debug", action="store_true",
-                        help="show the full traceback of an error (also HIERA_DEBUG=1; accepted after the command)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error (also HIERA_DEBUG=1; accepted after the command)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("variants", help="list registered variants with params and GMACs")
     p.add_argument("pattern", nargs="?", default="*", help="glob over names, e.g. 'hiera_large_224*' (default: all)")
@@ -305,10 +399,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="ModelConfig field overrides")
     p.set_defaults(func=cmd_variants)
     p = sub.add_parser("bench", help="samples/s per variant (and timm peers), records in results/speed/")
-    p.add_argument("items", nargs="+", metavar="PATTERN|key=value",
-                   help="variant names or globs; ModelConfig overrides")
-    p.add_argument("--protocol", help="preset: 'paper' (fp16, math attention, no compile, batch sweep) or 'modern' "
-                   "(bf16, SDPA, torch.compile, batch sweep); explicit flags win")
+    p.add_argument(
+        "items", nargs="+", metavar="PATTERN|key=value", help="variant names or globs; ModelConfig overrides"
+    )
+    p.add_argument(
+        "--protocol",
+        help="preset: 'paper' (fp16, math attention, no compile, batch sweep) or 'modern' "
+        "(bf16, SDPA, torch.compile, batch sweep); explicit flags win",
+    )
     p.add_argument("--mode", help="infer (default) | train (fwd+bwd+AdamW) | mae (MAE pretraining step)")
     p.add_argument("--precision", help="fp32 | fp16 | bf16 (autocast); default fp16 on GPU, fp32 on CPU")
     p.add_argument("--attn", help="math (default; as the paper) | sdpa")
@@ -321,34 +419,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--trials", type=int, help="timed trials (median and spread are recorded)")
     p.add_argument("--device", help="cuda (default when present) | cpu")
     p.add_argument("--peers", action="store_true", help="also time timm's hiera_*/mvitv2_* at the same settings")
-    p.add_argument("--no-sep-pad-overhead", action="store_true",
-                   help="do not also time rows a-c with separate-and-pad off")
+    p.add_argument(
+        "--no-sep-pad-overhead", action="store_true", help="do not also time rows a-c with separate-and-pad off"
+    )
     p.add_argument("--mask-ratio", type=float, help="MAE mode (default 0.6 images, 0.9 video)")
     p.add_argument("--peak-tflops", type=float, help="device peak for MFU when the device is not in the table")
     p.add_argument("--isolate", action="store_true", help="each variant in a fresh Python process")
-    p.add_argument("--official-python", metavar="PYTHON",
-                   help="interpreter of a separate environment with the official hiera-transformer: time it too")
-    p.add_argument("--breakdown", action="store_true",
-                   help="profile where one step's time goes per op family (patch_embed, linear, attention, q_pool, "
-                        "kv_pool, rel_pos, ...) instead; records in results/breakdown/")
-    p.add_argument("--out", type=Path, help="directory for the JSONL records (default results/speed/; with "
-                   "--breakdown results/breakdown/)")
+    p.add_argument(
+        "--official-python",
+        metavar="PYTHON",
+        help="interpreter of a separate environment with the official hiera-transformer: time it too",
+    )
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="profile where one step's time goes per op family (patch_embed, linear, attention, q_pool, "
+        "kv_pool, rel_pos, ...) instead; records in results/breakdown/",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="directory for the JSONL records (default results/speed/; with --breakdown results/breakdown/)",
+    )
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("train", help="one training phase: MAE pretraining, finetuning or supervised")
     p.add_argument("--phase", choices=("mae", "finetune", "supervised"))
     p.add_argument("--model", help="a registered variant (hiera-study variants)")
     p.add_argument("--recipe", help="a preset of hiera/recipes.py, e.g. in1k_mae, in1k_finetune, k400_mae")
     p.add_argument("--run-dir", type=Path, required=True, help="the run directory (an existing one is resumed)")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="TrainConfig fields (dataset=imagenet data_path=... batch_size=...), model.X=, recipe.X=")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="TrainConfig fields (dataset=imagenet data_path=... batch_size=...), model.X=, recipe.X=",
+    )
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("submit", help="launch a grid file on SLURM (or local / debug) with submitit")
     _grid_args(p, launch=True)
-    p.add_argument("--dry-run", action="store_true",
-                   help="print every run, its resources and its directory; submit nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print every run, its resources and its directory; submit nothing"
+    )
     p.set_defaults(func=cmd_submit)
-    p = sub.add_parser("status", help="one line per run of a grid: done / running / pending / failed / missing / "
-                       "unknown (the queue could not be read) / stale (its spec.json differs from the grid)")
+    p = sub.add_parser(
+        "status",
+        help="one line per run of a grid: done / running / pending / failed / missing / "
+        "unknown (the queue could not be read) / stale (its spec.json differs from the grid)",
+    )
     _grid_args(p, launch=True)
     p.add_argument("--resubmit-failed", action="store_true", help="submit the failed runs again (they resume)")
     p.set_defaults(func=cmd_status)

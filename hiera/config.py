@@ -123,28 +123,37 @@ class ModelConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")
         for dim, heads in zip(self.stage_dims, self.stage_heads):
             if heads < 1 or dim % heads:
-                raise ValueError(f"stage width {dim} is not divisible by its {heads} heads; "
-                                 "change embed_dim/num_heads/dim_mul/head_mul")
-        for a, (size, k, s, p) in enumerate(zip(self.input_size, self.patch_kernel, self.patch_stride,
-                                                 self.patch_padding)):
+                raise ValueError(
+                    f"stage width {dim} is not divisible by its {heads} heads; "
+                    "change embed_dim/num_heads/dim_mul/head_mul"
+                )
+        for a, (size, k, s, p) in enumerate(
+            zip(self.input_size, self.patch_kernel, self.patch_stride, self.patch_padding)
+        ):
             if size % s or (size + 2 * p - k) // s + 1 != size // s:
-                raise ValueError(f"input_size={self.input_size} axis {a}: the patch embedding (kernel {k}, stride {s},"
-                                 f" padding {p}) must map {size} to {size}//{s}; use a multiple of {s}")
+                raise ValueError(
+                    f"input_size={self.input_size} axis {a}: the patch embedding (kernel {k}, stride {s},"
+                    f" padding {p}) must map {size} to {size}//{s}; use a multiple of {s}"
+                )
         grid = self.token_grid
-        if any(g % (q ** self.q_pool) for g, q in zip(grid, self.q_stride)):
-            raise ValueError(f"token grid {grid} is not divisible by q_stride**q_pool="
-                             f"{tuple(q ** self.q_pool for q in self.q_stride)}; change input_size or q_pool")
+        if any(g % (q**self.q_pool) for g, q in zip(grid, self.q_stride)):
+            raise ValueError(
+                f"token grid {grid} is not divisible by q_stride**q_pool="
+                f"{tuple(q**self.q_pool for q in self.q_stride)}; change input_size or q_pool"
+            )
         if self.uses_mask_units:
             mu = self.mask_unit_size
             if any(g % m for g, m in zip(grid, mu)):
-                raise ValueError(f"mask_unit_size={mu} must divide the token grid {grid} "
-                                 f"(input_size // patch_stride)")
-            if any(m % (q ** self.q_pool) for m, q in zip(mu, self.q_stride)):
-                raise ValueError(f"mask_unit_size={mu} must be divisible by q_stride**q_pool="
-                                 f"{tuple(q ** self.q_pool for q in self.q_stride)} so pooling stays inside units")
+                raise ValueError(f"mask_unit_size={mu} must divide the token grid {grid} (input_size // patch_stride)")
+            if any(m % (q**self.q_pool) for m, q in zip(mu, self.q_stride)):
+                raise ValueError(
+                    f"mask_unit_size={mu} must be divisible by q_stride**q_pool="
+                    f"{tuple(q**self.q_pool for q in self.q_stride)} so pooling stays inside units"
+                )
         elif self.kv_mode == "mask_unit":
-            raise ValueError("kv_mode='mask_unit' needs mask-unit-local pooling: set pool_kernel='stride' "
-                             "or separate_and_pad=True")
+            raise ValueError(
+                "kv_mode='mask_unit' needs mask-unit-local pooling: set pool_kernel='stride' or separate_and_pad=True"
+            )
 
     # ---- derived quantities --------------------------------------------------------------------------------
     @property
@@ -176,11 +185,11 @@ class ModelConfig:
 
     @property
     def stage_dims(self) -> tuple[int, ...]:
-        return tuple(int(self.embed_dim * self.dim_mul ** i) for i in range(len(self.stages)))
+        return tuple(int(self.embed_dim * self.dim_mul**i) for i in range(len(self.stages)))
 
     @property
     def stage_heads(self) -> tuple[int, ...]:
-        return tuple(int(self.num_heads * self.head_mul ** i) for i in range(len(self.stages)))
+        return tuple(int(self.num_heads * self.head_mul**i) for i in range(len(self.stages)))
 
     @property
     def depth(self) -> int:

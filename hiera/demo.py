@@ -36,10 +36,18 @@ from hiera.proxy import ladder_specs
 from hiera.train.pipeline import RunSpec, run_pipeline
 
 
-def demo_specs(video: bool = False, width: int = 32, train_samples: int = 10000, eval_samples: int = 2000,
-               epochs_scale: float = 1.0, device: str = "auto", seed: int = 0) -> list[RunSpec]:
+def demo_specs(
+    video: bool = False,
+    width: int = 32,
+    train_samples: int = 10000,
+    eval_samples: int = 2000,
+    epochs_scale: float = 1.0,
+    device: str = "auto",
+    seed: int = 0,
+) -> list[RunSpec]:
     """The demo grid: one run per ladder step (and per modality), at the proxy recipes' default lengths (MAE 3 +
     finetuning 3 epochs; the baseline 6 epochs from scratch) times `epochs_scale`."""
+
     def epochs(base: int) -> int:
         return max(1, round(base * epochs_scale))
 
@@ -48,9 +56,20 @@ def demo_specs(video: bool = False, width: int = 32, train_samples: int = 10000,
         # video: fewer clips (each is 8 frames)
         samples = max(train_samples // 4, 256) if video_ else train_samples
         evals = max(eval_samples // 4, 256) if video_ else eval_samples
-        specs += ladder_specs("demo", "demo", seed, mae_epochs=epochs(3), finetune_epochs=epochs(3),
-                              supervised_epochs=epochs(6), train_samples=samples, eval_samples=evals, video=video_,
-                              width=width, device=device, log_every=20)
+        specs += ladder_specs(
+            "demo",
+            "demo",
+            seed,
+            mae_epochs=epochs(3),
+            finetune_epochs=epochs(3),
+            supervised_epochs=epochs(6),
+            train_samples=samples,
+            eval_samples=evals,
+            video=video_,
+            width=width,
+            device=device,
+            log_every=20,
+        )
     return specs
 
 
@@ -75,8 +94,7 @@ def latest_profile(out: Path) -> Path | None:
     try:
         name = json.loads(manifest.read_text()).get("speed")
     except (ValueError, AttributeError):
-        raise ValueError(f"{manifest} is not the demo's manifest (a JSON object); move it away and run again") \
-            from None
+        raise ValueError(f"{manifest} is not the demo's manifest (a JSON object); move it away and run again") from None
     path = out / name if isinstance(name, str) else None
     return path if path is not None and path.is_file() else None
 
@@ -88,12 +106,26 @@ def bench_specs(specs: list[RunSpec], out: Path, device: str, path: Path | None 
 
     for modality in sorted({s.train.video for s in specs}):
         group = [s for s in specs if s.train.video == modality]
-        cfg = protocol_config(None, mode="infer", batch_sizes=(64,) if not modality else (16,), warmup=2, iters=5,
-                              trials=3, device=None if device == "auto" else device, peers=False,
-                              sep_pad_overhead=False)
+        cfg = protocol_config(
+            None,
+            mode="infer",
+            batch_sizes=(64,) if not modality else (16,),
+            warmup=2,
+            iters=5,
+            trials=3,
+            device=None if device == "auto" else device,
+            peers=False,
+            sep_pad_overhead=False,
+        )
         overrides = dict(group[0].train.model_args, num_classes=10)
-        path = run([s.variant for s in group], cfg, overrides, out_dir=out,
-                   progress=lambda m: print(m, file=sys.stderr), path=path)
+        path = run(
+            [s.variant for s in group],
+            cfg,
+            overrides,
+            out_dir=out,
+            progress=lambda m: print(m, file=sys.stderr),
+            path=path,
+        )
     return path
 
 
@@ -117,9 +149,13 @@ def _train_in_worker(spec: dict[str, Any], run_dir: str, threads: int) -> dict[s
 
 def train_specs(specs: list[RunSpec], out: Path, jobs: int) -> list[dict[str, Any]]:
     """Train (or resume) every run under `out/<run id>`, `jobs` at a time; the run records in the order of `specs`."""
+
     def started(i: int, spec: RunSpec) -> None:
-        print(f"[{i}/{len(specs)}] {spec.run}: {spec.variant} "
-              f"({'MAE -> finetune' if spec.pretrain else 'supervised'})", file=sys.stderr, flush=True)
+        print(
+            f"[{i}/{len(specs)}] {spec.run}: {spec.variant} ({'MAE -> finetune' if spec.pretrain else 'supervised'})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def finished(spec: RunSpec, rec: dict[str, Any], seconds: float) -> None:
         print(f"    {spec.run}: top-1 {rec['metrics']['top1']:.2f}%  ({seconds:.0f} s)", file=sys.stderr, flush=True)
@@ -160,9 +196,18 @@ def train_specs(specs: list[RunSpec], out: Path, jobs: int) -> list[dict[str, An
     return [results[i] for i in range(len(specs))]
 
 
-def run_demo(out: Path | None = None, video: bool = False, width: int = 32, train_samples: int = 10000,
-             eval_samples: int = 2000, epochs_scale: float = 1.0, device: str = "auto", bench: bool = True,
-             figures: bool = True, jobs: int | None = None) -> dict[str, Any]:
+def run_demo(
+    out: Path | None = None,
+    video: bool = False,
+    width: int = 32,
+    train_samples: int = 10000,
+    eval_samples: int = 2000,
+    epochs_scale: float = 1.0,
+    device: str = "auto",
+    bench: bool = True,
+    figures: bool = True,
+    jobs: int | None = None,
+) -> dict[str, Any]:
     """Train, evaluate and profile the demo grid, then write records, tables (and figures); resumable.
 
     `jobs`: runs trained at once (default `default_jobs`); each gets its share of the CPU threads."""
@@ -185,8 +230,12 @@ def run_demo(out: Path | None = None, video: bool = False, width: int = 32, trai
         print("profiling speed (hiera.bench) ...", file=sys.stderr, flush=True)
         bench_specs(specs, speed_dir, device, path=profile)
         atomic_write_text(out / MANIFEST, json.dumps({"speed": str(profile.relative_to(out))}, indent=1) + "\n")
-    summary = {"records": str(records_dir), "speed": str(profile or speed_dir), "runs": len(records),
-               "wall_s": round(time.perf_counter() - started, 1)}
+    summary = {
+        "records": str(records_dir),
+        "speed": str(profile or speed_dir),
+        "runs": len(records),
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
     summary.update(report(records_dir, profile, out, figures))
     return summary
 
@@ -198,14 +247,26 @@ def report(records_dir: Path, profile: Path | None, out: Path, figures: bool) ->
 
     # the demo's own records only (breakdown_dir=(): not the repository's results/breakdown/)
     speed_dir = profile if profile is not None else ()
-    written = tables.write_tables(records_dir=records_dir, speed_dir=speed_dir, out_dir=out / "tables",
-                                  command="hiera-study demo", breakdown_dir=())
+    written = tables.write_tables(
+        records_dir=records_dir,
+        speed_dir=speed_dir,
+        out_dir=out / "tables",
+        command="hiera-study demo",
+        breakdown_dir=(),
+    )
     demo_table = out / "tables" / "demo.md"  # the demo grid in Table 1's layout, paper numbers beside ours
     print(demo_table.read_text() if demo_table.is_file() else "")
     result: dict[str, Any] = {"tables": [str(p) for p in written]}
     if figures:
-        result["figures"] = [str(p) for p in plots.write_plots(records_dir=records_dir, speed_dir=speed_dir,
-                                                                out_dir=out / "figures", command="hiera-study demo",
-                                                                log=lambda m: print(m, file=sys.stderr),
-                                                                breakdown_dir=())]
+        result["figures"] = [
+            str(p)
+            for p in plots.write_plots(
+                records_dir=records_dir,
+                speed_dir=speed_dir,
+                out_dir=out / "figures",
+                command="hiera-study demo",
+                log=lambda m: print(m, file=sys.stderr),
+                breakdown_dir=(),
+            )
+        ]
     return result

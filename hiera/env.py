@@ -41,8 +41,10 @@ def project_root() -> Path:
     root = find_root()
     if root is None:
         markers = " and ".join(f"{m}/" for m in ROOT_MARKERS)
-        raise ValueError(f"no hiera-study project in {Path.cwd()} or above (a folder with {markers}); run inside "
-                         f"your clone or set {ROOT_ENV}=<clone>")
+        raise ValueError(
+            f"no hiera-study project in {Path.cwd()} or above (a folder with {markers}); run inside "
+            f"your clone or set {ROOT_ENV}=<clone>"
+        )
     if not root.is_dir():
         raise ValueError(f"{ROOT_ENV}={root} is not a folder; point it at your clone of hiera-study")
     return root
@@ -70,9 +72,14 @@ def _version(package: str) -> str | None:
 
 # The SLURM variables that tell one attempt of a run from another (a requeued task keeps its job and array ids and
 # counts up SLURM_RESTART_COUNT).
-SLURM_FIELDS = {"job_id": "SLURM_JOB_ID", "array_job_id": "SLURM_ARRAY_JOB_ID",
-                "array_task_id": "SLURM_ARRAY_TASK_ID", "restart_count": "SLURM_RESTART_COUNT",
-                "node": "SLURMD_NODENAME", "cpus_per_task": "SLURM_CPUS_PER_TASK"}
+SLURM_FIELDS = {
+    "job_id": "SLURM_JOB_ID",
+    "array_job_id": "SLURM_ARRAY_JOB_ID",
+    "array_task_id": "SLURM_ARRAY_TASK_ID",
+    "restart_count": "SLURM_RESTART_COUNT",
+    "node": "SLURMD_NODENAME",
+    "cpus_per_task": "SLURM_CPUS_PER_TASK",
+}
 
 
 def slurm_env() -> dict[str, str] | None:

@@ -108,6 +108,7 @@ def clean_temps(directory: str | Path) -> list[Path]:
 
 # ---- append-only JSONL ------------------------------------------------------------------------------------------
 
+
 def _warn(message: str) -> None:
     print(f"hiera-study: warning: {message}", file=sys.stderr, flush=True)
 
@@ -126,8 +127,10 @@ def _split(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int]:
         try:
             records.append(json.loads(line))
         except ValueError:
-            raise ValueError(f"{path} line {i + 1} is not a JSON record (only a last line can be torn by a crash: "
-                             "this file was edited or corrupted); fix or remove that line") from None
+            raise ValueError(
+                f"{path} line {i + 1} is not a JSON record (only a last line can be torn by a crash: "
+                "this file was edited or corrupted); fix or remove that line"
+            ) from None
     if not tail.strip():
         return records, len(data)
     try:
@@ -161,7 +164,7 @@ def _torn_tail(f: IO[bytes]) -> tuple[int, bool]:
         if cut >= 0 or start == 0:
             break
         chunk *= 4
-    tail = data[cut + 1:]
+    tail = data[cut + 1 :]
     if not tail.strip():
         return 0, False
     try:
@@ -243,13 +246,22 @@ class Lock:
                         raise
                     if time.monotonic() >= deadline:
                         f.close()
-                        raise LockHeld(f"{self.what} is in use by {self._holder()} (lock {self.path}); wait for it "
-                                       "to finish or stop it, then run again") from None
+                        raise LockHeld(
+                            f"{self.what} is in use by {self._holder()} (lock {self.path}); wait for it "
+                            "to finish or stop it, then run again"
+                        ) from None
                     time.sleep(0.1)
             f.seek(0)
             f.truncate()
-            f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}))
+            f.write(
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                    }
+                )
+            )
             f.flush()
             self._file = f
         except BaseException:

@@ -69,6 +69,8 @@ def stats_path() -> Path:
 
     root = find_root()
     return root.joinpath(*STATS_FILE) if root is not None else STATS_PATH
+
+
 # Fields that change neither parameters nor MACs.
 _NOT_COUNTED = ("attn_impl", "drop_path_rate", "head_dropout")
 
@@ -107,8 +109,18 @@ def write_stats(variants: list, path: Path | None = None, progress: bool = True)
     env = collect_env()  # conditions at the start: the code the counts come from
     rows = []
     for v in tqdm(variants, desc="fvcore", disable=not progress):
-        rows.append({"name": v.name, "config_hash": config_hash(v.config), "params": count_params(v.config),
-                     "gmacs": round(count_gmacs(v.config), 6)})
-    record = {"what": "parameters and GMACs (fvcore, batch 1, math attention) of every registered variant",
-              "command": "hiera-study variants --write-stats", "env": env, "variants": rows}
+        rows.append(
+            {
+                "name": v.name,
+                "config_hash": config_hash(v.config),
+                "params": count_params(v.config),
+                "gmacs": round(count_gmacs(v.config), 6),
+            }
+        )
+    record = {
+        "what": "parameters and GMACs (fvcore, batch 1, math attention) of every registered variant",
+        "command": "hiera-study variants --write-stats",
+        "env": env,
+        "variants": rows,
+    }
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")

@@ -57,8 +57,18 @@ PART_NAMES = ("numerics", "paper_ladder", "modern", "sizes", "breakdown", "resum
 # a-c timed again with it off) is left to such a run too.
 GPU_BATCHES = {"image": (256,), "video": (16,)}
 # Toy scale for --dry-run (CPU): the demo's proxy hierarchy at 16 channels.
-DRY_IMAGE = dict(input_size=(32, 32), mask_unit_size=(4, 4), q_pool=2, num_heads=1, stages=(1, 1, 1, 1),
-                 kv_stride=(2, 2), embed_dim=16, patch_stride=(2, 2), patch_kernel=(3, 3), patch_padding=(1, 1))
+DRY_IMAGE = dict(
+    input_size=(32, 32),
+    mask_unit_size=(4, 4),
+    q_pool=2,
+    num_heads=1,
+    stages=(1, 1, 1, 1),
+    kv_stride=(2, 2),
+    embed_dim=16,
+    patch_stride=(2, 2),
+    patch_kernel=(3, 3),
+    patch_padding=(1, 1),
+)
 
 
 @dataclass
@@ -137,8 +147,15 @@ def _numerics_one(p: Pass, name: str, overrides: dict[str, Any], batch: int) -> 
     with torch.inference_mode():
         ref = ref_model.forward_features(x)
     scale = max(ref.abs().max().item(), 1.0)
-    base = dict(variant=name, step=variant.step, size=variant.size, modality=variant.modality,
-                input_size=list(cfg.input_size), batch_size=batch, **_env(p))
+    base = dict(
+        variant=name,
+        step=variant.step,
+        size=variant.size,
+        modality=variant.modality,
+        input_size=list(cfg.input_size),
+        batch_size=batch,
+        **_env(p),
+    )
     dev_x = x.to(p.device)
     for attn in ("math", "sdpa"):
         model = build_model(cfg.replace(attn_impl=attn)).to(p.device).eval()
@@ -146,16 +163,34 @@ def _numerics_one(p: Pass, name: str, overrides: dict[str, Any], batch: int) -> 
         with torch.inference_mode():
             out = model.forward_features(dev_x).float().cpu()
         diff = (out - ref).abs().max().item()
-        p.append("numerics.jsonl", dict(base, check="forward_fp32_vs_cpu", attn=attn, precision="fp32",
-                                        max_abs_diff=diff, rel_diff=diff / scale, ok=diff / scale <= 1e-3))
-    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16} if p.device.startswith("cuda") else \
-        {"bf16": torch.bfloat16}
+        p.append(
+            "numerics.jsonl",
+            dict(
+                base,
+                check="forward_fp32_vs_cpu",
+                attn=attn,
+                precision="fp32",
+                max_abs_diff=diff,
+                rel_diff=diff / scale,
+                ok=diff / scale <= 1e-3,
+            ),
+        )
+    dtypes = (
+        {"fp16": torch.float16, "bf16": torch.bfloat16} if p.device.startswith("cuda") else {"bf16": torch.bfloat16}
+    )
     target = torch.randint(0, max(cfg.num_classes, 1), (batch,), device=p.device)
     for prec, dtype in dtypes.items():
         for mode in ("train", "mae") if cfg.uses_mask_units else ("train",):
             mcfg = cfg.replace(attn_impl="sdpa")
-            model = (MaskedAutoencoder(mcfg.replace(q_pool=mae_q_pool(mcfg.q_pool))) if mode == "mae"
-                     else build_model(mcfg)).to(p.device).train()
+            model = (
+                (
+                    MaskedAutoencoder(mcfg.replace(q_pool=mae_q_pool(mcfg.q_pool)))
+                    if mode == "mae"
+                    else build_model(mcfg)
+                )
+                .to(p.device)
+                .train()
+            )
             with torch.autocast(p.device.split(":")[0], dtype=dtype):
                 if mode == "mae":
                     loss = model(dev_x, mask_ratio=default_mask_ratio(cfg))[0]
@@ -164,8 +199,10 @@ def _numerics_one(p: Pass, name: str, overrides: dict[str, Any], batch: int) -> 
             loss.backward()
             grads = [q.grad for q in model.parameters() if q.grad is not None]
             finite = bool(torch.isfinite(loss).item()) and all(bool(torch.isfinite(g).all().item()) for g in grads)
-            p.append("numerics.jsonl", dict(base, check=f"{mode}_loss_finite", attn="sdpa", precision=prec,
-                                            loss=loss.item(), ok=finite))
+            p.append(
+                "numerics.jsonl",
+                dict(base, check=f"{mode}_loss_finite", attn="sdpa", precision=prec, loss=loss.item(), ok=finite),
+            )
 
 
 def part_numerics(p: Pass) -> None:
@@ -185,18 +222,36 @@ def _bench(p: Pass, names: list[str], modality: str, need_s: float, **fields: An
     if p.dry_run:
         # fp16 autocast does not run on a CPU (fp32 stands in), and inductor would spend minutes compiling on a
         # 2-core machine: aot_eager traces exactly what inductor would be given (fullgraph, recompiles).
-        fields.update(batch_sizes=(2,), sweep=False, warmup=1, iters=1, trials=2, device="cpu",
-                      compile_backend="aot_eager", precision="fp32")
+        fields.update(
+            batch_sizes=(2,),
+            sweep=False,
+            warmup=1,
+            iters=1,
+            trials=2,
+            device="cpu",
+            compile_backend="aot_eager",
+            precision="fp32",
+        )
         overrides: dict[str, Any] = DRY_IMAGE if modality == "image" else {}
     else:
-        fields.update(batch_sizes=GPU_BATCHES[modality], sweep=False, warmup=3, iters=5, trials=3, device=p.device,
-                      sep_pad_overhead=False)
+        fields.update(
+            batch_sizes=GPU_BATCHES[modality],
+            sweep=False,
+            warmup=3,
+            iters=5,
+            trials=3,
+            device=p.device,
+            sep_pad_overhead=False,
+        )
         overrides = {}
     protocol = fields.pop("protocol", None)
     cfg = protocol_config(protocol, official_python=p.official_python, peers=True, **fields)
     for name in names:
-        p.guarded(f"bench {cfg.mode} {cfg.precision} {cfg.attn}{' compile' if cfg.compile else ''} {name}", need_s,
-                  lambda n=name: run([n], cfg, overrides, out_dir=p.out, progress=p.log))
+        p.guarded(
+            f"bench {cfg.mode} {cfg.precision} {cfg.attn}{' compile' if cfg.compile else ''} {name}",
+            need_s,
+            lambda n=name: run([n], cfg, overrides, out_dir=p.out, progress=p.log),
+        )
 
 
 def part_paper_ladder(p: Pass) -> None:
@@ -248,8 +303,11 @@ def part_breakdown(p: Pass) -> None:
         overrides = {}
         names = _ladder("large", "224")
     for name in names:
-        p.guarded(f"breakdown {name}", 5 if p.dry_run else 20,
-                  lambda n=name: run_breakdown([n], cfg, overrides=overrides, out_dir=p.out, progress=p.log))
+        p.guarded(
+            f"breakdown {name}",
+            5 if p.dry_run else 20,
+            lambda n=name: run_breakdown([n], cfg, overrides=overrides, out_dir=p.out, progress=p.log),
+        )
 
 
 # ---- 6. kill and resume on CUDA ----------------------------------------------------------------------------------
@@ -260,26 +318,53 @@ def _train_args(phase: str, run_dir: Path, device: str, dry: bool) -> list[str]:
     model = RESUME_MODEL
     recipe = {"mae": "proxy_mae", "supervised": "proxy_supervised"}[phase]
     tiny = DRY_IMAGE if dry else dict(DRY_IMAGE, input_size=(64, 64), embed_dim=32)
-    args = ["train", "--phase", phase, "--model", model, "--recipe", recipe, "--run-dir", str(run_dir),
-            *(f"model.{k}={v!r}".replace(" ", "") for k, v in tiny.items()),
-            "train_samples=256", "eval_samples=64", "batch_size=32", "ckpt_every=1", "log_every=1",
-            f"device={'cpu' if device == 'cpu' else 'cuda'}", f"precision={'fp32' if device == 'cpu' else 'bf16'}",
-            "workers=0"]
+    args = [
+        "train",
+        "--phase",
+        phase,
+        "--model",
+        model,
+        "--recipe",
+        recipe,
+        "--run-dir",
+        str(run_dir),
+        *(f"model.{k}={v!r}".replace(" ", "") for k, v in tiny.items()),
+        "train_samples=256",
+        "eval_samples=64",
+        "batch_size=32",
+        "ckpt_every=1",
+        "log_every=1",
+        f"device={'cpu' if device == 'cpu' else 'cuda'}",
+        f"precision={'fp32' if device == 'cpu' else 'bf16'}",
+        "workers=0",
+    ]
     if phase == "mae":
         args += ["decoder_dim=16", "recipe.decoder_depth=1", "recipe.epochs=2"]
     return args
 
 
 # Deterministic kernels for the comparison (cuBLAS needs its workspace setting before CUDA starts).
-_DETERMINISTIC = ("import sys, torch; torch.use_deterministic_algorithms(True, warn_only=True); "
-                  "torch.backends.cudnn.benchmark = False; from hiera.cli import main; sys.exit(main(sys.argv[1:]))")
+_DETERMINISTIC = (
+    "import sys, torch; torch.use_deterministic_algorithms(True, warn_only=True); "
+    "torch.backends.cudnn.benchmark = False; from hiera.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def _train_process(args: list[str]) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-               CUBLAS_WORKSPACE_CONFIG=":4096:8", PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-c", _DETERMINISTIC, *args], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        CUBLAS_WORKSPACE_CONFIG=":4096:8",
+        PYTHONUNBUFFERED="1",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", _DETERMINISTIC, *args],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _last_step(run_dir: Path) -> int:
@@ -325,13 +410,25 @@ def _resume_one(p: Pass, phase: str) -> None:
         for line in m:
             line.pop("time", None)
     starts = len(json.loads((cut / "env.json").read_text()))
-    p.append("resume.jsonl", dict(
-        check=f"{phase}_kill_resume", model=RESUME_MODEL, phase=phase,
-        killed=killed, killed_at_step=killed_at, starts=starts, same_keys=a.keys() == b.keys(),
-        identical=a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
-        max_abs_diff=max(diffs.values(), default=0.0), metrics_identical=metrics[0] == metrics[1],
-        precision="fp32" if p.device == "cpu" else "bf16", deterministic=True, wall_s=time.monotonic() - started,
-        **_env(p)))
+    p.append(
+        "resume.jsonl",
+        dict(
+            check=f"{phase}_kill_resume",
+            model=RESUME_MODEL,
+            phase=phase,
+            killed=killed,
+            killed_at_step=killed_at,
+            starts=starts,
+            same_keys=a.keys() == b.keys(),
+            identical=a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a),
+            max_abs_diff=max(diffs.values(), default=0.0),
+            metrics_identical=metrics[0] == metrics[1],
+            precision="fp32" if p.device == "cpu" else "bf16",
+            deterministic=True,
+            wall_s=time.monotonic() - started,
+            **_env(p),
+        ),
+    )
 
 
 def _peak_memory(p: Pass) -> None:
@@ -345,6 +442,7 @@ def _peak_memory(p: Pass) -> None:
     from hiera.bench import build_on
 
     for name in _ladder("large", "224"):
+
         def one(n: str = name) -> None:
             from hiera.registry import get_variant
 
@@ -356,9 +454,19 @@ def _peak_memory(p: Pass) -> None:
                 loss = F.cross_entropy(model(x), torch.zeros(32, dtype=torch.long, device=p.device))
             loss.backward()
             torch.cuda.synchronize()
-            p.append("resume.jsonl", dict(check="peak_memory_train_step", variant=n, step=variant.step,
-                                          batch_size=32, precision="bf16", attn="sdpa",
-                                          peak_mem_gib=torch.cuda.max_memory_allocated() / 2 ** 30, **_env(p)))
+            p.append(
+                "resume.jsonl",
+                dict(
+                    check="peak_memory_train_step",
+                    variant=n,
+                    step=variant.step,
+                    batch_size=32,
+                    precision="bf16",
+                    attn="sdpa",
+                    peak_mem_gib=torch.cuda.max_memory_allocated() / 2**30,
+                    **_env(p),
+                ),
+            )
             del model, loss
 
         p.guarded(f"peak memory {name}", 10, one)
@@ -371,8 +479,12 @@ def part_resume(p: Pass) -> None:
 
 
 PARTS: dict[str, Callable[[Pass], None]] = {
-    "numerics": part_numerics, "paper_ladder": part_paper_ladder, "modern": part_modern, "sizes": part_sizes,
-    "breakdown": part_breakdown, "resume": part_resume,
+    "numerics": part_numerics,
+    "paper_ladder": part_paper_ladder,
+    "modern": part_modern,
+    "sizes": part_sizes,
+    "breakdown": part_breakdown,
+    "resume": part_resume,
 }
 
 
@@ -384,8 +496,10 @@ def _pass_env(device: str) -> dict[str, Any]:
     from hiera.bench import BenchConfig, bench_env
 
     env = bench_env(BenchConfig(device=device, precision="fp32"))
-    return {k: env[k] for k in ("device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty",
-                                "python", "timm")}
+    return {
+        k: env[k]
+        for k in ("device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "python", "timm")
+    }
 
 
 def summary(p: Pass) -> str:
@@ -403,32 +517,50 @@ def summary(p: Pass) -> str:
             ratio = " ".join(f"{k}={r[k]:.2f}" for k in ("ratio_vs_peer", "ratio_vs_official") if r.get(k))
             mfu = f"mfu={r['mfu']:.1%}" if r.get("mfu") else ""
             kern = ",".join(r.get("attn_backends") or [])
-            lines.append(f"  {impl:<11} {model:<36} sep_pad={sep or '-':<3} bs {r['batch_size']:>4} "
-                         f"{r['samples_per_s']:9.1f}/s {mfu} {ratio} {kern}".rstrip())
+            lines.append(
+                f"  {impl:<11} {model:<36} sep_pad={sep or '-':<3} bs {r['batch_size']:>4} "
+                f"{r['samples_per_s']:9.1f}/s {mfu} {ratio} {kern}".rstrip()
+            )
     for name in ("numerics.jsonl", "resume.jsonl"):
         path = p.out / name
         if path.is_file():
             rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
             bad = [r for r in rows if r.get("ok") is False or r.get("identical") is False]
-            lines.append(f"{name}: {len(rows)} checks, {len(bad)} not ok"
-                         + "".join(f"\n  not ok: {r.get('variant', r.get('model'))} {r['check']}" for r in bad))
+            lines.append(
+                f"{name}: {len(rows)} checks, {len(bad)} not ok"
+                + "".join(f"\n  not ok: {r.get('variant', r.get('model'))} {r['check']}" for r in bad)
+            )
     return "\n".join(lines)
 
 
-def run_pass(out: Path, budget_s: float, parts: list[str], dry_run: bool = False,
-             official_python: str | None = None, device: str | None = None) -> Pass:
+def run_pass(
+    out: Path,
+    budget_s: float,
+    parts: list[str],
+    dry_run: bool = False,
+    official_python: str | None = None,
+    device: str | None = None,
+) -> Pass:
     device = device or ("cpu" if dry_run else "cuda")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("no CUDA device is visible; the GPU pass needs one (use --dry-run on a CPU)")
     out.mkdir(parents=True, exist_ok=True)
-    p = Pass(out=out, deadline=time.monotonic() + budget_s, dry_run=dry_run, device=device,
-             official_python=official_python, env=_pass_env(device))
+    p = Pass(
+        out=out,
+        deadline=time.monotonic() + budget_s,
+        dry_run=dry_run,
+        device=device,
+        official_python=official_python,
+        env=_pass_env(device),
+    )
     if device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 numerics compare like with like; autocast is unaffected
         torch.backends.cudnn.allow_tf32 = False
     env = p.env
-    p.log(f"start: budget {budget_s:.0f} s, parts {','.join(parts)}, device {env['device']}, torch {env['torch']}, "
-          f"git {env['git_sha']}{' (dirty)' if env['git_dirty'] else ''}, official {official_python or 'none'}")
+    p.log(
+        f"start: budget {budget_s:.0f} s, parts {','.join(parts)}, device {env['device']}, torch {env['torch']}, "
+        f"git {env['git_sha']}{' (dirty)' if env['git_dirty'] else ''}, official {official_python or 'none'}"
+    )
     for name in parts:
         if p.left() <= 0:
             p.skipped.append(name)
@@ -444,10 +576,15 @@ def run_pass(out: Path, budget_s: float, parts: list[str], dry_run: bool = False
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hiera.gpu_pass", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="folder for the records (at most 8 files)")
-    parser.add_argument("--budget-s", type=float, default=420.0,
-                        help="time budget in seconds (default 420: a part never starts without the time it needs)")
-    parser.add_argument("--parts", default=",".join(PART_NAMES),
-                        help=f"comma-separated, in order (default all: {','.join(PART_NAMES)})")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=420.0,
+        help="time budget in seconds (default 420: a part never starts without the time it needs)",
+    )
+    parser.add_argument(
+        "--parts", default=",".join(PART_NAMES), help=f"comma-separated, in order (default all: {','.join(PART_NAMES)})"
+    )
     parser.add_argument("--official-python", help="interpreter that imports the official hiera-transformer")
     parser.add_argument("--dry-run", action="store_true", help="every part on the CPU at a toy scale")
     args = parser.parse_args(argv)

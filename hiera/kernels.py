@@ -55,8 +55,9 @@ def attention_kernels(step: Callable[[], Any], device: str) -> list[dict[str, An
         # signatures; scalars such as dropout_p have an empty shape).
         mask = next((s for s in shapes[3:] if s), None)
         key = (backend, tuple(q), tuple(k), tuple(mask or ()))
-        entry = found.setdefault(key, {"backend": backend, "op": event.name, "q": q, "k": k, "mask": mask,
-                                       "calls": 0, "kernels": []})
+        entry = found.setdefault(
+            key, {"backend": backend, "op": event.name, "q": q, "k": k, "mask": mask, "calls": 0, "kernels": []}
+        )
         entry["calls"] += 1
         for kernel in getattr(event, "kernels", []) or []:
             name = kernel.name if len(kernel.name) <= 120 else kernel.name[:117] + "..."

@@ -57,15 +57,27 @@ MVITV2_SIZES: dict[str, Size] = {
 RESOLUTIONS: dict[str, dict[str, Any]] = {
     "224": {},  # ModelConfig defaults are the image settings
     "16x224": dict(
-        input_size=(16, 224, 224), q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8), patch_kernel=(3, 7, 7),
-        patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), num_classes=400, kv_stride=(1, 8, 8),
+        input_size=(16, 224, 224),
+        q_stride=(1, 2, 2),
+        mask_unit_size=(1, 8, 8),
+        patch_kernel=(3, 7, 7),
+        patch_stride=(2, 4, 4),
+        patch_padding=(1, 3, 3),
+        num_classes=400,
+        kv_stride=(1, 8, 8),
     ),
 }
 
 # MViTv2 with all its bells and whistles (the supervised baseline's switches).
 MVITV2: dict[str, Any] = dict(
-    pos_embed="rel", pool_op="conv", stride1_pool=True, pool_kernel="overlap", attn_residual=True,
-    kv_mode="pool", separate_and_pad=False, head_order="norm_mean",
+    pos_embed="rel",
+    pool_op="conv",
+    stride1_pool=True,
+    pool_kernel="overlap",
+    attn_residual=True,
+    kv_mode="pool",
+    separate_and_pad=False,
+    head_order="norm_mean",
 )
 
 
@@ -79,8 +91,12 @@ class Step:
 
 LADDER: tuple[Step, ...] = (
     Step("sup", "sup_mvitv2", "MViTv2, supervised"),
-    Step("mae", "mae_rel_pos", "+ MAE, rel pos kept (header; not a paper row)",
-         dict(separate_and_pad=True, head_order="mean_norm", dim_expand="attn")),
+    Step(
+        "mae",
+        "mae_rel_pos",
+        "+ MAE, rel pos kept (header; not a paper row)",
+        dict(separate_and_pad=True, head_order="mean_norm", dim_expand="attn"),
+    ),
     Step("a", "a_abs_pos", "replace rel pos with absolute", dict(pos_embed="abs")),
     Step("b", "b_max_pool", "replace convs with maxpools", dict(pool_op="max")),
     Step("c", "c_no_stride1_pool", "delete stride=1 maxpools", dict(stride1_pool=False)),
@@ -95,7 +111,11 @@ def baseline(size: str, res: str) -> ModelConfig:
     """The supervised MViTv2 baseline with Hiera-`size`'s hierarchy at resolution `res`."""
     s = SIZES[size]
     return ModelConfig(
-        embed_dim=s.embed_dim, num_heads=s.num_heads, stages=s.stages, **RESOLUTIONS[res], **MVITV2,
+        embed_dim=s.embed_dim,
+        num_heads=s.num_heads,
+        stages=s.stages,
+        **RESOLUTIONS[res],
+        **MVITV2,
         dim_expand="mlp" if size == "large" else "attn",
     )
 
@@ -114,6 +134,10 @@ def mvitv2(size: str, res: str = "224") -> ModelConfig:
     """An MViTv2 paper model (its own depths), no cls token."""
     s = MVITV2_SIZES[size]
     return ModelConfig(
-        embed_dim=s.embed_dim, num_heads=s.num_heads, stages=s.stages, **RESOLUTIONS[res], **MVITV2,
+        embed_dim=s.embed_dim,
+        num_heads=s.num_heads,
+        stages=s.stages,
+        **RESOLUTIONS[res],
+        **MVITV2,
         dim_expand="mlp" if size == "large" else "attn",
     )

@@ -42,13 +42,23 @@ from hiera.targets import hog_targets
 class MaskedAutoencoder(HierarchicalViT):
     """MAE around a sparse-capable encoder config. `forward(x, mask_ratio)` -> (loss, pred, label, mask)."""
 
-    def __init__(self, cfg: ModelConfig, decoder_dim: int = 512, decoder_depth: int = 8, decoder_heads: int = 16,
-                 multi_scale: bool = True, norm_pix_loss: bool = True, target: str = "pixel"):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        decoder_dim: int = 512,
+        decoder_depth: int = 8,
+        decoder_heads: int = 16,
+        multi_scale: bool = True,
+        norm_pix_loss: bool = True,
+        target: str = "pixel",
+    ):
         if target not in ("pixel", "hog"):
             raise ValueError(f"target={target!r} is not one of 'pixel', 'hog'")
         if not cfg.uses_mask_units:
-            raise ValueError("MAE needs an encoder that pools inside mask units; use an MAE step of the ladder "
-                             "(separate_and_pad=True or pool_kernel='stride')")
+            raise ValueError(
+                "MAE needs an encoder that pools inside mask units; use an MAE step of the ladder "
+                "(separate_and_pad=True or pool_kernel='stride')"
+            )
         super().__init__(cfg.replace(num_classes=0))
         del self.norm, self.head  # the MAE encoder ends in `encoder_norm` after fusion
         cfg = self.config
@@ -58,8 +68,9 @@ class MaskedAutoencoder(HierarchicalViT):
         self.final_grid = self.plans[-1].grid_q  # e.g. (14, 14)
         dim = self.plans[-1].dim_out
         conv = (nn.Conv2d, nn.Conv3d)[cfg.ndim - 2]
-        self.fused_stages = [i for i in range(len(ends)) if i < cfg.q_pool] + [len(ends) - 1] if multi_scale else \
-            [len(ends) - 1]
+        self.fused_stages = (
+            [i for i in range(len(ends)) if i < cfg.q_pool] + [len(ends) - 1] if multi_scale else [len(ends) - 1]
+        )
         heads = []
         for i in self.fused_stages[:-1]:
             unit, width = self.plans[ends[i]].unit_q, self.plans[ends[i]].dim_out
@@ -71,16 +82,30 @@ class MaskedAutoencoder(HierarchicalViT):
         self.decoder_embed = nn.Linear(dim, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
         self.decoder_pos_embed = nn.Parameter(torch.zeros(1, math.prod(self.final_grid), decoder_dim))
-        dec_cfg = cfg.replace(pos_embed="abs", attn_residual=False, kv_mode="mask_unit", pool_kernel="stride",
-                              mlp_ratio=4.0)
+        dec_cfg = cfg.replace(
+            pos_embed="abs", attn_residual=False, kv_mode="mask_unit", pool_kernel="stride", mlp_ratio=4.0
+        )
         ones = (1,) * cfg.ndim
-        plan = BlockPlan(index=0, stage=0, dim_in=decoder_dim, dim_attn=decoder_dim, dim_out=decoder_dim,
-                         heads=decoder_heads, q_pool=None, kv_pool=None, skip_pool=None, window=False,
-                         unit_grid=ones, unit_in=self.final_grid, unit_q=self.final_grid, unit_kv=self.final_grid)
+        plan = BlockPlan(
+            index=0,
+            stage=0,
+            dim_in=decoder_dim,
+            dim_attn=decoder_dim,
+            dim_out=decoder_dim,
+            heads=decoder_heads,
+            q_pool=None,
+            kv_pool=None,
+            skip_pool=None,
+            window=False,
+            unit_grid=ones,
+            unit_in=self.final_grid,
+            unit_q=self.final_grid,
+            unit_kv=self.final_grid,
+        )
         self.decoder_blocks = nn.ModuleList(Block(plan, dec_cfg) for _ in range(decoder_depth))
         self.decoder_norm = nn.LayerNorm(decoder_dim, eps=1e-6)
         self.pred_stride = cfg.patch_stride[-1] * cfg.q_stride[-1] ** cfg.q_pool  # 16 px per predicted token
-        out = self.pred_stride ** 2 if target == "pixel" else (self.pred_stride // HOG_CELL) ** 2 * HOG_BINS
+        out = self.pred_stride**2 if target == "pixel" else (self.pred_stride // HOG_CELL) ** 2 * HOG_BINS
         self.decoder_pred = nn.Linear(decoder_dim, out * cfg.in_chans)
         self._mae_init()
 
@@ -152,8 +177,14 @@ class MaskedAutoencoder(HierarchicalViT):
         label = x.unfold(3, p, p).unfold(4, p, p).permute(0, 2, 3, 4, 5, 6, 1)  # [B, t, h, w, p, p, C]
         return label.flatten(1, 3).flatten(2)
 
-    def forward(self, x: torch.Tensor, mask_ratio: float = 0.6, mask: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, num_kept: int | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask_ratio: float = 0.6,
+        mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        num_kept: int | None = None,
+    ):
         """Returns (loss, pred of masked tokens, normalised label, keep-mask `[B, #units]`).
 
         Without `mask`, a random one at `mask_ratio` (drawn from `generator`). With `mask`, `num_kept` (units kept
@@ -163,8 +194,10 @@ class MaskedAutoencoder(HierarchicalViT):
             units = math.prod(self.config.mask_unit_grid)
             keep = kept_at_ratio(units, mask_ratio)
             if num_kept is not None and num_kept != keep:
-                raise ValueError(f"num_kept={num_kept} does not match mask_ratio={mask_ratio} ({keep} of {units} "
-                                 "units); give a mask with num_kept, or mask_ratio alone")
+                raise ValueError(
+                    f"num_kept={num_kept} does not match mask_ratio={mask_ratio} ({keep} of {units} "
+                    "units); give a mask with num_kept, or mask_ratio alone"
+                )
             mask, num_kept = _random_mask_untraced(self.config, x.shape[0], mask_ratio, generator, x.device), keep
         latent = self.forward_encoder(x, mask, num_kept)
         pred, masked = self.forward_decoder(latent, mask)
@@ -188,13 +221,22 @@ def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 # masks than in eager mode) and a `torch.Generator` argument breaks the graph anyway. Compiled steps that must be
 # one graph draw the mask outside and pass `mask=` with `num_kept=` (as `hiera.bench` does).
 _random_mask_untraced = torch.compiler.disable(
-    random_mask, reason="the MAE draws its random mask eagerly; for one graph pass mask=random_mask(...) and "
-    "num_kept=hiera.masking.num_kept(#units, mask_ratio)")
+    random_mask,
+    reason="the MAE draws its random mask eagerly; for one graph pass mask=random_mask(...) and "
+    "num_kept=hiera.masking.num_kept(#units, mask_ratio)",
+)
 
 
-def build_mae(name_or_config: str | ModelConfig, checkpoint: str | Path | None = None, decoder_dim: int = 512,
-              decoder_depth: int = 8, decoder_heads: int = 16, multi_scale: bool = True, target: str = "pixel",
-              **overrides: Any) -> MaskedAutoencoder:
+def build_mae(
+    name_or_config: str | ModelConfig,
+    checkpoint: str | Path | None = None,
+    decoder_dim: int = 512,
+    decoder_depth: int = 8,
+    decoder_heads: int = 16,
+    multi_scale: bool = True,
+    target: str = "pixel",
+    **overrides: Any,
+) -> MaskedAutoencoder:
     """An MAE around a registered variant (any step but the supervised baseline), pretraining with q_pool = 2
     as the paper; `checkpoint`: a local official MAE checkpoint (`model_state`, official names)."""
     from hiera.checkpoint import load_exact, read_state_dict
@@ -202,8 +244,9 @@ def build_mae(name_or_config: str | ModelConfig, checkpoint: str | Path | None =
 
     cfg = get_variant(name_or_config).config if isinstance(name_or_config, str) else name_or_config
     overrides.setdefault("q_pool", mae_q_pool(cfg.q_pool))
-    model = MaskedAutoencoder(cfg.replace(**overrides), decoder_dim, decoder_depth, decoder_heads, multi_scale,
-                              target=target)
+    model = MaskedAutoencoder(
+        cfg.replace(**overrides), decoder_dim, decoder_depth, decoder_heads, multi_scale, target=target
+    )
     if checkpoint is not None:
         load_exact(model, read_state_dict(checkpoint), checkpoint)
     return model

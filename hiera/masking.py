@@ -42,7 +42,10 @@ def num_kept(num_units: int, mask_ratio: float) -> int:
 
 
 def random_mask(
-    cfg: ModelConfig, batch: int, mask_ratio: float, generator: torch.Generator | None = None,
+    cfg: ModelConfig,
+    batch: int,
+    mask_ratio: float,
+    generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """A fresh random mask per sample, `[B, #units]` bool with True = keep; reproducible with `generator`."""
@@ -65,11 +68,15 @@ def check_mask(mask: torch.Tensor, cfg: ModelConfig, batch: int, num_kept: int |
     """
     units = math.prod(cfg.mask_unit_grid)
     if not cfg.uses_mask_units:
-        raise ValueError("this variant pools across mask units (pool_kernel='overlap', separate_and_pad=False), "
-                         "so it cannot encode sparsely; use its MAE step (separate_and_pad=True)")
+        raise ValueError(
+            "this variant pools across mask units (pool_kernel='overlap', separate_and_pad=False), "
+            "so it cannot encode sparsely; use its MAE step (separate_and_pad=True)"
+        )
     if mask.dtype != torch.bool or tuple(mask.shape) != (batch, units):
-        raise ValueError(f"mask must be a bool tensor [B={batch}, {units}] (True = keep, units in raster order "
-                         f"over the {cfg.mask_unit_grid} grid); got {mask.dtype} {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must be a bool tensor [B={batch}, {units}] (True = keep, units in raster order "
+            f"over the {cfg.mask_unit_grid} grid); got {mask.dtype} {tuple(mask.shape)}"
+        )
     if num_kept is not None and not 1 <= num_kept <= units:
         raise ValueError(f"num_kept={num_kept} must be in 1..{units} (units kept per sample)")
     if not torch.compiler.is_compiling():
@@ -88,8 +95,10 @@ def _count_kept(mask: torch.Tensor, num_kept: int | None) -> int:
 
 
 _count_kept_untraced = torch.compiler.disable(
-    _count_kept, reason="the number of kept units is read from the mask's values; pass num_kept=K (e.g. "
-    "hiera.masking.num_kept(#units, mask_ratio)) to trace the sparse path as one graph")
+    _count_kept,
+    reason="the number of kept units is read from the mask's values; pass num_kept=K (e.g. "
+    "hiera.masking.num_kept(#units, mask_ratio)) to trace the sparse path as one graph",
+)
 
 
 def zero_masked_pixels(x: torch.Tensor, mask: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:

@@ -147,9 +147,11 @@ class HierarchicalViT(nn.Module):
         cfg = self.config
         b = x.shape[0]
         if tuple(x.shape[2:]) != tuple(cfg.input_size) or x.shape[1] != cfg.in_chans:
-            raise ValueError(f"input of shape {tuple(x.shape)} does not match this model's "
-                             f"[B, {cfg.in_chans}, {', '.join(map(str, cfg.input_size))}]; "
-                             "resize the input or build the model with input_size=...")
+            raise ValueError(
+                f"input of shape {tuple(x.shape)} does not match this model's "
+                f"[B, {cfg.in_chans}, {', '.join(map(str, cfg.input_size))}]; "
+                "resize the input or build the model with input_size=..."
+            )
         first = self.plans[0]
         if mask is not None:
             num_kept = check_mask(mask, cfg, b, num_kept)
@@ -174,7 +176,10 @@ class HierarchicalViT(nn.Module):
         return Encoding(x, stages, index, first.unit_grid, self.plans[-1].unit_q)
 
     def forward_features(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, return_intermediates: bool = False,
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        return_intermediates: bool = False,
         num_kept: int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """Tokens `[B, N, C]` before the final norm (unit-major; order-free for pooling).

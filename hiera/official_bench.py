@@ -84,8 +84,12 @@ def main(spec: dict) -> dict:
     # because Python puts this script's folder first on sys.path).
     from kernels import attention_kernels
 
-    return {"times": times, "params": params, "version": getattr(hiera, "__version__", None),
-            "attn_kernels": attention_kernels(step, spec["device"])}
+    return {
+        "times": times,
+        "params": params,
+        "version": getattr(hiera, "__version__", None),
+        "attn_kernels": attention_kernels(step, spec["device"]),
+    }
 
 
 if __name__ == "__main__":

@@ -131,14 +131,29 @@ def plan_blocks(cfg: ModelConfig) -> list[BlockPlan]:
             unit_kv = kv_pool.out_size(unit) if kv_pool else unit
             for name, size, pool in (("q", unit_q, q_pool), ("kv", unit_kv, kv_pool)):
                 if pool and any(n * s != u for n, s, u in zip(size, pool.stride, unit)):
-                    raise ValueError(f"block {index}: {name} stride {pool.stride} does not divide the "
-                                     f"{'unit' if cfg.uses_mask_units else 'token grid'} {unit}; "
-                                     "change mask_unit_size, kv_stride or input_size")
-            plans.append(BlockPlan(
-                index=index, stage=stage, dim_in=dim_in, dim_attn=dim_attn, dim_out=dim_out, heads=heads[stage],
-                q_pool=q_pool, kv_pool=kv_pool, skip_pool=_skip_pool(cfg, q_stride), window=window,
-                unit_grid=unit_grid, unit_in=unit, unit_q=unit_q, unit_kv=unit_kv,
-            ))
+                    raise ValueError(
+                        f"block {index}: {name} stride {pool.stride} does not divide the "
+                        f"{'unit' if cfg.uses_mask_units else 'token grid'} {unit}; "
+                        "change mask_unit_size, kv_stride or input_size"
+                    )
+            plans.append(
+                BlockPlan(
+                    index=index,
+                    stage=stage,
+                    dim_in=dim_in,
+                    dim_attn=dim_attn,
+                    dim_out=dim_out,
+                    heads=heads[stage],
+                    q_pool=q_pool,
+                    kv_pool=kv_pool,
+                    skip_pool=_skip_pool(cfg, q_stride),
+                    window=window,
+                    unit_grid=unit_grid,
+                    unit_in=unit,
+                    unit_q=unit_q,
+                    unit_kv=unit_kv,
+                )
+            )
             unit = unit_q
             index += 1
     return plans

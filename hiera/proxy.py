@@ -22,18 +22,49 @@ from hiera.train.pipeline import RunSpec
 
 # The proxy hierarchy (image). Video: 8 frames, tubelets 2x4x4, mask units 1x4x4 (64 px: the video proxy keeps the
 # size it was checked at; it is not part of the measured grids).
-IMAGE: dict[str, Any] = dict(input_size=(48, 48), mask_unit_size=(4, 4), q_pool=2, num_heads=1, stages=(1, 1, 2, 1),
-                             kv_stride=(2, 2), embed_dim=32)
+IMAGE: dict[str, Any] = dict(
+    input_size=(48, 48),
+    mask_unit_size=(4, 4),
+    q_pool=2,
+    num_heads=1,
+    stages=(1, 1, 2, 1),
+    kv_stride=(2, 2),
+    embed_dim=32,
+)
 VIDEO: dict[str, Any] = dict(
-    input_size=(8, 64, 64), mask_unit_size=(1, 4, 4), q_pool=2, num_heads=1, stages=(1, 1, 2, 1), kv_stride=(1, 2, 2),
-    q_stride=(1, 2, 2), patch_kernel=(3, 7, 7), patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), embed_dim=32)
+    input_size=(8, 64, 64),
+    mask_unit_size=(1, 4, 4),
+    q_pool=2,
+    num_heads=1,
+    stages=(1, 1, 2, 1),
+    kv_stride=(1, 2, 2),
+    q_stride=(1, 2, 2),
+    patch_kernel=(3, 7, 7),
+    patch_stride=(2, 4, 4),
+    patch_padding=(1, 3, 3),
+    embed_dim=32,
+)
 DECODER_DIM = 64  # the MAE decoder's width at this scale (depth and heads: `proxy_mae`)
 
 
-def ladder_specs(grid: str, table: str, seed: int, *, mae_epochs: int, finetune_epochs: int,
-                 supervised_epochs: int, train_samples: int | None, eval_samples: int | None,
-                 supervised: bool = False, video: bool = False, width: int = 32, device: str = "auto",
-                 log_every: int = 50, prefix: str = "", steps: tuple[str, ...] | None = None) -> list[RunSpec]:
+def ladder_specs(
+    grid: str,
+    table: str,
+    seed: int,
+    *,
+    mae_epochs: int,
+    finetune_epochs: int,
+    supervised_epochs: int,
+    train_samples: int | None,
+    eval_samples: int | None,
+    supervised: bool = False,
+    video: bool = False,
+    width: int = 32,
+    device: str = "auto",
+    log_every: int = 50,
+    prefix: str = "",
+    steps: tuple[str, ...] | None = None,
+) -> list[RunSpec]:
     """One run per ladder step (sup, the MAE header, a-f, or those in `steps`) and seed, at the proxy scale.
 
     Rows after `sup` are MAE-pretrained `mae_epochs` and finetuned `finetune_epochs` (Table 1), or, with
@@ -43,9 +74,16 @@ def ladder_specs(grid: str, table: str, seed: int, *, mae_epochs: int, finetune_
     """
     modality = "video" if video else "image"
     res = "16x224" if video else "224"  # the registered Hiera-T ladder whose switches the proxy shrinks
-    common = dict(size="tiny", dataset="moving-fashion-mnist" if video else "fashion-mnist", device=device,
-                  seed=seed, train_samples=train_samples, eval_samples=eval_samples,
-                  model_args=dict(VIDEO if video else IMAGE, embed_dim=width), log_every=log_every)
+    common = dict(
+        size="tiny",
+        dataset="moving-fashion-mnist" if video else "fashion-mnist",
+        device=device,
+        seed=seed,
+        train_samples=train_samples,
+        eval_samples=eval_samples,
+        model_args=dict(VIDEO if video else IMAGE, embed_dim=width),
+        log_every=log_every,
+    )
     specs = []
     for step in LADDER:
         if steps is not None and step.id not in steps:
@@ -53,13 +91,40 @@ def ladder_specs(grid: str, table: str, seed: int, *, mae_epochs: int, finetune_
         variant = f"hiera_tiny_{res}" + (f".{step.slug}" if step.slug else "")
         if supervised or step.id == "sup":
             pre = None
-            fin = TrainConfig(phase="supervised", model=variant, recipe="proxy_supervised",
-                              recipe_args={"epochs": supervised_epochs}, **common)
+            fin = TrainConfig(
+                phase="supervised",
+                model=variant,
+                recipe="proxy_supervised",
+                recipe_args={"epochs": supervised_epochs},
+                **common,
+            )
         else:
-            pre = TrainConfig(phase="mae", model=variant, recipe="proxy_mae", decoder_dim=DECODER_DIM,
-                              recipe_args={"epochs": mae_epochs}, **common)
-            fin = TrainConfig(phase="finetune", model=variant, recipe="proxy_finetune",
-                              recipe_args={"epochs": finetune_epochs}, **common)
-        specs.append(RunSpec(grid=grid, run=f"{prefix}{modality}/{step.id}/seed{seed}", variant=variant, step=step.id,
-                             size="proxy", table=table, train=fin, pretrain=pre, seed=seed))
+            pre = TrainConfig(
+                phase="mae",
+                model=variant,
+                recipe="proxy_mae",
+                decoder_dim=DECODER_DIM,
+                recipe_args={"epochs": mae_epochs},
+                **common,
+            )
+            fin = TrainConfig(
+                phase="finetune",
+                model=variant,
+                recipe="proxy_finetune",
+                recipe_args={"epochs": finetune_epochs},
+                **common,
+            )
+        specs.append(
+            RunSpec(
+                grid=grid,
+                run=f"{prefix}{modality}/{step.id}/seed{seed}",
+                variant=variant,
+                step=step.id,
+                size="proxy",
+                table=table,
+                train=fin,
+                pretrain=pre,
+                seed=seed,
+            )
+        )
     return specs

@@ -98,10 +98,22 @@ def in1k_mae(size: str, pretrain_epochs: int = 400) -> dict[str, Any]:
     """Paper Table 14, MAE pretraining on ImageNet-1K (400 or 1600 epochs)."""
     _check_schedule(pretrain_epochs, (400, 1600), "in1k_mae")
     drop_path = {"tiny": 0.0, "small": 0.0, "base": 0.2, "base_plus": 0.2, "large": 0.2, "huge": 0.3}
-    return dict(name="in1k_mae", kind="mae", dataset="imagenet", epochs=pretrain_epochs, warmup_epochs=40,
-                batch_size=4096, lr=8e-4, betas=(0.9, 0.95), drop_path=drop_path.get(size),
-                mask_ratio=0.6, decoder_depth=8, decoder_heads=16, crop_scale=(0.2, 1.0),
-                pretrain_epochs=pretrain_epochs)
+    return dict(
+        name="in1k_mae",
+        kind="mae",
+        dataset="imagenet",
+        epochs=pretrain_epochs,
+        warmup_epochs=40,
+        batch_size=4096,
+        lr=8e-4,
+        betas=(0.9, 0.95),
+        drop_path=drop_path.get(size),
+        mask_ratio=0.6,
+        decoder_depth=8,
+        decoder_heads=16,
+        crop_scale=(0.2, 1.0),
+        pretrain_epochs=pretrain_epochs,
+    )
 
 
 def in1k_finetune(size: str, pretrain_epochs: int = 400) -> dict[str, Any]:
@@ -111,14 +123,24 @@ def in1k_finetune(size: str, pretrain_epochs: int = 400) -> dict[str, Any]:
     lr = {"tiny": 2e-3, "small": 2e-3, "base": 2e-3, "base_plus": 1e-3, "large": 1e-3, "huge": 1e-3}
     epochs = {"tiny": 300, "small": 200, "base": 100, "base_plus": 100, "large": 50, "huge": 50}
     drop_path = col({"tiny": 0.1, "small": 0.1, "base": 0.1, "base_plus": 0.1, "large": (0.2, 0.1), "huge": 0.3})
-    layer_decay = col({"tiny": 0.65, "small": 0.65, "base": 0.7, "base_plus": 0.7, "large": (0.9, 0.85),
-                       "huge": 0.85})
+    layer_decay = col({"tiny": 0.65, "small": 0.65, "base": 0.7, "base_plus": 0.7, "large": (0.9, 0.85), "huge": 0.85})
     name = "in1k_finetune"
-    return dict(name=name, kind="finetune", dataset="imagenet", epochs=epochs.get(size),
-                warmup_epochs=5, batch_size=1024, lr=lr.get(size),
-                layer_decay=layer_decay.get(size),
-                drop_path=drop_path.get(size), rand_augment="rand-m9-mstd0.5-inc1",
-                mixup=0.8, cutmix=1.0, label_smoothing=0.1, pretrain_epochs=pretrain_epochs)
+    return dict(
+        name=name,
+        kind="finetune",
+        dataset="imagenet",
+        epochs=epochs.get(size),
+        warmup_epochs=5,
+        batch_size=1024,
+        lr=lr.get(size),
+        layer_decay=layer_decay.get(size),
+        drop_path=drop_path.get(size),
+        rand_augment="rand-m9-mstd0.5-inc1",
+        mixup=0.8,
+        cutmix=1.0,
+        label_smoothing=0.1,
+        pretrain_epochs=pretrain_epochs,
+    )
 
 
 def k400_mae(size: str, pretrain_epochs: int = 800) -> dict[str, Any]:
@@ -128,10 +150,23 @@ def k400_mae(size: str, pretrain_epochs: int = 800) -> dict[str, Any]:
     lr = col({"base": 8e-4, "base_plus": 8e-4, "large": 8e-4, "huge": (None, 8e-4, 3.2e-4)})
     drop_path = col({"base": 0.1, "base_plus": 0.2, "large": 0.2, "huge": (None, 0.3, 0.4)})
     name = "k400_mae"
-    return dict(name=name, kind="mae", dataset="kinetics", epochs=pretrain_epochs, warmup_epochs=120,
-                batch_size=512, lr=lr.get(size), betas=(0.9, 0.95),
-                drop_path=drop_path.get(size), mask_ratio=0.9, decoder_depth=8,
-                decoder_heads=8, crop_scale=(0.5, 1.0), repeated_sampling=4, pretrain_epochs=pretrain_epochs)
+    return dict(
+        name=name,
+        kind="mae",
+        dataset="kinetics",
+        epochs=pretrain_epochs,
+        warmup_epochs=120,
+        batch_size=512,
+        lr=lr.get(size),
+        betas=(0.9, 0.95),
+        drop_path=drop_path.get(size),
+        mask_ratio=0.9,
+        decoder_depth=8,
+        decoder_heads=8,
+        crop_scale=(0.5, 1.0),
+        repeated_sampling=4,
+        pretrain_epochs=pretrain_epochs,
+    )
 
 
 def k400_finetune(size: str, pretrain_epochs: int = 800) -> dict[str, Any]:
@@ -142,30 +177,75 @@ def k400_finetune(size: str, pretrain_epochs: int = 800) -> dict[str, Any]:
     epochs = {"base": 150, "base_plus": 150, "large": 100, "huge": 100}
     drop_path = {"base": 0.2, "base_plus": 0.2, "large": 0.2, "huge": 0.3}
     dropout = {"base": 0.3, "base_plus": 0.3, "large": 0.5, "huge": 0.5}
-    layer_decay = col({"base": (None, 0.85, 0.8), "base_plus": (None, 0.85, 0.8), "large": (0.925, 0.9, 0.875),
-                       "huge": (0.925, 0.9, 0.875)})
+    layer_decay = col(
+        {
+            "base": (None, 0.85, 0.8),
+            "base_plus": (None, 0.85, 0.8),
+            "large": (0.925, 0.9, 0.875),
+            "huge": (0.925, 0.9, 0.875),
+        }
+    )
     name = "k400_finetune"
-    return dict(name=name, kind="finetune", dataset="kinetics", epochs=epochs.get(size),
-                warmup_epochs=10, batch_size=256, lr=lr.get(size),
-                layer_decay=layer_decay.get(size),
-                drop_path=drop_path.get(size), dropout=dropout.get(size),
-                rand_augment="rand-m7-mstd0.5-inc1", mixup=0.8, cutmix=1.0, label_smoothing=0.1, grad_clip=5.0,
-                repeated_sampling=2, pretrain_epochs=pretrain_epochs)
+    return dict(
+        name=name,
+        kind="finetune",
+        dataset="kinetics",
+        epochs=epochs.get(size),
+        warmup_epochs=10,
+        batch_size=256,
+        lr=lr.get(size),
+        layer_decay=layer_decay.get(size),
+        drop_path=drop_path.get(size),
+        dropout=dropout.get(size),
+        rand_augment="rand-m7-mstd0.5-inc1",
+        mixup=0.8,
+        cutmix=1.0,
+        label_smoothing=0.1,
+        grad_clip=5.0,
+        repeated_sampling=2,
+        pretrain_epochs=pretrain_epochs,
+    )
 
 
 def in1k_supervised(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
     """Supervised from scratch on ImageNet-1K: MViTv2's public recipe (see the module docstring)."""
     drop_path = {"tiny": 0.1, "small": 0.1, "base": 0.3, "base_plus": 0.3, "large": 0.5, "huge": 0.5}
-    return dict(name="in1k_supervised", kind="supervised", dataset="imagenet", epochs=300, warmup_epochs=70,
-                batch_size=2048, lr=2e-3, drop_path=drop_path.get(size), rand_augment="rand-m9-mstd0.5-inc1",
-                mixup=0.8, cutmix=1.0, label_smoothing=0.1, grad_clip=1.0)
+    return dict(
+        name="in1k_supervised",
+        kind="supervised",
+        dataset="imagenet",
+        epochs=300,
+        warmup_epochs=70,
+        batch_size=2048,
+        lr=2e-3,
+        drop_path=drop_path.get(size),
+        rand_augment="rand-m9-mstd0.5-inc1",
+        mixup=0.8,
+        cutmix=1.0,
+        label_smoothing=0.1,
+        grad_clip=1.0,
+    )
 
 
 def k400_supervised(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
     """Supervised from scratch on Kinetics-400: the paper gives 200 epochs; the lr must be set (`lr=`)."""
-    return dict(name="k400_supervised", kind="supervised", dataset="kinetics", epochs=200, warmup_epochs=30,
-                batch_size=256, lr=MISSING, drop_path=0.2, dropout=0.5, rand_augment="rand-m7-mstd0.5-inc1",
-                mixup=0.8, cutmix=1.0, label_smoothing=0.1, grad_clip=1.0, repeated_sampling=2)
+    return dict(
+        name="k400_supervised",
+        kind="supervised",
+        dataset="kinetics",
+        epochs=200,
+        warmup_epochs=30,
+        batch_size=256,
+        lr=MISSING,
+        drop_path=0.2,
+        dropout=0.5,
+        rand_augment="rand-m7-mstd0.5-inc1",
+        mixup=0.8,
+        cutmix=1.0,
+        label_smoothing=0.1,
+        grad_clip=1.0,
+        repeated_sampling=2,
+    )
 
 
 def proxy_mae(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
@@ -174,9 +254,21 @@ def proxy_mae(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
     The lr is the one the recipe sweep (`ablations/proxy_recipe_sweep.py`) kept fixed; 3 epochs instead of 1 lifted
     MAE -> finetuning at 10,000 images from 70.55 / 73.05% to 74.75 / 74.0% top-1 (rows b / f, 64 px)."""
     epochs = pretrain_epochs or 3
-    return dict(name="proxy_mae", kind="mae", dataset="proxy", epochs=epochs, warmup_epochs=0,
-                batch_size=64, lr=1.5e-3, betas=(0.9, 0.95), mask_ratio=0.6, decoder_depth=1, decoder_heads=2,
-                crop_scale=(0.5, 1.0), pretrain_epochs=epochs)
+    return dict(
+        name="proxy_mae",
+        kind="mae",
+        dataset="proxy",
+        epochs=epochs,
+        warmup_epochs=0,
+        batch_size=64,
+        lr=1.5e-3,
+        betas=(0.9, 0.95),
+        mask_ratio=0.6,
+        decoder_depth=1,
+        decoder_heads=2,
+        crop_scale=(0.5, 1.0),
+        pretrain_epochs=epochs,
+    )
 
 
 # Chosen by ablations/proxy_recipe_sweep.py (records: results/records/proxy_recipe_sweep.jsonl; README "Recipes").
@@ -185,14 +277,30 @@ def proxy_mae(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
 # lower blocks (row f finetuned 45.8% with layer decay 0.85, 56.6% without, both at lr 1e-3). Mixup 0.2 + smoothing
 # 0.1 moved training from scratch by -0.5 / +2.3 points (sup / f) and cost finetuning 15 (f); lr 1e-3 with a one-epoch
 # warm-up was best or tied.
-PROXY_OPTIM: dict[str, Any] = dict(warmup_epochs=1, batch_size=64, lr=1e-3, crop_scale=(0.7, 1.0), mixup=0.0,
-                                   cutmix=0.0, label_smoothing=0.0, grad_clip=5.0)
+PROXY_OPTIM: dict[str, Any] = dict(
+    warmup_epochs=1,
+    batch_size=64,
+    lr=1e-3,
+    crop_scale=(0.7, 1.0),
+    mixup=0.0,
+    cutmix=0.0,
+    label_smoothing=0.0,
+    grad_clip=5.0,
+)
 
 
 def proxy_finetune(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
     """This project's proxy finetuning: 3 epochs, no layer decay (1.0), no mixup or smoothing (see PROXY_OPTIM)."""
-    return dict(name="proxy_finetune", kind="finetune", dataset="proxy", epochs=3, layer_decay=1.0, drop_path=0.0,
-                pretrain_epochs=pretrain_epochs or 3, **PROXY_OPTIM)
+    return dict(
+        name="proxy_finetune",
+        kind="finetune",
+        dataset="proxy",
+        epochs=3,
+        layer_decay=1.0,
+        drop_path=0.0,
+        pretrain_epochs=pretrain_epochs or 3,
+        **PROXY_OPTIM,
+    )
 
 
 def proxy_supervised(size: str, pretrain_epochs: int | None = None) -> dict[str, Any]:
@@ -201,9 +309,17 @@ def proxy_supervised(size: str, pretrain_epochs: int | None = None) -> dict[str,
     return dict(name="proxy_supervised", kind="supervised", dataset="proxy", epochs=6, **PROXY_OPTIM)
 
 
-RECIPES = {"in1k_mae": in1k_mae, "in1k_finetune": in1k_finetune, "in1k_supervised": in1k_supervised,
-           "k400_mae": k400_mae, "k400_finetune": k400_finetune, "k400_supervised": k400_supervised,
-           "proxy_mae": proxy_mae, "proxy_finetune": proxy_finetune, "proxy_supervised": proxy_supervised}
+RECIPES = {
+    "in1k_mae": in1k_mae,
+    "in1k_finetune": in1k_finetune,
+    "in1k_supervised": in1k_supervised,
+    "k400_mae": k400_mae,
+    "k400_finetune": k400_finetune,
+    "k400_supervised": k400_supervised,
+    "proxy_mae": proxy_mae,
+    "proxy_finetune": proxy_finetune,
+    "proxy_supervised": proxy_supervised,
+}
 
 
 def _check_schedule(epochs: int, allowed: tuple[int, ...], name: str) -> None:
@@ -224,9 +340,12 @@ def recipe(name: str, size: str, pretrain_epochs: int | None = None, **overrides
     check_keys(overrides, Recipe)
     fields = RECIPES[name](size, **({} if pretrain_epochs is None else {"pretrain_epochs": pretrain_epochs}))
     fields.update(overrides)
-    missing = [k for k, v in fields.items() if v is MISSING and k in ("epochs", "lr", "layer_decay", "drop_path",
-                                                                      "dropout")]
+    missing = [
+        k for k, v in fields.items() if v is MISSING and k in ("epochs", "lr", "layer_decay", "drop_path", "dropout")
+    ]
     if missing:
-        raise ValueError(f"the paper gives no {', '.join(missing)} for {name} at size {LABELS[size]} "
-                         f"(pretrain_epochs={fields['pretrain_epochs']}); set {', '.join(f'{m}=...' for m in missing)}")
+        raise ValueError(
+            f"the paper gives no {', '.join(missing)} for {name} at size {LABELS[size]} "
+            f"(pretrain_epochs={fields['pretrain_epochs']}); set {', '.join(f'{m}=...' for m in missing)}"
+        )
     return Recipe(**fields)

@@ -32,8 +32,13 @@ class Variant:
 
     def summary(self) -> dict[str, str | bool]:
         """Name, step, size, modality, and whether it can encode sparsely (MAE masking)."""
-        return {"name": self.name, "step": self.step, "size": self.size, "modality": self.modality,
-                "masked": self.config.uses_mask_units}
+        return {
+            "name": self.name,
+            "step": self.step,
+            "size": self.size,
+            "modality": self.modality,
+            "masked": self.config.uses_mask_units,
+        }
 
 
 _REGISTRY: dict[str, Variant] = {}
@@ -56,8 +61,16 @@ def _register_all() -> None:
         for size, spec in SIZES.items():
             final = ladder(size, res)[-1][1]
             cfg = final.replace(q_pool=mae_q_pool(final.q_pool), num_classes=0)
-            register(Variant(f"mae_hiera_{size}_{res}", cfg, "f", spec.label, cfg.modality,
-                             "MAE encoder of Hiera (q_pool=2, no classifier)"))
+            register(
+                Variant(
+                    f"mae_hiera_{size}_{res}",
+                    cfg,
+                    "f",
+                    spec.label,
+                    cfg.modality,
+                    "MAE encoder of Hiera (q_pool=2, no classifier)",
+                )
+            )
     for size, spec in MVITV2_SIZES.items():
         cfg = mvitv2(size)
         register(Variant(f"mvitv2_{size}_224", cfg, "sup", spec.label, "image", f"MViTv2-{spec.label} (MViTv2 paper)"))

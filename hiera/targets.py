@@ -29,7 +29,7 @@ def hog_cells(images: torch.Tensor, cell: int = CELL, bins: int = BINS) -> torch
     kernel = torch.tensor([-1.0, 0.0, 1.0], device=x.device)
     gx = F.conv2d(F.pad(x, (1, 1, 0, 0), mode="replicate"), kernel.view(1, 1, 1, 3))
     gy = F.conv2d(F.pad(x, (0, 0, 1, 1), mode="replicate"), kernel.view(1, 1, 3, 1))
-    magnitude = torch.sqrt(gx ** 2 + gy ** 2)
+    magnitude = torch.sqrt(gx**2 + gy**2)
     angle = torch.remainder(torch.atan2(gy, gx), math.pi)  # unsigned orientation in [0, pi)
     pos = angle / (math.pi / bins) - 0.5  # bin centres at (k + 0.5) * pi / bins
     low = torch.floor(pos)

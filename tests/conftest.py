@@ -9,8 +9,10 @@ import torch
 
 # The official package the parity tests compare against, installed once into this folder (git-ignored) and reused.
 OFFICIAL = "hiera-transformer==0.1.4"
-OFFICIAL_CACHE = Path(os.environ.get("HIERA_ORACLE_CACHE", Path(__file__).resolve().parents[1] / ".cache")) / \
-    "hiera-transformer-0.1.4"
+OFFICIAL_CACHE = (
+    Path(os.environ.get("HIERA_ORACLE_CACHE", Path(__file__).resolve().parents[1] / ".cache"))
+    / "hiera-transformer-0.1.4"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -30,18 +32,33 @@ def official_python():
     if not (target / "hiera" / "__init__.py").is_file():
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)  # this fixture's own leftover of an interrupted install
-        out = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(partial),
-                              "--upgrade", OFFICIAL], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(partial),
+                "--upgrade",
+                OFFICIAL,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-            pytest.skip(f"{OFFICIAL} could not be installed from the package registry ({last}); the parity tests "
-                        f"against it need the registry once, then use {target}")
+            pytest.skip(
+                f"{OFFICIAL} could not be installed from the package registry ({last}); the parity tests "
+                f"against it need the registry once, then use {target}"
+            )
         partial.rename(target)  # whole or not at all: an interrupted install is never taken for a cached one
     wrapper = target / "python"
-    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={target} exec {sys.executable} \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={target} exec {sys.executable} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
-
 
 
 def pytest_unconfigure(config):
@@ -50,5 +67,7 @@ def pytest_unconfigure(config):
     skipped = [r for r in (reporter.stats.get("skipped", []) if reporter else []) if "slurm" in r.keywords]
     if skipped:
         reason = skipped[0].longrepr[2].removeprefix("Skipped: ") if isinstance(skipped[0].longrepr, tuple) else ""
-        reporter.write_line(f"{len(skipped)} SLURM integration tests skipped ({reason}); to run them: "
-                            "sudo bash slurm/local-cluster.sh start, then this command again")
+        reporter.write_line(
+            f"{len(skipped)} SLURM integration tests skipped ({reason}); to run them: "
+            "sudo bash slurm/local-cluster.sh start, then this command again"
+        )

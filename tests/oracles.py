@@ -51,8 +51,16 @@ def timm_mvitv2(name: str, img_size: int = 224, **cfg_changes) -> MultiScaleVit:
 
 def timm_hiera_video(**kwargs) -> Hiera:
     """The official `hiera_base_16x224` settings through timm's constructor."""
-    video = dict(img_size=(16, 224, 224), q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8), patch_kernel=(3, 7, 7),
-                 patch_stride=(2, 4, 4), patch_padding=(1, 3, 3), sep_pos_embed=True, num_classes=400)
+    video = dict(
+        img_size=(16, 224, 224),
+        q_stride=(1, 2, 2),
+        mask_unit_size=(1, 8, 8),
+        patch_kernel=(3, 7, 7),
+        patch_stride=(2, 4, 4),
+        patch_padding=(1, 3, 3),
+        sep_pos_embed=True,
+        num_classes=400,
+    )
     video.update(kwargs)
     return Hiera(**video).eval()
 

@@ -51,12 +51,12 @@ def tables_dir(recs, tmp_path_factory):
 def figures(recs, tmp_path_factory):
     out = tmp_path_factory.mktemp("figures")
     logged = []
-    made = plot_all(recs, out, command="hiera-study plots --records tests/fixtures/analysis/records",
-                    log=logged.append)
+    made = plot_all(recs, out, command="hiera-study plots --records tests/fixtures/analysis/records", log=logged.append)
     return out, {f.name: f for f in made}, logged
 
 
 # ---- tables -----------------------------------------------------------------------------------------------------
+
 
 def test_tables_equal_golden_files(tables_dir):
     written = sorted(p.name for p in tables_dir.iterdir())
@@ -77,11 +77,20 @@ def test_tables_are_deterministic(recs, tables_dir, tmp_path):
 
 def test_every_table_kind_in_every_format(tables_dir):
     stems = {p.stem for p in tables_dir.iterdir()}
-    assert stems == {"table1", "table1-proxy", "table2", "table2-proxy", "table3-proxy", "demo", "appendix_b",
-                     "mae_vs_scratch-proxy",
-                     "runs-smoke_demo",
-                     "speed-nvidia_h100_80gb_hbm3-infer-fp16-math-paper-pt2.5.1",
-                     "speed-cpu_x86_64-infer-fp32-math-custom-pt2.5.1", "tables"}
+    assert stems == {
+        "table1",
+        "table1-proxy",
+        "table2",
+        "table2-proxy",
+        "table3-proxy",
+        "demo",
+        "appendix_b",
+        "mae_vs_scratch-proxy",
+        "runs-smoke_demo",
+        "speed-nvidia_h100_80gb_hbm3-infer-fp16-math-paper-pt2.5.1",
+        "speed-cpu_x86_64-infer-fp32-math-custom-pt2.5.1",
+        "tables",
+    }
     for stem in stems - {"tables"}:
         for suffix in ("md", "tex", "csv"):
             assert (tables_dir / f"{stem}.{suffix}").is_file()
@@ -99,11 +108,12 @@ def test_partial_grid_shows_gaps_and_lists_missing_runs(tables_dir):
     assert rows["a"][2] == "89.18 ± 0.18 (2)"
     assert rows["d"][2] == "—" and rows["d"][6] == "905.5"  # not in the grid, but measured
     missing = md.split("Missing (4):")[1]
-    for run, status in (("t1_images_demo/hiera_tiny_224.b_max_pool/seed0",
-                         "failed (RuntimeError: CUDA out of memory | batch 64)"),
-                        ("t1_images_demo/hiera_tiny_224.b_max_pool/seed1", "missing"),
-                        ("t1_images_demo/hiera_tiny_224.c_no_stride1_pool/seed1", "pending"),
-                        ("t1_video_demo/hiera_tiny_16x224/seed1", "running")):
+    for run, status in (
+        ("t1_images_demo/hiera_tiny_224.b_max_pool/seed0", "failed (RuntimeError: CUDA out of memory | batch 64)"),
+        ("t1_images_demo/hiera_tiny_224.b_max_pool/seed1", "missing"),
+        ("t1_images_demo/hiera_tiny_224.c_no_stride1_pool/seed1", "pending"),
+        ("t1_video_demo/hiera_tiny_16x224/seed1", "running"),
+    ):
         assert f"`{run}`: {status}" in missing
     csv = pd.read_csv(tables_dir / "table1-proxy.csv").set_index("row")
     assert csv.loc["b", "image_acc_n"] == 0 and csv.loc["b", "image_acc_expected"] == 2
@@ -233,8 +243,9 @@ def test_prediction_files_absent_missing_or_malformed(tmp_path, capsys):
     assert err.count("\n") == 0 and "appb_demo.jsonl:4:" in err and "labels.npy is missing" in err
     have = runs.set_index("run")["predictions"].map(lambda x: isinstance(x, np.ndarray))
     assert not have[lines[3]["run"]] and not have[lines[7]["run"]] and have.sum() == 6
-    table = next(t for t in build_tables(load_all(tmp_path / "records", FIX / "speed", breakdown=()))
-                 if t.name == "appendix_b")
+    table = next(
+        t for t in build_tables(load_all(tmp_path / "records", FIX / "speed", breakdown=())) if t.name == "appendix_b"
+    )
     assert table.data.set_index("row").loc["a", "image_diff_seeds"] == 2  # seeds 1 and 2 still pair
     np.save(runs_root / lines[0]["run"] / "supervised" / "labels.npy", np.zeros((2, 300), np.int16))
     with pytest.raises(ValueError, match=r"labels.npy: must be a 1-D integer array") as e:
@@ -254,8 +265,15 @@ def test_without_runs_tables_still_show_paper_and_speed(tmp_path):
 def test_grid_filter(recs):
     only = load_all(FIX / "records", FIX / "speed", grid="t3*")
     assert set(only.runs["grid"]) == {"t3_demo"}
-    assert set(recs.runs["grid"]) == {"t1_images_demo", "t1_video_demo", "t2_demo", "t3_demo", "demo", "smoke_demo",
-                                      "appb_demo"}
+    assert set(recs.runs["grid"]) == {
+        "t1_images_demo",
+        "t1_video_demo",
+        "t2_demo",
+        "t3_demo",
+        "demo",
+        "smoke_demo",
+        "appb_demo",
+    }
 
 
 def test_update_readme(tmp_path):
@@ -272,27 +290,31 @@ def test_update_readme(tmp_path):
 
 # ---- validation: one-line errors naming the file, the line and the field ----------------------------------------
 
+
 def _first_record() -> dict:
     return json.loads((FIX / "records" / "t1_images_demo.jsonl").read_text().splitlines()[0])
 
 
-@pytest.mark.parametrize("change, field", [
-    (lambda r: r.update(status="finished"), "status"),
-    (lambda r: r["metrics"].update(top1="91"), "metrics.top1"),
-    (lambda r: r["metrics"].update(top1=191.0), "metrics.top1"),
-    (lambda r: r.pop("seed"), "seed"),
-    (lambda r: r.update(step="g"), "step"),
-    (lambda r: r.pop("step"), "step"),
-    (lambda r: r.update(schema="hiera-study/run/0"), "schema"),
-    (lambda r: r.update(grid="other"), "grid"),
-    (lambda r: r.update(proxy="yes"), "proxy"),
-    (lambda r: r["epochs"].pop("pretrain"), "epochs.pretrain"),
-    (lambda r: r.update(input_size=[64, "64"]), "input_size"),
-    (lambda r: r["env"].pop("date"), "env.date"),
-    (lambda r: r.update(table="table3"), "ablation"),
-    (lambda r: r.update(status="failed", error=None), "error"),
-    (lambda r: r.update(batch_size={"pretrain": 64}), "batch_size.finetune"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda r: r.update(status="finished"), "status"),
+        (lambda r: r["metrics"].update(top1="91"), "metrics.top1"),
+        (lambda r: r["metrics"].update(top1=191.0), "metrics.top1"),
+        (lambda r: r.pop("seed"), "seed"),
+        (lambda r: r.update(step="g"), "step"),
+        (lambda r: r.pop("step"), "step"),
+        (lambda r: r.update(schema="hiera-study/run/0"), "schema"),
+        (lambda r: r.update(grid="other"), "grid"),
+        (lambda r: r.update(proxy="yes"), "proxy"),
+        (lambda r: r["epochs"].pop("pretrain"), "epochs.pretrain"),
+        (lambda r: r.update(input_size=[64, "64"]), "input_size"),
+        (lambda r: r["env"].pop("date"), "env.date"),
+        (lambda r: r.update(table="table3"), "ablation"),
+        (lambda r: r.update(status="failed", error=None), "error"),
+        (lambda r: r.update(batch_size={"pretrain": 64}), "batch_size.finetune"),
+    ],
+)
 def test_malformed_run_record(tmp_path, change, field):
     good, bad = _first_record(), _first_record()
     change(bad)
@@ -366,9 +388,14 @@ def test_mae_vs_scratch_pairs_the_same_model_trained_both_ways(recs):
     rng = np.random.default_rng(7)
     labels = rng.integers(0, 10, 50).astype(np.int16)
     runs = recs.runs.copy()
+
     def pick(table: str) -> pd.DataFrame:
-        return runs[(runs["table"] == table) & (runs["modality"] == "image") & (runs["step"] == "a")
-                    & (runs["status"] == "done")].copy()
+        return runs[
+            (runs["table"] == table)
+            & (runs["modality"] == "image")
+            & (runs["step"] == "a")
+            & (runs["status"] == "done")
+        ].copy()
 
     mae, scratch = pick("table1"), pick("appendix_b")
     assert sorted(mae["seed"]) == [0, 1] and sorted(scratch["seed"]) == [0, 1, 2]
@@ -391,11 +418,18 @@ def test_mae_vs_scratch_pairs_the_same_model_trained_both_ways(recs):
 
 
 def test_setting_key():
-    assert [setting_key(v) for v in (True, 0.20, "400.0", 400, "HOG", "0.0")] == ["true", "0.2", "400", "400",
-                                                                                   "hog", "0"]
+    assert [setting_key(v) for v in (True, 0.20, "400.0", 400, "HOG", "0.0")] == [
+        "true",
+        "0.2",
+        "400",
+        "400",
+        "hog",
+        "0",
+    ]
 
 
 # ---- figures ----------------------------------------------------------------------------------------------------
+
 
 def test_speedup_figure_plots_table1_ratios(recs, figures):
     data, _ = speedup_data(recs)
@@ -417,17 +451,21 @@ def test_ladders_figure_places_each_ladder_at_its_own_models_speed(recs, figures
     data, _ = ladders_data(recs)
     appb = data[(data["kind"] == "appendix_b") & (data["modality"] == "image")].set_index("step")
     raw = [json.loads(x) for x in (FIX / "records" / "appb_demo.jsonl").read_text().splitlines()]
-    speeds = [json.loads(x) for x in (FIX / "speed" / "bench-infer-fp32-math-cpu_x86_64-pt2.5.1.jsonl").read_text()
-              .splitlines()]
+    speeds = [
+        json.loads(x)
+        for x in (FIX / "speed" / "bench-infer-fp32-math-cpu_x86_64-pt2.5.1.jsonl").read_text().splitlines()
+    ]
     for step in ("sup", "a", "b"):
         top1 = np.array([r["metrics"]["top1"] for r in raw if r["step"] == step and r["status"] == "done"])
         half = t975[len(top1) - 1] * top1.std(ddof=1) / np.sqrt(len(top1))
         row = appb.loc[step]
         assert (row["acc"], row["lo"], row["hi"], row["n"]) == pytest.approx(
-            (top1.mean(), top1.mean() - half, top1.mean() + half, len(top1)))
+            (top1.mean(), top1.mean() - half, top1.mean() + half, len(top1))
+        )
         variant = next(r["variant"] for r in raw if r["step"] == step)
-        assert row["speed"] == next(r["samples_per_s"] for r in speeds
-                                    if r["variant"] == variant and r["input_size"] == [32, 32])
+        assert row["speed"] == next(
+            r["samples_per_s"] for r in speeds if r["variant"] == variant and r["input_size"] == [32, 32]
+        )
     table1 = data[(data["kind"] == "table1") & (data["modality"] == "image")]
     assert set(table1["step"]) == {"sup", "a", "c", "f"} and table1["speed"].isna().all()
     info = figures[1]["ladders-proxy"]
@@ -437,10 +475,19 @@ def test_ladders_figure_places_each_ladder_at_its_own_models_speed(recs, figures
 
 def test_every_figure_written_with_caption_and_index(figures):
     out, made, logged = figures
-    assert set(made) == {"acc_vs_speed", "ladders-proxy", "speedup", "curves-t1_images_demo", "curves-t1_video_demo",
-                         "curves-demo",
-                         "reconstructions-t1_images_demo", "reconstructions-t1_video_demo", "reconstructions-demo",
-                         "batch-nvidia_h100_80gb_hbm3-infer-fp16-math-paper", "model_size"}
+    assert set(made) == {
+        "acc_vs_speed",
+        "ladders-proxy",
+        "speedup",
+        "curves-t1_images_demo",
+        "curves-t1_video_demo",
+        "curves-demo",
+        "reconstructions-t1_images_demo",
+        "reconstructions-t1_video_demo",
+        "reconstructions-demo",
+        "batch-nvidia_h100_80gb_hbm3-infer-fp16-math-paper",
+        "model_size",
+    }
     index = (out / "index.md").read_text()
     for name, info in made.items():
         for suffix in ("png", "pdf", "txt"):
@@ -462,8 +509,7 @@ def test_every_figure_written_with_caption_and_index(figures):
 @pytest.mark.slow
 def test_figures_are_deterministic(recs, figures, tmp_path):
     out, _, _ = figures
-    plot_all(recs, tmp_path, command="hiera-study plots --records tests/fixtures/analysis/records",
-             log=lambda _: None)
+    plot_all(recs, tmp_path, command="hiera-study plots --records tests/fixtures/analysis/records", log=lambda _: None)
     for name in ("speedup.png", "speedup.pdf", "model_size.png", "index.md"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
@@ -480,13 +526,27 @@ def test_figures_skip_when_records_are_absent(tmp_path):
 
 # ---- command line -----------------------------------------------------------------------------------------------
 
+
 def test_register_adds_tables_command(tmp_path):
     parser = argparse.ArgumentParser(prog="hiera-study")
     register(parser.add_subparsers(dest="command", required=True))
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- tables:begin -->\n<!-- tables:end -->\n")
-    args = parser.parse_args(["tables", "--records", str(FIX / "records"), "--speed", str(FIX / "speed"),
-                              "--out", str(tmp_path / "tables"), "--readme", str(readme), "--grid", "t1_*"])
+    args = parser.parse_args(
+        [
+            "tables",
+            "--records",
+            str(FIX / "records"),
+            "--speed",
+            str(FIX / "speed"),
+            "--out",
+            str(tmp_path / "tables"),
+            "--readme",
+            str(readme),
+            "--grid",
+            "t1_*",
+        ]
+    )
     assert args.func(args) == 0
     assert (tmp_path / "tables" / "table1-proxy.md").is_file()
     assert not (tmp_path / "tables" / "table3-proxy.md").exists()
@@ -494,8 +554,19 @@ def test_register_adds_tables_command(tmp_path):
     assert "### Table 1: simplifying MViTv2" in text and "--grid 't1_*'" in text
     # --readme copies the tables and changes none of them: tables.md is the same file without it
     with_readme = (tmp_path / "tables" / "tables.md").read_bytes()
-    args = parser.parse_args(["tables", "--records", str(FIX / "records"), "--speed", str(FIX / "speed"),
-                              "--out", str(tmp_path / "tables"), "--grid", "t1_*"])
+    args = parser.parse_args(
+        [
+            "tables",
+            "--records",
+            str(FIX / "records"),
+            "--speed",
+            str(FIX / "speed"),
+            "--out",
+            str(tmp_path / "tables"),
+            "--grid",
+            "t1_*",
+        ]
+    )
     assert args.func(args) == 0
     assert (tmp_path / "tables" / "tables.md").read_bytes() == with_readme
     args = parser.parse_args(["plots", "--records", str(FIX / "records")])
@@ -515,13 +586,18 @@ def test_speed_table_names_the_kernel_that_ran(tmp_path):
     first = json.loads(lines[0])
     speed = tmp_path / "speed"
     speed.mkdir()
-    (speed / "bench.jsonl").write_text(json.dumps({**first, "attn_backends": ["cpu_flash", "math"]}) + "\n"
-                                       + "\n".join(lines[1:]) + "\n")
+    (speed / "bench.jsonl").write_text(
+        json.dumps({**first, "attn_backends": ["cpu_flash", "math"]}) + "\n" + "\n".join(lines[1:]) + "\n"
+    )
     (tmp_path / "records").mkdir()
     tables = [t for t in build_tables(load_all(tmp_path / "records", speed)) if t.name.startswith("speed-")]
     data = pd.concat([t.data for t in tables])
-    row = data[(data["variant"] == first["variant"]) & (data["impl"] == first["impl"])
-               & (data["model"] == first["model"]) & (data["overrides"] == "{}")].iloc[0]
+    row = data[
+        (data["variant"] == first["variant"])
+        & (data["impl"] == first["impl"])
+        & (data["model"] == first["model"])
+        & (data["overrides"] == "{}")
+    ].iloc[0]
     assert row["kernel"] == "cpu_flash+math"
     assert data["kernel"].isna().sum() == len(data) - 1
     assert "| cpu_flash+math |" in "".join(render_markdown(t) for t in tables)
@@ -537,14 +613,27 @@ def test_unknown_and_stale_runs_are_gaps_with_their_reason(tmp_path):
     done = [r for r in lines if r["status"] == "done"]
     a, b = (dict(done[0]), dict(done[1]))
     for r in (a, b):
-        for key in ("metrics", "params_m", "gmacs", "epochs", "train_samples", "eval_samples", "precision",
-                    "batch_size", "world_size", "wall_s", "env", "input_size"):
+        for key in (
+            "metrics",
+            "params_m",
+            "gmacs",
+            "epochs",
+            "train_samples",
+            "eval_samples",
+            "precision",
+            "batch_size",
+            "world_size",
+            "wall_s",
+            "env",
+            "input_size",
+        ):
             r.pop(key, None)
     a.update(status="unknown", error="squeue failed (exit 1: slurm_load_jobs error)")
     b.update(status="stale", error="spec.json differs in seed, train.lr")
     (tmp_path / "records").mkdir()
     (tmp_path / "records" / "demo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [a, b] + done[2:]))
-    md = render_markdown(next(t for t in build_tables(load_all(tmp_path / "records", FIX / "speed", breakdown=()))
-                              if t.name == "demo"))
+    md = render_markdown(
+        next(t for t in build_tables(load_all(tmp_path / "records", FIX / "speed", breakdown=())) if t.name == "demo")
+    )
     assert f"`demo/{a['run']}`: unknown (squeue failed (exit 1: slurm_load_jobs error))" in md
     assert f"`demo/{b['run']}`: stale (spec.json differs in seed, train.lr)" in md

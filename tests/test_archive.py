@@ -50,8 +50,16 @@ def runs(ctx):
 '''
 RUNS = ("hiera_tiny_224.e_no_attn_residual/seed0", "hiera_tiny_224/seed0")
 # What a finished MAE -> finetune run leaves in its archive (the record names finetune/{predictions,labels}.npy)
-EXPECTED = {"spec.json", "result.json", "mae/config.json", "mae/metrics.jsonl", "finetune/config.json",
-            "finetune/metrics.jsonl", "finetune/predictions.npy", "finetune/labels.npy"}
+EXPECTED = {
+    "spec.json",
+    "result.json",
+    "mae/config.json",
+    "mae/metrics.jsonl",
+    "finetune/config.json",
+    "finetune/metrics.jsonl",
+    "finetune/predictions.npy",
+    "finetune/labels.npy",
+}
 
 
 def write_grid(directory: Path, grid: str) -> Path:
@@ -67,8 +75,11 @@ def tree(directory: Path) -> dict[str, bytes]:
 
 def stamps(directory: Path) -> dict[str, tuple[int, int]]:
     """(inode, mtime in ns) of every file: an atomic rewrite changes the inode even within one mtime tick."""
-    return {p.relative_to(directory).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(directory).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -122,9 +133,12 @@ def test_tables_and_figures_are_byte_identical_without_the_run_directories(colle
     # the files read).
     old = tmp_path / "old" / "records"
     old.mkdir(parents=True)
-    (old / "arch.jsonl").write_text("".join(
-        json.dumps({k: v for k, v in json.loads(x).items() if k != "archive"}) + "\n"
-        for x in (rec / "arch.jsonl").read_text().splitlines()))
+    (old / "arch.jsonl").write_text(
+        "".join(
+            json.dumps({k: v for k, v in json.loads(x).items() if k != "archive"}) + "\n"
+            for x in (rec / "arch.jsonl").read_text().splitlines()
+        )
+    )
     from_run_dirs = _outputs(old, out)
     assert "results/archive" not in from_run_dirs["figures/index.md"].decode()
     for name, data in from_archive.items():
@@ -145,16 +159,31 @@ def test_tables_and_figures_are_byte_identical_without_the_run_directories(colle
 
 def _finished(run_dir: Path, spec) -> None:
     """A finished run directory by hand: the record, every small file, and the big ones that must stay behind."""
-    for name in (*EXPECTED, "mae/reconstruction.npz", "mae/checkpoints/last.pth", "finetune/tb/events.out.x",
-                 "finetune/env.json"):
+    for name in (
+        *EXPECTED,
+        "mae/reconstruction.npz",
+        "mae/checkpoints/last.pth",
+        "finetune/tb/events.out.x",
+        "finetune/env.json",
+    ):
         (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (run_dir / name).write_bytes(name.encode())
     (run_dir / "spec.json").write_text(json.dumps(spec.to_dict(), sort_keys=True, default=list))  # else: stale
     np.save(run_dir / "finetune" / "predictions.npy", np.array([1, 2], dtype=np.int16))
     np.save(run_dir / "finetune" / "labels.npy", np.array([1, 3], dtype=np.int16))
-    (run_dir / "result.json").write_text(json.dumps({
-        "schema": "hiera-study/run/1", "run": spec.run, "status": "done", "seed": spec.seed, "metrics": {"top1": 50},
-        "predictions": "finetune/predictions.npy", "labels": "finetune/labels.npy"}))
+    (run_dir / "result.json").write_text(
+        json.dumps(
+            {
+                "schema": "hiera-study/run/1",
+                "run": spec.run,
+                "status": "done",
+                "seed": spec.seed,
+                "metrics": {"top1": 50},
+                "predictions": "finetune/predictions.npy",
+                "labels": "finetune/labels.npy",
+            }
+        )
+    )
 
 
 def test_reconstructions_of_the_lowest_seed_only_and_the_archive_is_never_deleted(tmp_path, capsys):

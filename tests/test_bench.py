@@ -18,13 +18,56 @@ from hiera.bench import BenchConfig, protocol_config, run
 from hiera.cli import main
 
 FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=2, device="cpu", precision="fp32")
-SCHEMA = {"variant", "step", "size", "modality", "impl", "model", "mode", "batch_size", "requested_batch", "oom",
-          "precision", "attn", "compile", "samples_per_s", "samples_per_s_min", "samples_per_s_max",
-          "samples_per_s_iqr", "step_ms", "params_m", "gmacs", "tflops", "mfu", "peak_tflops", "device", "driver",
-          "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "separate_and_pad",
-          "ratio_vs_peer", "sep_pad_overhead", "best_batch", "protocol", "input_size", "warmup", "iters", "trials",
-          "compile_fullgraph", "graph_breaks", "recompiles", "compile_s", "peak_mem_gib", "attn_kernels",
-          "attn_backends"}
+SCHEMA = {
+    "variant",
+    "step",
+    "size",
+    "modality",
+    "impl",
+    "model",
+    "mode",
+    "batch_size",
+    "requested_batch",
+    "oom",
+    "precision",
+    "attn",
+    "compile",
+    "samples_per_s",
+    "samples_per_s_min",
+    "samples_per_s_max",
+    "samples_per_s_iqr",
+    "step_ms",
+    "params_m",
+    "gmacs",
+    "tflops",
+    "mfu",
+    "peak_tflops",
+    "device",
+    "driver",
+    "torch",
+    "cuda",
+    "cudnn",
+    "cpu_threads",
+    "git_sha",
+    "git_dirty",
+    "date",
+    "separate_and_pad",
+    "ratio_vs_peer",
+    "sep_pad_overhead",
+    "best_batch",
+    "protocol",
+    "input_size",
+    "warmup",
+    "iters",
+    "trials",
+    "compile_fullgraph",
+    "graph_breaks",
+    "recompiles",
+    "compile_s",
+    "peak_mem_gib",
+    "attn_kernels",
+    "attn_backends",
+}
 
 
 def read(path):
@@ -64,8 +107,10 @@ def fake_oom(monkeypatch, limit):
 
     def make_step(model, mcfg, cfg, batch):
         if batch > limit:
+
             def boom():
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
             return boom
         return real(model, mcfg, cfg, batch)
 
@@ -90,8 +135,14 @@ def test_sweep_stops_at_first_oom_and_flags_best(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("mode", ["train", "mae"])
 def test_training_modes_run(tmp_path, mode):
-    (row,) = read(run(["hiera_tiny_224.d_kernel_eq_stride"], BenchConfig(mode=mode, **FAST), out_dir=tmp_path,
-                      progress=lambda s: None))
+    (row,) = read(
+        run(
+            ["hiera_tiny_224.d_kernel_eq_stride"],
+            BenchConfig(mode=mode, **FAST),
+            out_dir=tmp_path,
+            progress=lambda s: None,
+        )
+    )
     assert row["mode"] == mode and row["samples_per_s"] > 0
     assert row["tflops"] == pytest.approx(6 * row["gmacs"] * row["samples_per_s"] / 1e3)
     if mode == "mae":  # the count follows the sparse encoder: fewer MACs with more units masked
@@ -102,8 +153,16 @@ def test_training_modes_run(tmp_path, mode):
 
 @pytest.mark.slow
 def test_isolated_run_in_a_fresh_process(tmp_path):
-    (row,) = read(run(["hiera_tiny_224"], BenchConfig(**FAST), {"num_classes": 10}, out_dir=tmp_path, isolate=True,
-                      progress=lambda s: None))
+    (row,) = read(
+        run(
+            ["hiera_tiny_224"],
+            BenchConfig(**FAST),
+            {"num_classes": 10},
+            out_dir=tmp_path,
+            isolate=True,
+            progress=lambda s: None,
+        )
+    )
     assert row["overrides"] == {"num_classes": 10} and row["samples_per_s"] > 0
 
 
@@ -114,15 +173,21 @@ def test_protocol_presets():
     assert (modern.precision, modern.attn, modern.compile) == ("bf16", "sdpa", True)
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["bench", "hiera_nope_224", "--device", "cpu"], "unknown variant"),
-    (["bench", "hiera_tiny_224", "--device", "cpu", "--batch-size", "0"], "batch sizes must be >= 1"),
-    (["bench", "hiera_tiny_224", "--device", "cpu", "--precision", "fp16"], "fp16 autocast is not supported on CPU"),
-    (["bench", "hiera_tiny_224", "--device", "cpu", "--precision", "fp8"], "not one of fp32, fp16, bf16"),
-    (["bench", "hiera_tiny_224", "--device", "cpu", "--mode", "eval"], "not one of infer, train, mae"),
-    (["bench", "hiera_tiny_224", "--protocol", "fast"], "not one of paper, modern"),
-    (["bench", "hiera_tiny_224.sup_mvitv2", "--device", "cpu", "--mode", "mae"], "cannot encode sparsely"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["bench", "hiera_nope_224", "--device", "cpu"], "unknown variant"),
+        (["bench", "hiera_tiny_224", "--device", "cpu", "--batch-size", "0"], "batch sizes must be >= 1"),
+        (
+            ["bench", "hiera_tiny_224", "--device", "cpu", "--precision", "fp16"],
+            "fp16 autocast is not supported on CPU",
+        ),
+        (["bench", "hiera_tiny_224", "--device", "cpu", "--precision", "fp8"], "not one of fp32, fp16, bf16"),
+        (["bench", "hiera_tiny_224", "--device", "cpu", "--mode", "eval"], "not one of infer, train, mae"),
+        (["bench", "hiera_tiny_224", "--protocol", "fast"], "not one of paper, modern"),
+        (["bench", "hiera_tiny_224.sup_mvitv2", "--device", "cpu", "--mode", "mae"], "cannot encode sparsely"),
+    ],
+)
 def test_bad_arguments_are_one_line_errors(capsys, tmp_path, argv, needle):
     assert main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -183,16 +248,24 @@ def oom_in(monkeypatch, where):
 
             def boom():  # warm-up, timing or the compiling first call, whichever calls the step first
                 raise oom()
+
             return boom
         return real_step(model, mcfg, cfg, batch)
 
     monkeypatch.setattr(bench, "make_step", make_step)
 
 
-@pytest.mark.parametrize("where, cfg", [
-    ("build", {}), ("inputs", {}), ("warmup", {"warmup": 1}), ("timing", {}), ("profile", {}),
-    ("compile", {"compile": True, "compile_backend": "eager"}),
-])
+@pytest.mark.parametrize(
+    "where, cfg",
+    [
+        ("build", {}),
+        ("inputs", {}),
+        ("warmup", {"warmup": 1}),
+        ("timing", {}),
+        ("profile", {}),
+        ("compile", {"compile": True, "compile_backend": "eager"}),
+    ],
+)
 def test_oom_at_any_stage_is_recorded_and_the_next_variant_measured(tmp_path, monkeypatch, where, cfg):
     """Before: an OOM while moving a model to the device aborted the whole bench (later variants never measured),
     and no record said at which stage memory ran out."""
@@ -222,8 +295,28 @@ def test_oom_halving_records_where_the_larger_batch_failed(tmp_path, monkeypatch
 
 def test_cli_bench_goes_on_after_an_oom(capsys, tmp_path, monkeypatch):
     oom_in(monkeypatch, "build")
-    assert main(["bench", *TWO, "--device", "cpu", "--batch-size", "1", "--warmup", "0", "--iters", "1",
-                 "--trials", "1", "--no-sep-pad-overhead", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                *TWO,
+                "--device",
+                "cpu",
+                "--batch-size",
+                "1",
+                "--warmup",
+                "0",
+                "--iters",
+                "1",
+                "--trials",
+                "1",
+                "--no-sep-pad-overhead",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     (path,) = tmp_path.glob("*.jsonl")
     assert [r["status"] for r in read(path)] == ["oom", "ok"]
 

@@ -31,8 +31,19 @@ from hiera.registry import get_variant, list_variants
 OVERRIDES = dict(PROXY, input_size=(64, 64), embed_dim=8, num_classes=10)  # 16 mask units
 FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=1, device="cpu", precision="fp32", attn="sdpa")
 LADDER = [v.name for v in list_variants("hiera_tiny_224*")]
-ENV_KEYS = {"device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty", "date", "python",
-            "timm"}
+ENV_KEYS = {
+    "device",
+    "driver",
+    "torch",
+    "cuda",
+    "cudnn",
+    "cpu_threads",
+    "git_sha",
+    "git_dirty",
+    "date",
+    "python",
+    "timm",
+}
 
 
 def read(path):
@@ -48,23 +59,31 @@ def ladder(tmp_path_factory):
     """The whole proxy ladder, inference, one profiled step each (the records and the progress lines)."""
     out = tmp_path_factory.mktemp("breakdown")
     lines = []
-    path = run_breakdown(["hiera_tiny_224*"], BenchConfig(**FAST), out, progress=lines.append, overrides=OVERRIDES,
-                         steps=1)
+    path = run_breakdown(
+        ["hiera_tiny_224*"], BenchConfig(**FAST), out, progress=lines.append, overrides=OVERRIDES, steps=1
+    )
     return path, read(path), lines
 
 
 # ---- attribution ------------------------------------------------------------------------------------------------
 
+
 def test_records_schema_conditions_and_sums(ladder):
     path, records, lines = ladder
     assert path.name.startswith("breakdown-infer-fp32-sdpa-cpu_") and path.name.endswith(
-        "-pt" + torch.__version__.split("+")[0] + ".jsonl")
+        "-pt" + torch.__version__.split("+")[0] + ".jsonl"
+    )
     assert [r["variant"] for r in records] == LADDER  # one line per variant, in ladder order
     assert [r["step"] for r in records] == list(STEP_IDS)
     for r in records:
         assert r["schema"] == SCHEMA and ENV_KEYS <= set(r)
-        assert (r["mode"], r["precision"], r["attn"], r["compile"], r["batch_size"]) == ("infer", "fp32", "sdpa",
-                                                                                         False, 1)
+        assert (r["mode"], r["precision"], r["attn"], r["compile"], r["batch_size"]) == (
+            "infer",
+            "fp32",
+            "sdpa",
+            False,
+            1,
+        )
         assert (r["size"], r["modality"], r["input_size"], r["profiled_steps"]) == ("T", "image", [64, 64], 1)
         assert r["overrides"]["embed_dim"] == 8 and r["time_source"] == "cpu self time"
         assert set(r["families"]) == set(ALL_FAMILIES) and ALL_FAMILIES == BREAKDOWN_FAMILIES
@@ -105,17 +124,29 @@ def test_cuda_attribution_on_made_up_events():
     from torch.autograd import DeviceType
 
     def event(name, parent=None, cpu=0.0, gpu=0.0, device=DeviceType.CPU, annotation=False):
-        return SimpleNamespace(name=name, cpu_parent=parent, self_cpu_time_total=cpu, self_device_time_total=gpu,
-                               device_type=device, is_user_annotation=annotation)
+        return SimpleNamespace(
+            name=name,
+            cpu_parent=parent,
+            self_cpu_time_total=cpu,
+            self_device_time_total=gpu,
+            device_type=device,
+            is_user_annotation=annotation,
+        )
 
     cuda = DeviceType.CUDA
     linear = event("hiera::linear", cpu=3.0)
     node = event("autograd::engine::evaluate_function: MmBackward0", cpu=1.0)
     events = [
-        linear, event("aten::addmm", linear, cpu=5.0, gpu=40.0), event("cudaLaunchKernel", linear, cpu=2.0),
-        node, event("aten::mm", node, cpu=4.0, gpu=30.0), event("aten::sum", cpu=1.0, gpu=2.0),
-        event("gemm_kernel", gpu=40.0, device=cuda), event("gemm_kernel", gpu=30.0, device=cuda),
-        event("reduce_kernel", gpu=2.0, device=cuda), event("orphan_kernel", gpu=7.0, device=cuda),
+        linear,
+        event("aten::addmm", linear, cpu=5.0, gpu=40.0),
+        event("cudaLaunchKernel", linear, cpu=2.0),
+        node,
+        event("aten::mm", node, cpu=4.0, gpu=30.0),
+        event("aten::sum", cpu=1.0, gpu=2.0),
+        event("gemm_kernel", gpu=40.0, device=cuda),
+        event("gemm_kernel", gpu=30.0, device=cuda),
+        event("reduce_kernel", gpu=2.0, device=cuda),
+        event("orphan_kernel", gpu=7.0, device=cuda),
         event("hiera::linear", gpu=50.0, device=cuda, annotation=True),
     ]
     families, host, ranges = attribute(events, device=True)
@@ -151,8 +182,14 @@ def test_cut_off_run_keeps_what_it_measured(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bd, "breakdown_variant", dies_second)
     with pytest.raises(RuntimeError, match="killed"):
-        run_breakdown(["hiera_tiny_224.d_kernel_eq_stride", "hiera_tiny_224"], BenchConfig(**FAST), tmp_path,
-                      progress=lambda s: None, overrides=OVERRIDES, steps=1)
+        run_breakdown(
+            ["hiera_tiny_224.d_kernel_eq_stride", "hiera_tiny_224"],
+            BenchConfig(**FAST),
+            tmp_path,
+            progress=lambda s: None,
+            overrides=OVERRIDES,
+            steps=1,
+        )
     (path,) = tmp_path.glob("breakdown-*.jsonl")
     assert [r["variant"] for r in read(path)] == ["hiera_tiny_224.d_kernel_eq_stride"]
 
@@ -183,30 +220,65 @@ def test_scopes_are_off_by_default_and_restored():
 
 # ---- records, table, figure -------------------------------------------------------------------------------------
 
+
 def record(variant, families, **extra):
     """A hand-made breakdown record (what `hiera-study bench --breakdown` writes), families in ms."""
     v = get_variant(variant)
     fam = {f: float(families.get(f, 0.0)) for f in ALL_FAMILIES}
     total = sum(fam.values())
-    return {"schema": SCHEMA, "variant": variant, "step": v.step, "size": v.size, "modality": v.modality,
-            "impl": "hiera-study", "separate_and_pad": None, "mode": "infer", "precision": "fp32", "attn": "sdpa",
-            "compile": False, "batch_size": 8, "input_size": [224, 224], "overrides": {}, "families": fam,
-            "total_ms": total, "fractions": {f: ms / total for f, ms in fam.items()}, "wall_step_ms": total * 0.9,
-            "profiled_step_ms": total * 1.1, "range_self_ms": 1.0, "profiled_steps": 3,
-            "time_source": "cpu self time", "warmup": 3, "iters": 5, "trials": 3, "gmacs": 1.0,
-            "device": "cpu (x86_64)", "driver": None, "torch": "2.14.1+cpu", "cuda": None, "cudnn": None,
-            "cpu_threads": 2, "git_sha": "0123456789abcdef", "git_dirty": False, "date": "2025-01-02T03:04:05+00:00",
-            "python": "3.11.9", "timm": "1.0.15", **extra}
+    return {
+        "schema": SCHEMA,
+        "variant": variant,
+        "step": v.step,
+        "size": v.size,
+        "modality": v.modality,
+        "impl": "hiera-study",
+        "separate_and_pad": None,
+        "mode": "infer",
+        "precision": "fp32",
+        "attn": "sdpa",
+        "compile": False,
+        "batch_size": 8,
+        "input_size": [224, 224],
+        "overrides": {},
+        "families": fam,
+        "total_ms": total,
+        "fractions": {f: ms / total for f, ms in fam.items()},
+        "wall_step_ms": total * 0.9,
+        "profiled_step_ms": total * 1.1,
+        "range_self_ms": 1.0,
+        "profiled_steps": 3,
+        "time_source": "cpu self time",
+        "warmup": 3,
+        "iters": 5,
+        "trials": 3,
+        "gmacs": 1.0,
+        "device": "cpu (x86_64)",
+        "driver": None,
+        "torch": "2.14.1+cpu",
+        "cuda": None,
+        "cudnn": None,
+        "cpu_threads": 2,
+        "git_sha": "0123456789abcdef",
+        "git_dirty": False,
+        "date": "2025-01-02T03:04:05+00:00",
+        "python": "3.11.9",
+        "timm": "1.0.15",
+        **extra,
+    }
 
 
 FIXTURE = [  # written out of ladder order on purpose; row d and the others are not measured
     record("hiera_base_224", {"linear": 9.0, "attention": 6.0, "q_pool": 0.5, "mlp": 20.0}),  # f: no KV pooling
-    record("hiera_base_224.sup_mvitv2", {"linear": 10.0, "attention": 8.0, "q_pool": 3.0, "kv_pool": 4.0,
-                                         "rel_pos": 5.0, "mlp": 20.0}),
-    record("hiera_base_224.a_abs_pos", {"linear": 10.0, "attention": 7.5, "q_pool": 3.0, "kv_pool": 4.0,
-                                        "mlp": 20.0}),
-    record("hiera_base_224.e_no_attn_residual", {"linear": 10.0, "attention": 7.0, "q_pool": 0.5, "kv_pool": 2.0,
-                                                 "mlp": 21.0}),
+    record(
+        "hiera_base_224.sup_mvitv2",
+        {"linear": 10.0, "attention": 8.0, "q_pool": 3.0, "kv_pool": 4.0, "rel_pos": 5.0, "mlp": 20.0},
+    ),
+    record("hiera_base_224.a_abs_pos", {"linear": 10.0, "attention": 7.5, "q_pool": 3.0, "kv_pool": 4.0, "mlp": 20.0}),
+    record(
+        "hiera_base_224.e_no_attn_residual",
+        {"linear": 10.0, "attention": 7.0, "q_pool": 0.5, "kv_pool": 2.0, "mlp": 21.0},
+    ),
     record("mvitv2_base_224", {"linear": 12.0, "mlp": 20.0}),  # not a ladder step: named in a note
     record("hiera_base_224", {"linear": 9.0, "mlp": 1.0}, mode="train", precision="bf16"),  # another condition
 ]
@@ -219,17 +291,20 @@ def write_fixture(directory, records=FIXTURE):
     return path
 
 
-@pytest.mark.parametrize("change, field", [
-    (lambda r: r.update(schema="hiera-study/breakdown/0"), "schema"),
-    (lambda r: r["families"].update(linear=-1.0), "families.linear"),
-    (lambda r: r["families"].update(softmax=1.0), "families.softmax"),
-    (lambda r: r.update(total_ms=r["total_ms"] + 1.0), "total_ms"),
-    (lambda r: r.pop("wall_step_ms"), "wall_step_ms"),
-    (lambda r: r.update(step="g"), "step"),
-    (lambda r: r.update(time_source="gpu time"), "time_source"),
-    (lambda r: r.update(batch_size=0), "batch_size"),
-    (lambda r: r.update(input_size=[224, "224"]), "input_size"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda r: r.update(schema="hiera-study/breakdown/0"), "schema"),
+        (lambda r: r["families"].update(linear=-1.0), "families.linear"),
+        (lambda r: r["families"].update(softmax=1.0), "families.softmax"),
+        (lambda r: r.update(total_ms=r["total_ms"] + 1.0), "total_ms"),
+        (lambda r: r.pop("wall_step_ms"), "wall_step_ms"),
+        (lambda r: r.update(step="g"), "step"),
+        (lambda r: r.update(time_source="gpu time"), "time_source"),
+        (lambda r: r.update(batch_size=0), "batch_size"),
+        (lambda r: r.update(input_size=[224, "224"]), "input_size"),
+    ],
+)
 def test_loader_rejects_malformed_records_with_file_and_line(tmp_path, change, field):
     bad = record("hiera_base_224", {"linear": 1.0})
     change(bad)
@@ -262,8 +337,18 @@ def test_breakdown_table_rows_columns_and_came_from(fixture_records):
     assert set(tables) == {name, "breakdown-cpu_x86_64-train-bf16-sdpa-pt2.14.1-base-image-bs8"}
     t = tables[name]
     # only families with time somewhere; ladder order whatever the file order; unmeasured steps left out
-    assert t.columns == ["step", "linear", "attention", "q_pool", "kv_pool", "rel_pos", "mlp", "total", "wall",
-                         "speed-up came from"]
+    assert t.columns == [
+        "step",
+        "linear",
+        "attention",
+        "q_pool",
+        "kv_pool",
+        "rel_pos",
+        "mlp",
+        "total",
+        "wall",
+        "speed-up came from",
+    ]
     assert [r[0] for r in t.rows] == ["sup", "a", "e", "f"]
     assert [r[-1] for r in t.rows] == ["—", "rel_pos (-5.00 ms)", "q_pool (-2.50 ms)", "kv_pool (-2.00 ms)"]
     assert t.rows[0][1:8] == ["10.00", "8.00", "3.00", "4.00", "5.00", "20.00", "50.00"]
@@ -304,14 +389,42 @@ def test_breakdown_figure(fixture_records, tmp_path):
 
 # ---- command line -----------------------------------------------------------------------------------------------
 
-PROXY_ARGS = ["embed_dim=8", "input_size=64,64", "mask_unit_size=4,4", "q_pool=2", "stages=1,1,2,1",
-              "kv_stride=2,2", "num_classes=10"]
+PROXY_ARGS = [
+    "embed_dim=8",
+    "input_size=64,64",
+    "mask_unit_size=4,4",
+    "q_pool=2",
+    "stages=1,1,2,1",
+    "kv_stride=2,2",
+    "num_classes=10",
+]
 
 
 def test_cli_bench_breakdown(capsys, tmp_path):
-    code = main(["bench", "hiera_tiny_224.sup_mvitv2", "hiera_tiny_224", *PROXY_ARGS, "--breakdown", "--device",
-                 "cpu", "--precision", "fp32", "--batch-size", "1", "4", "--warmup", "0", "--iters", "1", "--trials",
-                 "1", "--out", str(tmp_path)])
+    code = main(
+        [
+            "bench",
+            "hiera_tiny_224.sup_mvitv2",
+            "hiera_tiny_224",
+            *PROXY_ARGS,
+            "--breakdown",
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--batch-size",
+            "1",
+            "4",
+            "--warmup",
+            "0",
+            "--iters",
+            "1",
+            "--trials",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     (path,) = tmp_path.glob("breakdown-infer-fp32-math-cpu_*.jsonl")
@@ -324,8 +437,19 @@ def test_cli_bench_breakdown(capsys, tmp_path):
     parser = argparse.ArgumentParser(prog="hiera-study")
     register(parser.add_subparsers(dest="command", required=True))
     fixtures = Path(__file__).parent / "fixtures" / "analysis"  # named sources must hold records (empty: an error)
-    args = parser.parse_args(["tables", "--records", str(fixtures / "records"), "--speed", str(fixtures / "speed"),
-                              "--breakdown", str(tmp_path), "--out", str(tmp_path / "tables")])
+    args = parser.parse_args(
+        [
+            "tables",
+            "--records",
+            str(fixtures / "records"),
+            "--speed",
+            str(fixtures / "speed"),
+            "--breakdown",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "tables"),
+        ]
+    )
     assert args.func(args) == 0
     (table,) = (tmp_path / "tables").glob("breakdown-*-tiny-image-bs1-o*.md")
     assert "| sup |" in table.read_text() and "| f |" in table.read_text()
@@ -353,8 +477,14 @@ def test_oom_is_recorded_and_the_next_variant_broken_down(tmp_path, monkeypatch)
 
     monkeypatch.setattr(bd, "build_on", build_on)
     lines = []
-    path = run_breakdown(["hiera_tiny_224.d_kernel_eq_stride", "hiera_tiny_224"], BenchConfig(**FAST), tmp_path,
-                         progress=lines.append, overrides=OVERRIDES, steps=1)
+    path = run_breakdown(
+        ["hiera_tiny_224.d_kernel_eq_stride", "hiera_tiny_224"],
+        BenchConfig(**FAST),
+        tmp_path,
+        progress=lines.append,
+        overrides=OVERRIDES,
+        steps=1,
+    )
     first, second = read(path)
     assert (first["status"], first["oom_stage"]) == ("oom", "build")
     assert first["variant"] == "hiera_tiny_224.d_kernel_eq_stride"

@@ -66,8 +66,12 @@ def test_directory_or_corrupt_checkpoint_is_one_line(tmp_path):
     assert "does not exist" not in str(err.value)
     torch.save({"model_state": hiera.build_model("hiera_tiny_224").state_dict()}, tmp_path / "ok.pth")
     data = (tmp_path / "ok.pth").read_bytes()
-    cases = {"torn.pth": data[: len(data) // 2], "empty.pth": b"", "garbage.pth": b"not a checkpoint at all",
-             "pickle.pth": pickle.dumps({"model_state": {"w": 1}}, protocol=2)[:-1]}
+    cases = {
+        "torn.pth": data[: len(data) // 2],
+        "empty.pth": b"",
+        "garbage.pth": b"not a checkpoint at all",
+        "pickle.pth": pickle.dumps({"model_state": {"w": 1}}, protocol=2)[:-1],
+    }
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ValueError, match="is corrupt or not a PyTorch checkpoint") as err:

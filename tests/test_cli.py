@@ -37,11 +37,14 @@ def test_variants_table_and_overrides(capsys):
     assert json.loads(out)[0]["params_m"] == round(27.91 - (1000 - 10) * 769 / 1e6, 2)
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["variants", "nothing_*"], "no variant matches"),
-    (["variants", "hiera_tiny_224", "embed=3"], "unknown ModelConfig field"),
-    (["variants", "hiera_tiny_224", "pos_embed=learned"], "'rel', 'abs'"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["variants", "nothing_*"], "no variant matches"),
+        (["variants", "hiera_tiny_224", "embed=3"], "unknown ModelConfig field"),
+        (["variants", "hiera_tiny_224", "pos_embed=learned"], "'rel', 'abs'"),
+    ],
+)
 def test_bad_input_is_one_line_error(capsys, argv, needle):
     code, out, err = run(capsys, *argv)
     assert code == 2 and needle in err and err.count("\n") == 1 and not out
@@ -60,8 +63,20 @@ def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
     foreign = tmp_path / "speed" / "x.jsonl"
     foreign.parent.mkdir()
     foreign.write_text('{"mine": true}\n')
-    code, out, err = run(capsys, "demo", "--out", str(tmp_path), "--train-samples", "128", "--eval-samples", "64",
-                         "--width", "16", "--epochs-scale", "0.34")  # MAE 1 + finetuning 1, supervised 2 epochs
+    code, out, err = run(
+        capsys,
+        "demo",
+        "--out",
+        str(tmp_path),
+        "--train-samples",
+        "128",
+        "--eval-samples",
+        "64",
+        "--width",
+        "16",
+        "--epochs-scale",
+        "0.34",
+    )  # MAE 1 + finetuning 1, supervised 2 epochs
     assert code == 0, err
     records = [json.loads(x) for x in (tmp_path / "records" / "demo.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]

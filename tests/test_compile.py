@@ -115,8 +115,12 @@ def check_mae(name, overrides):
 
 
 MODES = {"infer": check_infer, "train": check_train, "mae": check_mae}
-CASES = [pytest.param(step, mode, id=f"{step.id}-{mode}") for step in LADDER for mode in MODES
-         if not (step.id == "sup" and mode == "mae")]  # the supervised baseline cannot mask
+CASES = [
+    pytest.param(step, mode, id=f"{step.id}-{mode}")
+    for step in LADDER
+    for mode in MODES
+    if not (step.id == "sup" and mode == "mae")
+]  # the supervised baseline cannot mask
 
 
 @pytest.mark.parametrize("step,mode", CASES)
@@ -177,8 +181,19 @@ class SmallMAE(MaskedAutoencoder):
 def test_bench_records_fullgraph_breaks_recompiles_and_compile_time(tmp_path, monkeypatch):
     """The MAE step (mask drawn outside the model every step) compiles as one graph and never recompiles."""
     monkeypatch.setattr(hiera.mae, "MaskedAutoencoder", SmallMAE)
-    cfg = BenchConfig(mode="mae", compile=True, compile_backend="aot_eager", batch_sizes=(2,), warmup=2, iters=2,
-                      trials=2, device="cpu", precision="fp32", sep_pad_overhead=False, mask_ratio=RATIO)
+    cfg = BenchConfig(
+        mode="mae",
+        compile=True,
+        compile_backend="aot_eager",
+        batch_sizes=(2,),
+        warmup=2,
+        iters=2,
+        trials=2,
+        device="cpu",
+        precision="fp32",
+        sep_pad_overhead=False,
+        mask_ratio=RATIO,
+    )
     path = run(["hiera_tiny_224"], cfg, dict(IMAGE), out_dir=tmp_path, progress=lambda s: None)
     (row,) = [json.loads(line) for line in path.read_text().splitlines()]
     assert row["compile"] is True and row["mode"] == "mae" and row["samples_per_s"] > 0
@@ -194,12 +209,22 @@ def test_bench_falls_back_to_graph_breaks_and_records_them(tmp_path, monkeypatch
         return real(self, x, pre_logits)
 
     monkeypatch.setattr(hiera.model.HierarchicalViT, "forward_head", forward_head)
-    cfg = BenchConfig(compile=True, compile_backend="aot_eager", batch_sizes=(2,), warmup=1, iters=1, trials=2,
-                      device="cpu", precision="fp32", sep_pad_overhead=False)
+    cfg = BenchConfig(
+        compile=True,
+        compile_backend="aot_eager",
+        batch_sizes=(2,),
+        warmup=1,
+        iters=1,
+        trials=2,
+        device="cpu",
+        precision="fp32",
+        sep_pad_overhead=False,
+    )
     path = run(["hiera_tiny_224"], cfg, dict(IMAGE), out_dir=tmp_path, progress=lambda s: None)
     (row,) = [json.loads(line) for line in path.read_text().splitlines()]
     assert (row["compile_fullgraph"], row["graph_breaks"], row["recompiles"]) == (False, 1, 0)
-    uncompiled = run(["hiera_tiny_224"], replace(cfg, compile=False), dict(IMAGE),
-                     out_dir=tmp_path, progress=lambda s: None)
+    uncompiled = run(
+        ["hiera_tiny_224"], replace(cfg, compile=False), dict(IMAGE), out_dir=tmp_path, progress=lambda s: None
+    )
     last = json.loads(uncompiled.read_text().splitlines()[-1])
     assert all(last[k] is None for k in ("compile_fullgraph", "graph_breaks", "recompiles", "compile_s"))

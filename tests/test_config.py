@@ -12,19 +12,22 @@ from hiera.config import CHOICES, TABLE1_SWITCHES, ModelConfig, parse_overrides
 from hiera.ladder import LADDER, SIZES, ladder
 
 
-@pytest.mark.parametrize("changes,needle", [
-    (dict(pos_embed="learned"), "'rel', 'abs'"),
-    (dict(pool_op="avg"), "'conv', 'max'"),
-    (dict(kv_mode="window"), "'pool', 'mask_unit'"),
-    (dict(attn_impl="flash"), "'math', 'sdpa'"),
-    (dict(q_pool=4), "0..3"),
-    (dict(input_size=(224,)), "(T, H, W)"),
-    (dict(mask_unit_size=(7, 7)), "mask_unit_size"),
-    (dict(num_heads=5), "divisible"),
-    (dict(input_size=(226, 226)), "multiple of 4"),
-    (dict(pool_kernel="overlap", separate_and_pad=False), "kv_mode='mask_unit' needs"),
-    (dict(mask_unit_attn=(True,)), "one flag per stage"),
-])
+@pytest.mark.parametrize(
+    "changes,needle",
+    [
+        (dict(pos_embed="learned"), "'rel', 'abs'"),
+        (dict(pool_op="avg"), "'conv', 'max'"),
+        (dict(kv_mode="window"), "'pool', 'mask_unit'"),
+        (dict(attn_impl="flash"), "'math', 'sdpa'"),
+        (dict(q_pool=4), "0..3"),
+        (dict(input_size=(224,)), "(T, H, W)"),
+        (dict(mask_unit_size=(7, 7)), "mask_unit_size"),
+        (dict(num_heads=5), "divisible"),
+        (dict(input_size=(226, 226)), "multiple of 4"),
+        (dict(pool_kernel="overlap", separate_and_pad=False), "kv_mode='mask_unit' needs"),
+        (dict(mask_unit_attn=(True,)), "one flag per stage"),
+    ],
+)
 def test_bad_configs_raise_one_line_errors(changes, needle):
     with pytest.raises(ValueError) as err:
         ModelConfig(**changes)
@@ -60,8 +63,9 @@ def test_ladder_rows_change_exactly_the_named_field():
         for size in SIZES:
             steps = ladder(size, res)
             for (_, before), (step, after) in zip(steps, steps[1:]):
-                changed = {f.name for f in dataclasses.fields(ModelConfig)
-                           if getattr(before, f.name) != getattr(after, f.name)}
+                changed = {
+                    f.name for f in dataclasses.fields(ModelConfig) if getattr(before, f.name) != getattr(after, f.name)
+                }
                 if step.id in "abcdef":
                     assert changed == {TABLE1_SWITCHES["abcdef".index(step.id)]}, (size, res, step.id, changed)
                 else:  # the MAE header: separate-and-pad plus the Hiera code base's head and widths
@@ -92,19 +96,47 @@ def test_every_variant_builds_and_ladder_runs_at_size_t():
 
 # ---- no dead switch ------------------------------------------------------------------------------------------
 SMALL = dict(input_size=(64, 64), embed_dim=16, num_heads=1, stages=(1, 1, 2, 1), num_classes=10)
-MVIT = dict(pos_embed="rel", pool_op="conv", stride1_pool=True, pool_kernel="overlap", attn_residual=True,
-            kv_mode="pool", separate_and_pad=False, head_order="norm_mean")
+MVIT = dict(
+    pos_embed="rel",
+    pool_op="conv",
+    stride1_pool=True,
+    pool_kernel="overlap",
+    attn_residual=True,
+    kv_mode="pool",
+    separate_and_pad=False,
+    head_order="norm_mean",
+)
 # field -> (base config changes, new value): a base where the field matters.
 FLIPS = {
-    "input_size": ({}, (96, 96)), "in_chans": ({}, 1), "num_classes": ({}, 5), "embed_dim": ({}, 32),
-    "num_heads": ({}, 2), "stages": ({}, (1, 2, 2, 1)), "q_pool": ({}, 2), "q_stride": ({}, (1, 1)),
-    "mask_unit_size": ({}, (16, 16)), "dim_mul": ({}, 1.0), "head_mul": ({}, 1.0), "patch_kernel": ({}, (9, 9)),
-    "patch_stride": ({}, (2, 2)), "patch_padding": ({}, (2, 2)), "mlp_ratio": ({}, 2.0),
-    "drop_path_rate": ({}, 0.5), "head_dropout": ({}, 0.5), "pos_embed": ({}, "rel"), "pool_op": ({}, "conv"),
-    "stride1_pool": (MVIT, False), "pool_kernel": (dict(MVIT, separate_and_pad=True), "stride"),
-    "attn_residual": ({}, True), "kv_mode": ({}, "pool"), "kv_stride": (MVIT, (2, 2)),
-    "mask_unit_attn": ({}, (False,) * 4), "separate_and_pad": (MVIT, True), "dim_expand": ({}, "mlp"),
-    "head_order": ({}, "norm_mean"), "attn_impl": ({}, "math"),
+    "input_size": ({}, (96, 96)),
+    "in_chans": ({}, 1),
+    "num_classes": ({}, 5),
+    "embed_dim": ({}, 32),
+    "num_heads": ({}, 2),
+    "stages": ({}, (1, 2, 2, 1)),
+    "q_pool": ({}, 2),
+    "q_stride": ({}, (1, 1)),
+    "mask_unit_size": ({}, (16, 16)),
+    "dim_mul": ({}, 1.0),
+    "head_mul": ({}, 1.0),
+    "patch_kernel": ({}, (9, 9)),
+    "patch_stride": ({}, (2, 2)),
+    "patch_padding": ({}, (2, 2)),
+    "mlp_ratio": ({}, 2.0),
+    "drop_path_rate": ({}, 0.5),
+    "head_dropout": ({}, 0.5),
+    "pos_embed": ({}, "rel"),
+    "pool_op": ({}, "conv"),
+    "stride1_pool": (MVIT, False),
+    "pool_kernel": (dict(MVIT, separate_and_pad=True), "stride"),
+    "attn_residual": ({}, True),
+    "kv_mode": ({}, "pool"),
+    "kv_stride": (MVIT, (2, 2)),
+    "mask_unit_attn": ({}, (False,) * 4),
+    "separate_and_pad": (MVIT, True),
+    "dim_expand": ({}, "mlp"),
+    "head_order": ({}, "norm_mean"),
+    "attn_impl": ({}, "math"),
 }
 
 
@@ -134,8 +166,9 @@ def test_no_dead_switch(name):
         return  # the switch changes the parameters themselves
     new.load_state_dict(base.state_dict())
     if name == "attn_impl":  # same numbers by design; the switch must change the kernel that runs
-        with mock.patch("torch.nn.functional.scaled_dot_product_attention", wraps=torch.nn.functional
-                        .scaled_dot_product_attention) as sdpa:
+        with mock.patch(
+            "torch.nn.functional.scaled_dot_product_attention", wraps=torch.nn.functional.scaled_dot_product_attention
+        ) as sdpa:
             outputs(base, base_cfg, False)
             fused_calls = sdpa.call_count
             outputs(new, new_cfg, False)

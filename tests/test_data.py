@@ -54,8 +54,11 @@ def test_missing_and_corrupted_files_are_one_line_errors(fake_root, tmp_path_fac
     assert fashion_mnist.search_paths()[0] == empty / "fashion-mnist"
 
 
-@pytest.mark.skipif(not fashion_mnist.DEBIAN.is_dir(), reason="Debian dataset-fashion-mnist not installed "
-                    "(bash quickstart.sh installs it where apt-get and root are available)")
+@pytest.mark.skipif(
+    not fashion_mnist.DEBIAN.is_dir(),
+    reason="Debian dataset-fashion-mnist not installed "
+    "(bash quickstart.sh installs it where apt-get and root are available)",
+)
 def test_debian_package_matches_the_published_dataset():
     train_x, train_y = load_split("train", fashion_mnist.DEBIAN)
     test_x, test_y = load_split("test", fashion_mnist.DEBIAN)

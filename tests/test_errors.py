@@ -48,19 +48,29 @@ def one_line_error(code, out, err, needle):
 
 # ---- bad values: overflow and NaN/inf where a number is expected --------------------------------------------------
 
-@pytest.mark.parametrize("argv, needle", [
-    (["variants", "hiera_tiny_224", "embed_dim=1e999"], "embed_dim=1e999 is not a finite number"),
-    (["variants", "hiera_tiny_224", "mlp_ratio=nan"], "mlp_ratio=nan is not a finite number"),
-    (["variants", "hiera_tiny_224", "input_size=(1e999,224)"], "input_size=(1e999,224) is not a finite number"),
-    (["variants", "hiera_tiny_224", "embed_dim=" + "9" * 400], "is out of range"),
-    (["bench", "hiera_tiny_224", "embed_dim=1e999", "--device", "cpu"], "embed_dim=1e999 is not a finite number"),
-    (["train", "--phase", "mae", "--model", "hiera_tiny_224", "--recipe", "in1k_mae", "model.embed_dim=1e999"],
-     "embed_dim=1e999 is not a finite number"),
-    (["train", "--phase", "mae", "--model", "hiera_tiny_224", "--recipe", "in1k_mae", "recipe.drop_path=nan"],
-     "drop_path=nan is not a finite number"),
-    (["train", "--phase", "mae", "--model", "hiera_tiny_224", "--recipe", "in1k_mae", "recipe.lr=inf"],
-     "lr=inf is not a finite number"),
-])
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["variants", "hiera_tiny_224", "embed_dim=1e999"], "embed_dim=1e999 is not a finite number"),
+        (["variants", "hiera_tiny_224", "mlp_ratio=nan"], "mlp_ratio=nan is not a finite number"),
+        (["variants", "hiera_tiny_224", "input_size=(1e999,224)"], "input_size=(1e999,224) is not a finite number"),
+        (["variants", "hiera_tiny_224", "embed_dim=" + "9" * 400], "is out of range"),
+        (["bench", "hiera_tiny_224", "embed_dim=1e999", "--device", "cpu"], "embed_dim=1e999 is not a finite number"),
+        (
+            ["train", "--phase", "mae", "--model", "hiera_tiny_224", "--recipe", "in1k_mae", "model.embed_dim=1e999"],
+            "embed_dim=1e999 is not a finite number",
+        ),
+        (
+            ["train", "--phase", "mae", "--model", "hiera_tiny_224", "--recipe", "in1k_mae", "recipe.drop_path=nan"],
+            "drop_path=nan is not a finite number",
+        ),
+        (
+            ["train", "--phase", "mae", "--model", "hiera_tiny_224", "--recipe", "in1k_mae", "recipe.lr=inf"],
+            "lr=inf is not a finite number",
+        ),
+    ],
+)
 def test_overflow_and_nan_are_one_line_errors(capsys, tmp_path, argv, needle):
     """Before: `embed_dim=1e999` ended in an OverflowError traceback; NaN rates were accepted."""
     if argv[0] == "train":
@@ -70,6 +80,7 @@ def test_overflow_and_nan_are_one_line_errors(capsys, tmp_path, argv, needle):
 
 
 # ---- one error surface ----------------------------------------------------------------------------------------------
+
 
 def _timeout():
     return subprocess.TimeoutExpired(["squeue", "--me", "-h"], 30)
@@ -81,25 +92,35 @@ def _oom():
     return err
 
 
-@pytest.mark.parametrize("error, needle", [
-    (lambda: PermissionError(errno.EACCES, "Permission denied", "/data/results/records"),
-     "permission denied: /data/results/records; check its owner and mode"),
-    (lambda: IsADirectoryError(errno.EISDIR, "Is a directory", "/x/init.pth"),
-     "/x/init.pth is a directory where a file"),
-    (lambda: NotADirectoryError(errno.ENOTDIR, "Not a directory", "/x/file/run"), "a file where a directory"),
-    (lambda: FileExistsError(errno.EEXIST, "File exists", "/x/run"), "/x/run already exists"),
-    (lambda: OSError(errno.ENOSPC, "No space left on device", "/x/metrics.jsonl"),
-     "no space left on the device writing /x/metrics.jsonl"),
-    (lambda: FileNotFoundError("grid file ablations/nope.py not found"), "grid file ablations/nope.py not found"),
-    (_timeout, "`squeue --me -h` did not answer within 30 s"),
-    (_oom, "out of memory during `hiera-study variants` (build): CUDA out of memory. Tried to allocate 20.00 GiB"),
-    (lambda: OverflowError("cannot convert float infinity to integer"), "a number is out of range"),
-    (lambda: LockHeld("run directory x is in use by pid 7 on n1"), "run directory x is in use by pid 7"),
-    (lambda: RuntimeError("first line\nsecond line"), "first line [more with --debug]"),
-])
+@pytest.mark.parametrize(
+    "error, needle",
+    [
+        (
+            lambda: PermissionError(errno.EACCES, "Permission denied", "/data/results/records"),
+            "permission denied: /data/results/records; check its owner and mode",
+        ),
+        (
+            lambda: IsADirectoryError(errno.EISDIR, "Is a directory", "/x/init.pth"),
+            "/x/init.pth is a directory where a file",
+        ),
+        (lambda: NotADirectoryError(errno.ENOTDIR, "Not a directory", "/x/file/run"), "a file where a directory"),
+        (lambda: FileExistsError(errno.EEXIST, "File exists", "/x/run"), "/x/run already exists"),
+        (
+            lambda: OSError(errno.ENOSPC, "No space left on device", "/x/metrics.jsonl"),
+            "no space left on the device writing /x/metrics.jsonl",
+        ),
+        (lambda: FileNotFoundError("grid file ablations/nope.py not found"), "grid file ablations/nope.py not found"),
+        (_timeout, "`squeue --me -h` did not answer within 30 s"),
+        (_oom, "out of memory during `hiera-study variants` (build): CUDA out of memory. Tried to allocate 20.00 GiB"),
+        (lambda: OverflowError("cannot convert float infinity to integer"), "a number is out of range"),
+        (lambda: LockHeld("run directory x is in use by pid 7 on n1"), "run directory x is in use by pid 7"),
+        (lambda: RuntimeError("first line\nsecond line"), "first line [more with --debug]"),
+    ],
+)
 def test_expected_failures_are_one_line_exit_2(capsys, monkeypatch, error, needle):
     """Before: only ValueError, FileNotFoundError and RuntimeError were caught (and a multi-line RuntimeError printed
     several lines); every OSError, a subprocess timeout, an OverflowError ended in a traceback."""
+
     def fails(args):
         raise error()
 
@@ -131,6 +152,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
 
 # ---- loaders: a torn last line is skipped, with a warning ----------------------------------------------------------
 
+
 def test_torn_last_lines_are_skipped_by_every_loader(tmp_path, capsys):
     """Before: a half-written last line (a node crash, a full disk) made the loaders refuse the whole file."""
     speed = tmp_path / "speed"
@@ -156,6 +178,7 @@ def test_torn_last_lines_are_skipped_by_every_loader(tmp_path, capsys):
 
 # ---- tables / plots: unreadable, missing or empty sources fail before writing ----------------------------------------
 
+
 @pytest.fixture
 def old_tables(tmp_path):
     """An output directory holding the tables of the fixture records, as a previous `tables` run left them."""
@@ -168,8 +191,7 @@ def _tables(capsys, out, *argv):
     return run(capsys, "tables", "--speed", str(FIX / "speed"), "--out", str(out), *argv)
 
 
-def test_unreadable_records_directory_is_one_line_and_keeps_the_old_tables(capsys, monkeypatch, tmp_path,
-                                                                          old_tables):
+def test_unreadable_records_directory_is_one_line_and_keeps_the_old_tables(capsys, monkeypatch, tmp_path, old_tables):
     """Before: `Path.glob` found nothing in an unreadable directory: exit 0, "0 run records", an empty Table 1
     written over the old one. Tests run as root, which ignores permissions: the directory listing is made to fail
     as it does for a normal user (the chmod test below runs for real when not root)."""
@@ -203,14 +225,17 @@ def test_chmod_000_records_directory(capsys, tmp_path, old_tables):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("empty_records", "holds no run records"),
-    ("empty_speed", "holds no speed records"),
-    ("grid_matches_nothing", "holds no run records of grid 'zzz*'"),
-    ("records_under_a_file", "no such records directory"),
-    ("out_is_a_file", "already exists (a file where a directory is expected?)"),
-    ("out_under_a_file", "part of this path is a file where a directory is expected"),
-])
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("empty_records", "holds no run records"),
+        ("empty_speed", "holds no speed records"),
+        ("grid_matches_nothing", "holds no run records of grid 'zzz*'"),
+        ("records_under_a_file", "no such records directory"),
+        ("out_is_a_file", "already exists (a file where a directory is expected?)"),
+        ("out_under_a_file", "part of this path is a file where a directory is expected"),
+    ],
+)
 def test_empty_or_wrong_sources_fail_before_writing(capsys, tmp_path, old_tables, case, needle):
     """Before: an explicitly named records directory holding nothing (a typo, an unmounted disk) or a grid that
     matches nothing gave exit 0 and empty tables over the old ones; `--out` naming a file gave a traceback."""
@@ -219,12 +244,14 @@ def test_empty_or_wrong_sources_fail_before_writing(capsys, tmp_path, old_tables
     empty.mkdir()
     a_file = tmp_path / "a_file"
     a_file.write_text("not a directory\n")
-    argv = {"empty_records": ["--records", str(empty)],
-            "empty_speed": ["--records", str(FIX / "records"), "--speed", str(empty)],
-            "grid_matches_nothing": ["--records", str(FIX / "records"), "--grid", "zzz*"],
-            "records_under_a_file": ["--records", str(a_file / "records")],
-            "out_is_a_file": ["--records", str(FIX / "records"), "--out", str(a_file)],
-            "out_under_a_file": ["--records", str(FIX / "records"), "--out", str(a_file / "tables")]}[case]
+    argv = {
+        "empty_records": ["--records", str(empty)],
+        "empty_speed": ["--records", str(FIX / "records"), "--speed", str(empty)],
+        "grid_matches_nothing": ["--records", str(FIX / "records"), "--grid", "zzz*"],
+        "records_under_a_file": ["--records", str(a_file / "records")],
+        "out_is_a_file": ["--records", str(FIX / "records"), "--out", str(a_file)],
+        "out_under_a_file": ["--records", str(FIX / "records"), "--out", str(a_file / "tables")],
+    }[case]
     one_line_error(*_tables(capsys, out, *argv), needle)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert a_file.read_text() == "not a directory\n"
@@ -246,6 +273,7 @@ def test_default_sources_still_work(capsys, tmp_path):
 
 
 # ---- figures are written atomically -------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_a_figure_cut_off_mid_write_leaves_the_previous_one(tmp_path, monkeypatch):
@@ -278,6 +306,7 @@ def test_a_figure_cut_off_mid_write_leaves_the_previous_one(tmp_path, monkeypatc
 
 # ---- the demo never deletes files it did not create ------------------------------------------------------------------
 
+
 def test_demo_keeps_foreign_speed_records_and_shows_its_latest_profile(capsys, tmp_path, monkeypatch):
     """Before: `demo --out results` deleted every `results/speed/*.jsonl`, the user's own records included.
 
@@ -298,10 +327,24 @@ def test_demo_keeps_foreign_speed_records_and_shows_its_latest_profile(capsys, t
     def bench(names, cfg, overrides, out_dir=None, progress=print, path=None):
         assert path is not None and not path.exists()  # a file of this run's own, never an existing one
         created.append(path)
-        append_jsonl(path, [{**speed, "variant": n, "model": n, "step": None,
-                             "input_size": [32, 32], "overrides": {"embed_dim": 16}, "samples_per_s": rate["now"],
-                             "samples_per_s_min": rate["now"], "samples_per_s_max": rate["now"],
-                             "best_batch": True} for n in names])
+        append_jsonl(
+            path,
+            [
+                {
+                    **speed,
+                    "variant": n,
+                    "model": n,
+                    "step": None,
+                    "input_size": [32, 32],
+                    "overrides": {"embed_dim": 16},
+                    "samples_per_s": rate["now"],
+                    "samples_per_s_min": rate["now"],
+                    "samples_per_s_max": rate["now"],
+                    "best_batch": True,
+                }
+                for n in names
+            ],
+        )
         return path
 
     monkeypatch.setattr(hiera.demo, "run_pipeline", pipeline)
@@ -335,6 +378,7 @@ def data_has_no_torn_line_but_the_last(path: Path) -> bool:
 
 # ---- kill -9 of a bench append ------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_kill_9_during_bench_appends_loses_at_most_the_record_in_flight(tmp_path):
     """A child appends bench-like records (large, so a SIGKILL can land inside a write and tear it) until it is
@@ -350,7 +394,7 @@ def test_kill_9_during_bench_appends_loses_at_most_the_record_in_flight(tmp_path
         pid = os.fork()
         if pid == 0:  # the child: append until killed
             try:
-                for i in range(10 ** 6):
+                for i in range(10**6):
                     append_jsonl(path, [{**base, "gen": gen, "i": i, "pad": "x" * rng.randrange(1, 1 << 15)}])
             finally:
                 os._exit(0)
@@ -360,9 +404,9 @@ def test_kill_9_during_bench_appends_loses_at_most_the_record_in_flight(tmp_path
         if gen % 3 == 2 and path.exists():  # the last kill too: the loader below must skip its torn line
             # A kill inside one large write(2) can leave a short write (the kernel stops between pages on a fatal
             # signal); it is rare on a small machine, so every third kill leaves one for certain.
-            line = json.dumps({**base, "gen": gen, "i": 10 ** 6, "pad": "y" * 5000}).encode()
+            line = json.dumps({**base, "gen": gen, "i": 10**6, "pad": "y" * 5000}).encode()
             with path.open("ab") as f:
-                f.write(line[:rng.randrange(1, len(line) - 1)])
+                f.write(line[: rng.randrange(1, len(line) - 1)])
         records = read_jsonl(path) if path.exists() else []
         for g in range(gen + 1):
             mine = [r["i"] for r in records if r["gen"] == g]

@@ -89,8 +89,10 @@ def test_a_bad_line_before_the_last_is_an_error_naming_it(tmp_path):
 @pytest.mark.slow
 def test_concurrent_appenders_write_whole_lines(tmp_path):
     path = tmp_path / "bench.jsonl"
-    code = ("import sys; from hiera.files import append_jsonl\n"
-            "for i in range(150): append_jsonl(sys.argv[1], [{'w': sys.argv[2], 'i': i, 'pad': 'x' * 5000}])")
+    code = (
+        "import sys; from hiera.files import append_jsonl\n"
+        "for i in range(150): append_jsonl(sys.argv[1], [{'w': sys.argv[2], 'i': i, 'pad': 'x' * 5000}])"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path), w], cwd=REPO) for w in "ab"]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -98,8 +100,10 @@ def test_concurrent_appenders_write_whole_lines(tmp_path):
         assert [r["i"] for r in rows if r["w"] == w] == list(range(150))
 
 
-HOLD = "import sys, time; from hiera.files import Lock; held = Lock(sys.argv[1], 'run directory X').acquire(); " \
-       "print('held', flush=True); time.sleep(60)"
+HOLD = (
+    "import sys, time; from hiera.files import Lock; held = Lock(sys.argv[1], 'run directory X').acquire(); "
+    "print('held', flush=True); time.sleep(60)"
+)
 
 
 def _holder(lock: Path) -> subprocess.Popen:

@@ -16,11 +16,28 @@ from hiera import build_model
 from hiera.kernels import attention_kernels, backends
 from hiera.registry import get_variant, list_variants
 
-SMALL = dict(input_size=(64, 64), mask_unit_size=(4, 4), q_pool=2, num_heads=1, stages=(1, 1, 2, 1), embed_dim=16,
-             kv_stride=(2, 2))
-SMALL_VIDEO = dict(input_size=(4, 32, 32), mask_unit_size=(1, 4, 4), q_pool=2, num_heads=1, stages=(1, 1, 1, 1),
-                   embed_dim=16, kv_stride=(1, 2, 2), q_stride=(1, 2, 2), patch_kernel=(3, 7, 7),
-                   patch_stride=(2, 4, 4), patch_padding=(1, 3, 3))
+SMALL = dict(
+    input_size=(64, 64),
+    mask_unit_size=(4, 4),
+    q_pool=2,
+    num_heads=1,
+    stages=(1, 1, 2, 1),
+    embed_dim=16,
+    kv_stride=(2, 2),
+)
+SMALL_VIDEO = dict(
+    input_size=(4, 32, 32),
+    mask_unit_size=(1, 4, 4),
+    q_pool=2,
+    num_heads=1,
+    stages=(1, 1, 1, 1),
+    embed_dim=16,
+    kv_stride=(1, 2, 2),
+    q_stride=(1, 2, 2),
+    patch_kernel=(3, 7, 7),
+    patch_stride=(2, 4, 4),
+    patch_padding=(1, 3, 3),
+)
 IMAGE_LADDER = [v.name for v in list_variants("hiera_tiny_224*")]
 VIDEO_LADDER = [v.name for v in list_variants("hiera_base_16x224*")]
 
@@ -30,8 +47,14 @@ def _spy_sdpa(monkeypatch) -> list[tuple]:
     calls, real = [], F.scaled_dot_product_attention
 
     def spy(q, k, v, attn_mask=None, **kw):
-        calls.append((tuple(q.shape), tuple(k.shape), None if attn_mask is None else tuple(attn_mask.shape),
-                      {q.dtype, k.dtype, v.dtype} | ({attn_mask.dtype} if attn_mask is not None else set())))
+        calls.append(
+            (
+                tuple(q.shape),
+                tuple(k.shape),
+                None if attn_mask is None else tuple(attn_mask.shape),
+                {q.dtype, k.dtype, v.dtype} | ({attn_mask.dtype} if attn_mask is not None else set()),
+            )
+        )
         return real(q, k, v, attn_mask=attn_mask, **kw)
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
@@ -88,6 +111,7 @@ def _forward(model, x):
     def step():
         with torch.inference_mode():
             model(x)
+
     return step
 
 
@@ -106,8 +130,15 @@ def test_kernels_read_from_the_profiler():
     # [B*U, heads, N_u, d]: the 16 mask units of a 64x64 input, 4x4 tokens per unit in stage 1
     assert any(k["q"] == [16, 1, 16, 16] for k in ours), ours
 
-    timm = Hiera(img_size=(64, 64), embed_dim=16, num_heads=1, stages=(1, 1, 2, 1), q_pool=2, mask_unit_size=(4, 4),
-                 num_classes=10).eval()
+    timm = Hiera(
+        img_size=(64, 64),
+        embed_dim=16,
+        num_heads=1,
+        stages=(1, 1, 2, 1),
+        q_pool=2,
+        mask_unit_size=(4, 4),
+        num_classes=10,
+    ).eval()
     theirs = attention_kernels(_forward(timm, torch.randn(1, 3, 64, 64)), "cpu")
     five_d = [k for k in theirs if len(k["q"]) == 5]
     assert five_d and {k["backend"] for k in five_d} == {"math"}, theirs

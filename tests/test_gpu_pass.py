@@ -20,7 +20,8 @@ import torch
 from hiera.env import REPO
 
 # Distributions on the GPU machine's Python 3.12 (device tool KINDS.md, as read there on 2026-11-17).
-GPU_MACHINE = set("""
+GPU_MACHINE = set(
+    """
 absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs botorch build certifi
 charset-normalizer chex click cloudpickle cmake colorama contourpy coverage cuda-bindings cuda-core cuda-pathfinder
 cuda-toolkit cupy-cuda13x cycler cython diffrax e3nn einops equinox etils execnet filelock flatbuffers flax fonttools
@@ -39,7 +40,8 @@ seaborn sentencepiece sentence-transformers setuptools shellingham simplejson si
 tabulate tensorboard tensorboard-data-server tensorstore threadpoolctl tifffile tiktoken timm tokenizers toolz torch
 torchaudio torchdiffeq torch-geometric torchmetrics torchvision tqdm transformers treescope triton typer
 typing-extensions typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wrapt xarray xxhash yarl zipp
-""".split())
+""".split()
+)
 OFFICIAL = "hiera-transformer"  # runs in its own interpreter; never imported by the project
 
 RECORDER = """
@@ -68,11 +70,18 @@ def dry_run(tmp_path_factory):
     (tmp / "site" / "sitecustomize.py").write_text(RECORDER)
     imports = tmp / "imports"
     imports.mkdir()
-    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(tmp / "site"), IMPORTS_DIR=str(imports),
-               OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ, PYTHON=sys.executable, PYTHONPATH=str(tmp / "site"), IMPORTS_DIR=str(imports), OMP_NUM_THREADS="1"
+    )
     out = tmp / "out"
-    proc = subprocess.run(["bash", str(REPO / "slurm" / "gpu-pass.sh"), str(out), "--dry-run", "--budget-s", "600"],
-                          env=env, capture_output=True, text=True, timeout=900, cwd=tmp)
+    proc = subprocess.run(
+        ["bash", str(REPO / "slurm" / "gpu-pass.sh"), str(out), "--dry-run", "--budget-s", "600"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp,
+    )
     names = set()
     for f in imports.glob("*.txt"):
         names |= set(f.read_text().split())
@@ -118,6 +127,7 @@ def _norm(name: str) -> str:
 
 def _imports_of(path: Path) -> tuple[set[str], set[str]]:
     """Top-level names a source file imports: (at module level, inside functions); relative imports left out."""
+
     def names(nodes) -> set[str]:
         found = set()
         for node in nodes:
@@ -185,22 +195,27 @@ def test_fetch_wheels_downloads_exactly_the_list(tmp_path):
     """Needs PyPI (as the official-package tests do). Run on a copy so the checkout gets no .whl/."""
     shutil.copytree(REPO / "slurm", tmp_path / "slurm")
     env = dict(os.environ, PYTHON=sys.executable, HIERA_DATA_DIR=str(tmp_path / "nowhere"))
-    proc = subprocess.run(["bash", str(tmp_path / "slurm" / "fetch-wheels.sh")], env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        ["bash", str(tmp_path / "slurm" / "fetch-wheels.sh")], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     wheels = sorted(p.name for p in (tmp_path / ".whl").glob("*.whl"))
     assert len(wheels) == len(wheel_list())
     for name, version in wheel_list():
-        assert any(w.startswith(f"{name.replace('-', '_')}-{version}-") and w.endswith("-none-any.whl")
-                   for w in wheels), (name, wheels)
-    assert sum(p.stat().st_size for p in (tmp_path / ".whl").iterdir()) < 8 * 2 ** 20
+        assert any(
+            w.startswith(f"{name.replace('-', '_')}-{version}-") and w.endswith("-none-any.whl") for w in wheels
+        ), (name, wheels)
+    assert sum(p.stat().st_size for p in (tmp_path / ".whl").iterdir()) < 8 * 2**20
 
 
 def test_bad_arguments_one_line_exit_2(tmp_path, capsys):
     from hiera.gpu_pass import main
 
-    for argv, says in ((["--parts", "numerics,warp"], "unknown part"), (["--budget-s", "0"], "positive"),
-                       (["--official-python", str(tmp_path / "nope")], "does not exist")):
+    for argv, says in (
+        (["--parts", "numerics,warp"], "unknown part"),
+        (["--budget-s", "0"], "positive"),
+        (["--official-python", str(tmp_path / "nope")], "does not exist"),
+    ):
         assert main([str(tmp_path / "out"), *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and says in err, err

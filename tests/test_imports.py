@@ -108,4 +108,5 @@ def test_the_graph_sees_imports_inside_functions():
 def test_hiera_has_no_import_cycle():
     found = cycles(import_graph())
     assert not found, "import cycles (module sets that import each other):\n" + "\n".join(
-        " <-> ".join(c) for c in found)
+        " <-> ".join(c) for c in found
+    )

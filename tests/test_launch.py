@@ -32,8 +32,14 @@ def one_error_line(capsys, argv: list[str]) -> str:
 
 
 def test_every_grid_has_a_docstring_with_table_cost_and_command():
-    assert {p.stem for p in GRIDS} >= {"smoke", "t01_ladder_images", "t01_ladder_video", "t02_sizes",
-                                       "t03_mae_ablations", "appb_supervised_ladder"}
+    assert {p.stem for p in GRIDS} >= {
+        "smoke",
+        "t01_ladder_images",
+        "t01_ladder_video",
+        "t02_sizes",
+        "t03_mae_ablations",
+        "appb_supervised_ladder",
+    }
     for path in GRIDS:
         text = path.read_text()
         for word in ("Expected", "Cost", "Command: hiera-study submit"):

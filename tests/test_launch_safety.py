@@ -57,8 +57,9 @@ def runs(ctx):
 
 def write_grid(tmp_path: Path, grid: str = "g", names=("r0",), data_path: str = "None") -> Path:
     path = tmp_path / f"{grid}.py"
-    path.write_text(GRID.format(path=path, smoke=REPO / "ablations" / "smoke.py", names=list(names), grid=grid,
-                                data_path=data_path))
+    path.write_text(
+        GRID.format(path=path, smoke=REPO / "ablations" / "smoke.py", names=list(names), grid=grid, data_path=data_path)
+    )
     return path
 
 
@@ -72,8 +73,9 @@ def one_error_line(capsys, argv: list[str]) -> str:
 def slurm_job(run_dir: Path, job_id: str) -> None:
     """A run directory as `submit --cluster slurm` leaves it: job.json only."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "job.json").write_text(json.dumps({"job_id": job_id, "cluster": "slurm", "submitted": "x",
-                                                  "stdout": "o.log", "stderr": "e.log"}))
+    (run_dir / "job.json").write_text(
+        json.dumps({"job_id": job_id, "cluster": "slurm", "submitted": "x", "stdout": "o.log", "stderr": "e.log"})
+    )
 
 
 def finished(run_dir: Path, spec=None, **extra) -> None:
@@ -81,8 +83,11 @@ def finished(run_dir: Path, spec=None, **extra) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     if spec is not None:
         (run_dir / "spec.json").write_text(json.dumps(spec.to_dict(), sort_keys=True, default=list))
-    (run_dir / "result.json").write_text(json.dumps({"schema": "hiera-study/run/1", "run": spec.run if spec else
-                                                     extra.pop("run"), "status": "done", **extra}))
+    (run_dir / "result.json").write_text(
+        json.dumps(
+            {"schema": "hiera-study/run/1", "run": spec.run if spec else extra.pop("run"), "status": "done", **extra}
+        )
+    )
 
 
 def fake(bin_dir: Path, name: str, body: str) -> None:
@@ -124,8 +129,16 @@ def test_two_concurrent_local_submits_start_each_run_once(tmp_path):
     barrier.mkdir()
     argv = ["submit", str(grid), "--cluster", "local", "--root", str(root), "--allow-dirty"]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(barrier), str(i), *argv], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(barrier), str(i), *argv],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     submitted = sorted(int(o.split("submitted ")[1].split()[0]) for o, _ in outs)
@@ -140,8 +153,11 @@ def test_two_concurrent_local_submits_start_each_run_once(tmp_path):
     for d in run_dirs:
         assert (d / "result.json").is_file(), sorted(p.name for p in d.iterdir())
         for phase in ("mae", "finetune"):  # one writer: every step logged once, in order
-            steps = [json.loads(x)["step"] for x in (d / phase / "metrics.jsonl").read_text().splitlines()
-                     if "loss" in json.loads(x)]  # training steps (an eval record repeats the step it followed)
+            steps = [
+                json.loads(x)["step"]
+                for x in (d / phase / "metrics.jsonl").read_text().splitlines()
+                if "loss" in json.loads(x)
+            ]  # training steps (an eval record repeats the step it followed)
             assert steps == sorted(set(steps)), (phase, steps)
 
 
@@ -162,8 +178,7 @@ def test_a_second_submit_waits_for_the_lock_then_fails_in_one_line(tmp_path, cap
         while time.time() < deadline and not held.exists():
             time.sleep(0.02)
         started = time.monotonic()
-        err = one_error_line(capsys, ["submit", str(grid), "--cluster", "debug", "--root", str(root),
-                                      "--allow-dirty"])
+        err = one_error_line(capsys, ["submit", str(grid), "--cluster", "debug", "--root", str(root), "--allow-dirty"])
         waited = time.monotonic() - started
         assert f"pid {pid}" in err and ".submit.lock" in err and "wait for it" in err, err
         assert 0.9 <= waited < 10, waited  # it waited for the holder, then gave up
@@ -184,6 +199,7 @@ def test_launch_records_of_one_second_never_overwrite_each_other(tmp_path, capsy
 
 # ---- 2. queue queries that cannot lie ---------------------------------------------------------------------------
 
+
 def test_a_failing_squeue_makes_the_run_unknown_and_only_force_resubmits(tmp_path, capsys, fakebin):
     fake(fakebin, "squeue", "echo 'slurm_load_jobs error: Socket timed out' >&2; exit 1")
     grid, root = write_grid(tmp_path, "q"), tmp_path / "root"
@@ -195,8 +211,10 @@ def test_a_failing_squeue_makes_the_run_unknown_and_only_force_resubmits(tmp_pat
     assert " unknown " in line and "squeue exited with status 1" in line and "Socket timed out" in line, out
     assert out.splitlines()[-1] == "q: 0 done, 0 running, 0 pending, 0 failed, 0 missing, 1 unknown of 1"
     # The old code called this run failed and resubmitted it: a second job beside one that may be running.
-    assert main(["status", str(grid), "--root", str(root), "--resubmit-failed", "--cluster", "debug",
-                 "--allow-dirty"]) == 0
+    assert (
+        main(["status", str(grid), "--root", str(root), "--resubmit-failed", "--cluster", "debug", "--allow-dirty"])
+        == 0
+    )
     assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty"]) == 0
     out = capsys.readouterr().out
     assert "submitted 0 run(s)" in out and "1 unknown, not submitted" in out and "--force" in out
@@ -243,9 +261,13 @@ def test_sacct_is_asked_once_for_all_ended_jobs(tmp_path, capsys, fakebin):
     calls = tmp_path / "sacct-calls"
     fake(fakebin, "squeue", "echo '1_0|RUNNING'")  # one job still runs: sacct is not asked about it
     # Prints FAILED for every id of `-j a,b,c` and logs each call.
-    fake(fakebin, "sacct", f'echo "$@" >> {calls}\n'
-                           'while [ $# -gt 0 ]; do if [ "$1" = -j ]; then ids=$2; fi; shift; done\n'
-                           'for id in ${ids//,/ }; do echo "$id|FAILED"; done')
+    fake(
+        fakebin,
+        "sacct",
+        f'echo "$@" >> {calls}\n'
+        'while [ $# -gt 0 ]; do if [ "$1" = -j ]; then ids=$2; fi; shift; done\n'
+        'for id in ${ids//,/ }; do echo "$id|FAILED"; done',
+    )
     names = [f"r{i}" for i in range(30)]
     grid, root = write_grid(tmp_path, "many", names=names), tmp_path / "root"
     for i, name in enumerate(names):
@@ -279,6 +301,7 @@ def test_a_local_job_whose_process_lives_is_running_not_failed(tmp_path, capsys)
 
 # ---- 3. bad values and empty things -----------------------------------------------------------------------------
 
+
 def test_seeds_below_one_and_empty_grids_are_one_line_errors(tmp_path, capsys):
     grid, root = write_grid(tmp_path, "s"), tmp_path / "root"
     for command in (["submit", "--dry-run"], ["status"], ["collect", "--out", str(tmp_path / "rec")]):
@@ -295,6 +318,7 @@ def test_seeds_below_one_and_empty_grids_are_one_line_errors(tmp_path, capsys):
 
 
 # ---- 4. run identity: stale run directories ---------------------------------------------------------------------
+
 
 def test_a_run_directory_of_another_spec_is_stale_until_moved_aside(tmp_path, capsys):
     grid, root = write_grid(tmp_path, "st"), tmp_path / "root"
@@ -313,8 +337,9 @@ def test_a_run_directory_of_another_spec_is_stale_until_moved_aside(tmp_path, ca
     assert main(["collect", str(grid), "--root", str(root), "--out", str(rec)]) == 0
     (line,) = [json.loads(x) for x in (rec / "st.jsonl").read_text().splitlines()]
     assert line["status"] == "stale" and "train.batch_size" in line["error"]  # not collected as done
-    assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty",
-                 "--resubmit-stale"]) == 0
+    assert (
+        main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty", "--resubmit-stale"]) == 0
+    )
     assert "submitted 1 run(s)" in capsys.readouterr().out
     (aside,) = list(run_dir.parent.glob("seed0.stale-*"))
     assert json.loads((aside / "result.json").read_text())["metrics"] == {"top1": 12.5}  # kept, not deleted
@@ -333,8 +358,10 @@ def test_a_stale_run_with_a_live_job_is_not_moved(tmp_path, capsys):
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         (run_dir / "job.json").write_text(json.dumps({"job_id": str(sleeper.pid), "cluster": "local"}))
-        assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty",
-                     "--resubmit-stale"]) == 0
+        assert (
+            main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty", "--resubmit-stale"])
+            == 0
+        )
         out = capsys.readouterr().out
         assert "submitted 0 run(s)" in out and "1 stale run(s) not submitted: their job is still" in out, out
         assert main(["status", str(grid), "--root", str(root)]) == 0
@@ -364,8 +391,10 @@ def test_a_stale_run_directory_locked_by_a_live_writer_is_not_moved(tmp_path, ca
         deadline = time.time() + 10
         while time.time() < deadline and not ready.exists():
             time.sleep(0.02)
-        assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty",
-                     "--resubmit-stale"]) == 0
+        assert (
+            main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty", "--resubmit-stale"])
+            == 0
+        )
         assert "submitted 0 run(s)" in capsys.readouterr().out
         assert (run_dir / "result.json").is_file() and not list(run_dir.parent.glob("seed0.stale-*"))
     finally:
@@ -390,6 +419,7 @@ def test_status_and_collect_build_the_grid_as_submit_does(tmp_path, capsys):
 
 # ---- 3. collect merges, never destroys ---------------------------------------------------------------------------
 
+
 def test_collect_keeps_done_records_unless_pruned_and_filters_with_only(tmp_path, capsys):
     grid, root, rec = write_grid(tmp_path, "m", names=("a", "b", "c")), tmp_path / "root", tmp_path / "rec"
     for run in ("a", "b"):
@@ -404,8 +434,12 @@ def test_collect_keeps_done_records_unless_pruned_and_filters_with_only(tmp_path
     capsys.readouterr()
     assert main(["collect", str(grid), "--root", str(root), "--out", str(rec)]) == 0
     assert "kept 1 done record(s)" in capsys.readouterr().out
-    assert {k: v["status"] for k, v in read().items()} == {"a/seed0": "done", "b/seed0": "done", "c/seed0": "missing",
-                                                          "gone/seed0": "done"}  # the old code: a missing, gone lost
+    assert {k: v["status"] for k, v in read().items()} == {
+        "a/seed0": "done",
+        "b/seed0": "done",
+        "c/seed0": "missing",
+        "gone/seed0": "done",
+    }  # the old code: a missing, gone lost
     # --only: only the matching runs are looked at; every other line stays as it was.
     finished(root / "m" / "c" / "seed0", run="c/seed0", metrics={"top1": 70.0})
     (root / "m" / "b" / "seed0" / "result.json").unlink()
@@ -414,8 +448,11 @@ def test_collect_keeps_done_records_unless_pruned_and_filters_with_only(tmp_path
     assert lines["c/seed0"]["status"] == "done" and lines["b/seed0"]["status"] == "done"
     assert list(lines) == ["a/seed0", "b/seed0", "c/seed0", "gone/seed0"]
     assert main(["collect", str(grid), "--root", str(root), "--out", str(rec), "--prune"]) == 0
-    assert {k: v["status"] for k, v in read().items()} == {"a/seed0": "missing", "b/seed0": "missing",
-                                                          "c/seed0": "done"}
+    assert {k: v["status"] for k, v in read().items()} == {
+        "a/seed0": "missing",
+        "b/seed0": "missing",
+        "c/seed0": "done",
+    }
 
 
 def test_collect_refuses_a_root_without_the_grid_and_a_bad_only(tmp_path, capsys):
@@ -447,10 +484,12 @@ def test_collect_killed_at_random_points_leaves_the_old_file_or_the_new(tmp_path
         pid = os.fork()
         if pid == 0:  # the child: one import already done (the fork), collect as fast as it can, forever
             try:
-                for i in range(1, 10 ** 9):
+                for i in range(1, 10**9):
                     name = names[i % len(names)]
-                    atomic_write_text(root / "k" / name / "seed0" / "result.json", json.dumps(
-                        {"run": f"{name}/seed0", "status": "done", "n": kill * 10 ** 6 + i, "pad": pad}))
+                    atomic_write_text(
+                        root / "k" / name / "seed0" / "result.json",
+                        json.dumps({"run": f"{name}/seed0", "status": "done", "n": kill * 10**6 + i, "pad": pad}),
+                    )
                     collect(grid, root=root, out_dir=rec, echo=None)
             finally:
                 os._exit(0)

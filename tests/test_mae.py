@@ -29,10 +29,13 @@ print(json.dumps({"loss": loss.item()}))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,shape,ratio", [
-    ("mae_hiera_tiny_224", (2, 3, 224, 224), 0.6),
-    ("mae_hiera_base_16x224", (1, 3, 16, 224, 224), 0.9),
-])
+@pytest.mark.parametrize(
+    "name,shape,ratio",
+    [
+        ("mae_hiera_tiny_224", (2, 3, 224, 224), 0.6),
+        ("mae_hiera_base_16x224", (1, 3, 16, 224, 224), 0.9),
+    ],
+)
 def test_loss_equals_the_official_mae(tmp_path, official_python, name, shape, ratio):
     """Same weights (loaded strictly by the official model: our names are theirs), same mask -> same loss."""
     model = build_mae(name, attn_impl="math").eval()
@@ -41,8 +44,12 @@ def test_loss_equals_the_official_mae(tmp_path, official_python, name, shape, ra
     mask = random_mask(model.config, shape[0], ratio, torch.Generator().manual_seed(0))
     torch.save({"state": model.state_dict(), "x": x, "mask": mask}, tmp_path / "in.pth")
     (tmp_path / "official_mae.py").write_text(OFFICIAL_MAE)
-    subprocess.run([official_python, str(tmp_path / "official_mae.py"), name, str(tmp_path / "in.pth")],
-                   check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [official_python, str(tmp_path / "official_mae.py"), name, str(tmp_path / "in.pth")],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     ref = torch.load(tmp_path / "in.pth.out")
     with torch.no_grad():
         loss, pred, label, _ = model(x, mask=mask)
@@ -61,8 +68,10 @@ def test_official_mae_checkpoint_loads_and_mismatch_is_listed(tmp_path):
         build_mae("mae_hiera_tiny_224", checkpoint=tmp_path / "mae.pth", decoder_depth=12)
 
 
-@pytest.mark.parametrize("slug", ["mae_rel_pos", "a_abs_pos", "b_max_pool", "c_no_stride1_pool",
-                                  "d_kernel_eq_stride", "e_no_attn_residual", ""])
+@pytest.mark.parametrize(
+    "slug",
+    ["mae_rel_pos", "a_abs_pos", "b_max_pool", "c_no_stride1_pool", "d_kernel_eq_stride", "e_no_attn_residual", ""],
+)
 def test_mae_trains_at_every_step(slug):
     model = build_mae("hiera_tiny_224" + (f".{slug}" if slug else ""))
     assert model.config.q_pool == 2
@@ -90,6 +99,7 @@ def test_loss_only_on_masked_units():
 
     def loss_with(rows: torch.Tensor | None) -> float:
         """The MAE loss with 100 added to the decoder's predictions of the tokens `rows` (None: untouched)."""
+
         def bump(module, inputs, out):
             out = out.clone()
             out[0, rows] += 100.0
@@ -120,13 +130,16 @@ def test_last_stage_only_switch_and_sparse_requirement():
 PROXY = dict(input_size=(64, 64), mask_unit_size=(4, 4), embed_dim=32, num_heads=1, stages=(1, 1, 2, 1))
 
 
-@pytest.mark.parametrize("slug", ["mae_rel_pos", "a_abs_pos", "b_max_pool", "c_no_stride1_pool",
-                                  "d_kernel_eq_stride", "e_no_attn_residual", ""])
+@pytest.mark.parametrize(
+    "slug",
+    ["mae_rel_pos", "a_abs_pos", "b_max_pool", "c_no_stride1_pool", "d_kernel_eq_stride", "e_no_attn_residual", ""],
+)
 def test_loss_finite_and_decreasing_at_every_step(slug):
     """A few AdamW steps on one batch and mask (a proxy-size model, as the embedded demo uses) lower the loss."""
     torch.manual_seed(0)
-    model = build_mae("hiera_tiny_224" + (f".{slug}" if slug else ""), decoder_dim=64, decoder_depth=2,
-                      decoder_heads=4, **PROXY)
+    model = build_mae(
+        "hiera_tiny_224" + (f".{slug}" if slug else ""), decoder_dim=64, decoder_depth=2, decoder_heads=4, **PROXY
+    )
     x = torch.randn(4, 3, 64, 64)
     mask = random_mask(model.config, 4, 0.5, torch.Generator().manual_seed(0))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

@@ -12,8 +12,15 @@ import hiera
 from hiera.layers.rel_pos import rel_pos_bias, rel_pos_bias_sparse
 from hiera.masking import num_kept, random_mask
 
-MAE_STEPS = ["mae_rel_pos", "a_abs_pos", "b_max_pool", "c_no_stride1_pool", "d_kernel_eq_stride",
-             "e_no_attn_residual", ""]
+MAE_STEPS = [
+    "mae_rel_pos",
+    "a_abs_pos",
+    "b_max_pool",
+    "c_no_stride1_pool",
+    "d_kernel_eq_stride",
+    "e_no_attn_residual",
+    "",
+]
 
 
 def name_of(res: str, slug: str, size: str = "tiny") -> str:
@@ -84,8 +91,11 @@ def test_keeping_every_unit_equals_the_dense_forward(res, slug):
         sparse = model.forward_features(x, mask=keep_all, return_intermediates=True)[1]
         assert_close(model(x, keep_all), model(x), what="logits")
     for d, s in zip(dense, sparse):  # sparse stages are per unit: undo the unit grouping to compare
-        assert_close(s, d.reshape(s.shape) if cfg.mask_unit_grid == (1,) * cfg.ndim else
-                     _per_unit(d, cfg.mask_unit_grid), what="stage")
+        assert_close(
+            s,
+            d.reshape(s.shape) if cfg.mask_unit_grid == (1,) * cfg.ndim else _per_unit(d, cfg.mask_unit_grid),
+            what="stage",
+        )
 
 
 def _per_unit(spatial: torch.Tensor, grid: tuple[int, ...]) -> torch.Tensor:
@@ -101,12 +111,21 @@ def _per_unit(spatial: torch.Tensor, grid: tuple[int, ...]) -> torch.Tensor:
 @pytest.mark.parametrize("video", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_masked_mae_encoder_matches_timm(video, tmp_path):
     """mae_hiera_* (q_pool=2), loaded from an official-format MAE checkpoint, = timm Hiera(q_pool=2) masked."""
-    ref = timm_hiera_video(q_pool=2, num_classes=0) if video else timm.create_model(
-        "hiera_tiny_224", q_pool=2, num_classes=0).eval()
+    ref = (
+        timm_hiera_video(q_pool=2, num_classes=0)
+        if video
+        else timm.create_model("hiera_tiny_224", q_pool=2, num_classes=0).eval()
+    )
     scramble(ref)
     sd = {k.replace("head.norm.", "encoder_norm."): v for k, v in ref.state_dict().items()}
-    sd.update({"decoder_embed.weight": torch.zeros(512, 768), "mask_token": torch.zeros(1, 1, 512),
-               "multi_scale_fusion_heads.0.weight": torch.zeros(1), "decoder_pred.weight": torch.zeros(1)})
+    sd.update(
+        {
+            "decoder_embed.weight": torch.zeros(512, 768),
+            "mask_token": torch.zeros(1, 1, 512),
+            "multi_scale_fusion_heads.0.weight": torch.zeros(1),
+            "decoder_pred.weight": torch.zeros(1),
+        }
+    )
     torch.save({"model_state": sd}, tmp_path / "mae.pth")
     name = "mae_hiera_base_16x224" if video else "mae_hiera_tiny_224"
     ours = hiera.build_model(name, checkpoint=tmp_path / "mae.pth", attn_impl="math").eval()
@@ -135,12 +154,15 @@ def test_random_masks():
         assert not torch.equal(mask, random_mask(cfg, 8, ratio, torch.Generator().manual_seed(1)))
 
 
-@pytest.mark.parametrize("mask,needle", [
-    (torch.ones(2, 48, dtype=torch.bool), "bool tensor [B=2, 49]"),
-    (torch.ones(2, 49), "bool tensor"),
-    (torch.stack([torch.arange(49) < 10, torch.arange(49) < 11]), "same, non-zero number"),
-    (torch.zeros(2, 49, dtype=torch.bool), "same, non-zero number"),
-])
+@pytest.mark.parametrize(
+    "mask,needle",
+    [
+        (torch.ones(2, 48, dtype=torch.bool), "bool tensor [B=2, 49]"),
+        (torch.ones(2, 49), "bool tensor"),
+        (torch.stack([torch.arange(49) < 10, torch.arange(49) < 11]), "same, non-zero number"),
+        (torch.zeros(2, 49, dtype=torch.bool), "same, non-zero number"),
+    ],
+)
 def test_invalid_masks_are_one_line_errors(mask, needle):
     model = hiera.build_model("hiera_tiny_224")
     with pytest.raises(ValueError) as err:

@@ -20,7 +20,7 @@ def test_layer_decay_groups(name):
     params = dict(model.named_parameters())
     depth = len(model.blocks)  # layers: stem 0, blocks 1..depth, final norm depth + 1 (= top)
     assert got[id(params["patch_embed.proj.weight"])] == (pytest.approx(decay ** (depth + 1)), 0.05)
-    assert got[id(params["blocks.0.attn.qkv.weight"])] == (pytest.approx(decay ** depth), 0.05)
+    assert got[id(params["blocks.0.attn.qkv.weight"])] == (pytest.approx(decay**depth), 0.05)
     assert got[id(params[f"blocks.{depth - 1}.mlp.fc2.weight"])] == (pytest.approx(decay), 0.05)
     assert got[id(params["head.projection.weight"])] == (1.0, 0.05)
     assert got[id(params["blocks.3.norm1.weight"])][1] == 0.0  # 1-D parameters: no weight decay

@@ -44,8 +44,8 @@ def test_table2_params_and_gmacs_within_paper_rounding(row):
 def test_table2_architecture_columns_match_the_ladder_sizes():
     for row in read("table2.csv").to_dict("records"):
         size = SIZES[row["size"]]
-        widths = [size.embed_dim * 2 ** i for i in range(4)]
-        heads = [size.num_heads * 2 ** i for i in range(4)]
+        widths = [size.embed_dim * 2**i for i in range(4)]
+        heads = [size.num_heads * 2**i for i in range(4)]
         assert row["channels"] == "-".join(map(str, widths))
         assert row["heads"] == "-".join(map(str, heads))
         assert row["blocks"] == "-".join(map(str, size.stages))
@@ -76,8 +76,10 @@ def test_prose_speedups_are_consistent_with_the_speed_columns():
     speeds = read("table1.csv").set_index("row")
     column = {"image": "image_im_s", "video": "video_clip_s"}
     for claim in read("table1_claims.csv").to_dict("records"):
-        ratio = speeds.loc[claim["row"], column[claim["modality"]]] / speeds.loc[claim["ref_row"],
-                                                                                 column[claim["modality"]]]
+        ratio = (
+            speeds.loc[claim["row"], column[claim["modality"]]]
+            / speeds.loc[claim["ref_row"], column[claim["modality"]]]
+        )
         assert claim_holds(ratio, claim["stated"], claim["stated_as"]) == claim["consistent"], claim["claim"]
         if not claim["consistent"]:
             assert "UNCONFIRMED" in claim["note"]

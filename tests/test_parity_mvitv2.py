@@ -33,8 +33,9 @@ def check_features(ours, ref):
         assert_close(a, b.permute(0, 2, 3, 1), what=f"stage {i + 1}")
 
 
-@pytest.mark.parametrize("size,depths", [("tiny", (1, 2, 5, 2)), pytest.param("base", (2, 3, 16, 3),
-                                                                              marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "size,depths", [("tiny", (1, 2, 5, 2)), pytest.param("base", (2, 3, 16, 3), marks=pytest.mark.slow)]
+)
 def test_mvitv2_matches_timm(size, depths):
     ref = timm_mvitv2(f"mvitv2_{size}")
     ours = pair(f"mvitv2_{size}_224", ref, depths)
@@ -42,12 +43,15 @@ def test_mvitv2_matches_timm(size, depths):
     check_features(ours, ref)
 
 
-@pytest.mark.parametrize("ours_field,timm_fields", [
-    (dict(pos_embed="abs"), dict(use_abs_pos=True, rel_pos_type="none")),  # (a)
-    (dict(pool_op="max"), dict(mode="max")),  # (b)
-    (dict(attn_residual=False), dict(residual_pooling=False)),  # (e)
-    (dict(dim_expand="mlp"), dict(expand_attn=False)),  # the released MViTv2-L's channel expansion
-])
+@pytest.mark.parametrize(
+    "ours_field,timm_fields",
+    [
+        (dict(pos_embed="abs"), dict(use_abs_pos=True, rel_pos_type="none")),  # (a)
+        (dict(pool_op="max"), dict(mode="max")),  # (b)
+        (dict(attn_residual=False), dict(residual_pooling=False)),  # (e)
+        (dict(dim_expand="mlp"), dict(expand_attn=False)),  # the released MViTv2-L's channel expansion
+    ],
+)
 def test_one_field_flipped_matches_timm(ours_field, timm_fields):
     ref = timm_mvitv2("mvitv2_tiny", **timm_fields)
     check_logits(pair("mvitv2_tiny_224", ref, (1, 2, 5, 2), **ours_field), ref)
@@ -93,8 +97,16 @@ def test_video_mvitv2_path_reduces_to_timm_2d():
     """
     ref = timm_mvitv2("mvitv2_tiny", img_size=64)
     scramble(ref)
-    video = dict(input_size=(1, 64, 64), q_stride=(1, 2, 2), mask_unit_size=(1, 8, 8), patch_kernel=(1, 7, 7),
-                 patch_stride=(1, 4, 4), patch_padding=(0, 3, 3), kv_stride=(1, 4, 4), num_classes=1000)
+    video = dict(
+        input_size=(1, 64, 64),
+        q_stride=(1, 2, 2),
+        mask_unit_size=(1, 8, 8),
+        patch_kernel=(1, 7, 7),
+        patch_stride=(1, 4, 4),
+        patch_padding=(0, 3, 3),
+        kv_stride=(1, 4, 4),
+        num_classes=1000,
+    )
     ours = hiera.build_model("mvitv2_tiny_224", attn_impl="math", **video).eval()
     scramble(ours, seed=1)  # temporal-only weights stay random: they must not matter
     sd = timm_mvitv2_to_ours(ref.state_dict(), (1, 2, 5, 2))

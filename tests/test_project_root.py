@@ -19,8 +19,9 @@ from hiera.env import REPO
 def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k != "HIERA_ROOT"}
     environ.update(PYTHONPATH=str(REPO), **env)
-    return subprocess.run([sys.executable, "-m", "hiera.cli", *args], cwd=cwd, env=environ, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "hiera.cli", *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300
+    )
 
 
 def make_project(path: Path) -> Path:

@@ -16,7 +16,7 @@ def write_video(path, frames=40, height=48, width=64):
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for t in range(frames):
             img = np.zeros((height, width, 3), dtype=np.uint8)
-            img[16:32, t:t + 16] = 255
+            img[16:32, t : t + 16] = 255
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():

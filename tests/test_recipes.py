@@ -6,10 +6,17 @@ from hiera.config import parse_overrides
 from hiera.recipes import Recipe, recipe, scaled_lr
 
 
-@pytest.mark.parametrize("size,lr,epochs,drop_path,layer_decay", [
-    ("tiny", 2e-3, 300, 0.1, 0.65), ("small", 2e-3, 200, 0.1, 0.65), ("base", 2e-3, 100, 0.1, 0.7),
-    ("base_plus", 1e-3, 100, 0.1, 0.7), ("large", 1e-3, 50, 0.2, 0.9), ("huge", 1e-3, 50, 0.3, 0.85),
-])
+@pytest.mark.parametrize(
+    "size,lr,epochs,drop_path,layer_decay",
+    [
+        ("tiny", 2e-3, 300, 0.1, 0.65),
+        ("small", 2e-3, 200, 0.1, 0.65),
+        ("base", 2e-3, 100, 0.1, 0.7),
+        ("base_plus", 1e-3, 100, 0.1, 0.7),
+        ("large", 1e-3, 50, 0.2, 0.9),
+        ("huge", 1e-3, 50, 0.3, 0.85),
+    ],
+)
 def test_in1k_finetune_table14(size, lr, epochs, drop_path, layer_decay):
     r = recipe("in1k_finetune", size)  # after 400 pretraining epochs (Table 1 / Table 3)
     assert (r.lr, r.epochs, r.drop_path, r.layer_decay) == (lr, epochs, drop_path, layer_decay)
@@ -18,15 +25,29 @@ def test_in1k_finetune_table14(size, lr, epochs, drop_path, layer_decay):
 
 
 def test_schedule_dependent_columns():
-    assert (recipe("in1k_finetune", "large", 1600).drop_path, recipe("in1k_finetune", "large", 1600).layer_decay) \
-        == (0.1, 0.85)
+    assert (recipe("in1k_finetune", "large", 1600).drop_path, recipe("in1k_finetune", "large", 1600).layer_decay) == (
+        0.1,
+        0.85,
+    )
     mae = recipe("in1k_mae", "huge", 1600)
-    assert (mae.lr, mae.batch_size, mae.betas, mae.mask_ratio, mae.drop_path, mae.crop_scale) == \
-        (8e-4, 4096, (0.9, 0.95), 0.6, 0.3, (0.2, 1.0))
+    assert (mae.lr, mae.batch_size, mae.betas, mae.mask_ratio, mae.drop_path, mae.crop_scale) == (
+        8e-4,
+        4096,
+        (0.9, 0.95),
+        0.6,
+        0.3,
+        (0.2, 1.0),
+    )
     assert recipe("in1k_mae", "tiny").drop_path == 0.0
     k = recipe("k400_mae", "huge", 3200)
-    assert (k.lr, k.drop_path, k.decoder_heads, k.mask_ratio, k.repeated_sampling, k.warmup_epochs) == \
-        (3.2e-4, 0.4, 8, 0.9, 4, 120)
+    assert (k.lr, k.drop_path, k.decoder_heads, k.mask_ratio, k.repeated_sampling, k.warmup_epochs) == (
+        3.2e-4,
+        0.4,
+        8,
+        0.9,
+        4,
+        120,
+    )
     ft = recipe("k400_finetune", "large", 3200)
     assert (ft.layer_decay, ft.dropout, ft.grad_clip, ft.epochs, ft.batch_size) == (0.875, 0.5, 5.0, 100, 256)
 

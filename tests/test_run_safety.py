@@ -28,27 +28,63 @@ from hiera.train.loop import train
 from hiera.train.pipeline import RunSpec, run_pipeline, spec_diff
 from hiera.train.run import RunDir
 
-TINY = dict(input_size=(32, 32), mask_unit_size=(4, 4), q_pool=2, embed_dim=16, num_heads=1, stages=(1, 1, 1, 1),
-            patch_stride=(2, 2), patch_kernel=(3, 3), patch_padding=(1, 1), kv_stride=(2, 2))
+TINY = dict(
+    input_size=(32, 32),
+    mask_unit_size=(4, 4),
+    q_pool=2,
+    embed_dim=16,
+    num_heads=1,
+    stages=(1, 1, 1, 1),
+    patch_stride=(2, 2),
+    patch_kernel=(3, 3),
+    patch_padding=(1, 1),
+    kv_stride=(2, 2),
+)
 
 
 def tiny_cfg(**changes) -> TrainConfig:
-    base = dict(phase="supervised", model="hiera_tiny_224", recipe="proxy_supervised", train_samples=64,
-                eval_samples=32, batch_size=32, model_args=TINY, recipe_args={"epochs": 1})
+    base = dict(
+        phase="supervised",
+        model="hiera_tiny_224",
+        recipe="proxy_supervised",
+        train_samples=64,
+        eval_samples=32,
+        batch_size=32,
+        model_args=TINY,
+        recipe_args={"epochs": 1},
+    )
     return TrainConfig(**{**base, **changes})
 
 
 def tiny_spec(**changes) -> RunSpec:
     cfg = tiny_cfg(**changes.pop("train", {}))
-    return RunSpec(**{**dict(grid="adhoc", run="r", variant="hiera_tiny_224", step=None, size="proxy",
-                             table="adhoc", train=cfg), **changes})
+    return RunSpec(
+        **{
+            **dict(grid="adhoc", run="r", variant="hiera_tiny_224", step=None, size="proxy", table="adhoc", train=cfg),
+            **changes,
+        }
+    )
 
 
 def cli_train(run_dir: Path, *extra: str) -> list[str]:
     model = [f"model.{k}={v!r}".replace(" ", "") for k, v in TINY.items()]
-    return ["train", "--phase", "supervised", "--model", "hiera_tiny_224", "--recipe", "proxy_supervised",
-            "--run-dir", str(run_dir), "train_samples=64", "eval_samples=32", "batch_size=32", "recipe.epochs=1",
-            *model, *extra]
+    return [
+        "train",
+        "--phase",
+        "supervised",
+        "--model",
+        "hiera_tiny_224",
+        "--recipe",
+        "proxy_supervised",
+        "--run-dir",
+        str(run_dir),
+        "train_samples=64",
+        "eval_samples=32",
+        "batch_size=32",
+        "recipe.epochs=1",
+        *model,
+        *extra,
+    ]
 
 
 def error_line(capsys, argv) -> str:
@@ -104,6 +140,7 @@ def lock_is_free(path: Path) -> bool:
 
 
 # ---- one live writer --------------------------------------------------------------------------------------------
+
 
 def test_train_refuses_a_live_writer_then_takes_over_its_stale_lock(tmp_path, capsys):
     run_dir = tmp_path / "run"
@@ -185,6 +222,7 @@ def test_submitit_task_waits_for_the_lock_and_records_a_refusal(tmp_path, monkey
 
 # ---- run identity -----------------------------------------------------------------------------------------------
 
+
 def test_finished_phase_with_other_settings_is_refused(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(cli_train(run_dir)) == 0
@@ -233,14 +271,16 @@ def test_run_pipeline_writes_the_spec_first_and_refuses_another(tmp_path, monkey
     assert record["status"] == "done" and record["seed"] == 0
     with pytest.raises(ValueError, match="spec.json differs in train.recipe_args.epochs"):
         run_pipeline(tiny_spec(train={"recipe_args": {"epochs": 2}}), run_dir)  # ... and a finished one
-    many = tiny_spec(grid="g", run="x", variant="v", step="a", size="tiny", table="table1", seed=5, ablation="a",
-                     setting="s")
+    many = tiny_spec(
+        grid="g", run="x", variant="v", step="a", size="tiny", table="table1", seed=5, ablation="a", setting="s"
+    )
     with pytest.raises(ValueError, match=r"and \d+ more\)"):
         run_pipeline(many, run_dir)
     assert run_pipeline(tiny_spec(), run_dir) == record
 
 
 # ---- crash-consistent files -------------------------------------------------------------------------------------
+
 
 def test_run_dir_that_is_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
@@ -292,8 +332,12 @@ def test_files_follow_the_umask_and_are_fsynced(tmp_path, monkeypatch):
 def test_start_removes_temp_files_of_killed_writes(tmp_path):
     run = RunDir(tmp_path)
     (tmp_path / "checkpoints").mkdir()
-    leftovers = [tmp_path / "checkpoints" / ".last.pth.ab12cd_9.tmp", tmp_path / ".result.json.x0x0x0x0.tmp",
-                 tmp_path / "checkpoints" / "model.tmp", tmp_path / ".reconstruction.tmp.npz"]
+    leftovers = [
+        tmp_path / "checkpoints" / ".last.pth.ab12cd_9.tmp",
+        tmp_path / ".result.json.x0x0x0x0.tmp",
+        tmp_path / "checkpoints" / "model.tmp",
+        tmp_path / ".reconstruction.tmp.npz",
+    ]
     keep = [tmp_path / "notes.tmp", tmp_path / "checkpoints" / "mine.pth"]
     for p in leftovers + keep:
         p.write_bytes(b"x" * 100)
@@ -303,6 +347,7 @@ def test_start_removes_temp_files_of_killed_writes(tmp_path):
 
 
 # ---- safe loading -----------------------------------------------------------------------------------------------
+
 
 class Planted:
     """What a checkpoint planted in a shared folder can do when unpickled without weights_only."""
@@ -353,8 +398,12 @@ def test_checkpoint_state_loads_weights_only():
 
 
 def test_resume_after_a_torn_metrics_line_is_bit_identical(tmp_path, monkeypatch):
-    cfg = tiny_cfg(train_samples=192, ckpt_every=1, log_every=1,
-                   recipe_args={"epochs": 2, "mixup": 0.8, "cutmix": 1.0, "drop_path": 0.1})
+    cfg = tiny_cfg(
+        train_samples=192,
+        ckpt_every=1,
+        log_every=1,
+        recipe_args={"epochs": 2, "mixup": 0.8, "cutmix": 1.0, "drop_path": 0.1},
+    )
     ref = train(cfg, tmp_path / "ref", progress=False)
     log = RunDir.log
 
@@ -374,13 +423,16 @@ def test_resume_after_a_torn_metrics_line_is_bit_identical(tmp_path, monkeypatch
     for r in (ref, out):
         r.pop("wall_s_last_start")
     assert out == ref
-    a, b = (torch.load(d / "checkpoints" / "model.pth", weights_only=True)["model_state"]
-            for d in (tmp_path / "ref", tmp_path / "cut"))
+    a, b = (
+        torch.load(d / "checkpoints" / "model.pth", weights_only=True)["model_state"]
+        for d in (tmp_path / "ref", tmp_path / "cut")
+    )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "ref" / "metrics.jsonl").read_text() == (tmp_path / "cut" / "metrics.jsonl").read_text()
 
 
 # ---- kill -9 during checkpoint saves ----------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_kill_9_during_checkpoint_saves_never_leaves_an_unreadable_file(tmp_path):

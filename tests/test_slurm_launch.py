@@ -51,8 +51,18 @@ def runs(ctx):
 
 def write_grid(tmp_path: Path, grid: str, names=("r0",), samples=256, epochs=1, hours=0.25, data_path=None) -> Path:
     path = tmp_path / f"{grid}.py"
-    path.write_text(GRID.format(path=path, smoke=REPO / "ablations" / "smoke.py", names=list(names), grid=grid,
-                                samples=samples, epochs=epochs, hours=hours, data_path=data_path))
+    path.write_text(
+        GRID.format(
+            path=path,
+            smoke=REPO / "ablations" / "smoke.py",
+            names=list(names),
+            grid=grid,
+            samples=samples,
+            epochs=epochs,
+            hours=hours,
+            data_path=data_path,
+        )
+    )
     return path
 
 
@@ -71,16 +81,33 @@ def finished(found) -> bool:
 
 
 def submit(grid: Path, root: Path, *extra: str) -> None:
-    assert main(["submit", str(grid), "--cluster", "slurm", "--partition", "debug", "--root", str(root),
-                 "--allow-dirty", *extra]) == 0
+    assert (
+        main(
+            [
+                "submit",
+                str(grid),
+                "--cluster",
+                "slurm",
+                "--partition",
+                "debug",
+                "--root",
+                str(root),
+                "--allow-dirty",
+                *extra,
+            ]
+        )
+        == 0
+    )
 
 
 def reference(grid: Path, tmp_path: Path, threads: int, run: str = "r0") -> Path:
     """The same run uninterrupted, in a process with the job's CPU thread count."""
     out = tmp_path / "reference"
-    code = (f"from hiera.launch.grid import grid_runs, GridContext; from hiera.train.pipeline import run_pipeline;"
-            f"_, runs = grid_runs({str(grid)!r}, GridContext());"
-            f"run_pipeline(next(r.spec for r in runs if r.spec.run == {run!r}), {str(out)!r}, progress=False)")
+    code = (
+        f"from hiera.launch.grid import grid_runs, GridContext; from hiera.train.pipeline import run_pipeline;"
+        f"_, runs = grid_runs({str(grid)!r}, GridContext());"
+        f"run_pipeline(next(r.spec for r in runs if r.spec.run == {run!r}), {str(out)!r}, progress=False)"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(threads))
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=600, capture_output=True)
     return out
@@ -120,8 +147,16 @@ def test_two_concurrent_submits_queue_each_run_once(tmp_path):
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 1))
     argv = ["submit", str(grid), "--cluster", "slurm", "--partition", "debug", "--root", str(root), "--allow-dirty"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(barrier), str(i), *argv], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(barrier), str(i), *argv],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert sorted(int(o.split("submitted ")[1].split()[0]) for o, _ in outs) == [0, 2], outs
@@ -129,12 +164,19 @@ def test_two_concurrent_submits_queue_each_run_once(tmp_path):
     assert sorted(len(json.loads(p.read_text())["runs"]) for p in launches) == [0, 2]
     found = wait(grid, root, finished)
     assert [s.state for s in found] == ["done", "done"], [s.detail for s in found]
-    jobs = subprocess.run(["sacct", "-n", "-X", "-P", "-S", since, "--name", "hiera-race", "-o", "JobID"],
-                          capture_output=True, text=True, check=True).stdout.split()
+    jobs = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-S", since, "--name", "hiera-race", "-o", "JobID"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert len(jobs) == 2 and len({j.split("_")[0] for j in jobs}) == 1, jobs  # the old code: two arrays
     for s in found:  # one writer per run: every training step logged once
-        steps = [json.loads(x)["step"] for x in (s.run_dir / "mae" / "metrics.jsonl").read_text().splitlines()
-                 if "loss" in json.loads(x)]
+        steps = [
+            json.loads(x)["step"]
+            for x in (s.run_dir / "mae" / "metrics.jsonl").read_text().splitlines()
+            if "loss" in json.loads(x)
+        ]
         assert steps == sorted(set(steps)), steps
 
 
@@ -165,8 +207,12 @@ def test_a_run_past_its_time_limit_is_requeued_and_finishes(tmp_path):
     grid, root = write_grid(tmp_path, "timeout", samples=8192, epochs=4, hours=2 / 60), tmp_path / "root"
     profile = tmp_path / "profile.json"
     profile.write_text(json.dumps({"partition": "debug", "signal_delay_s": 45}))
-    assert main(["submit", str(grid), "--cluster", "slurm", "--profile", str(profile), "--root", str(root),
-                 "--allow-dirty"]) == 0
+    assert (
+        main(
+            ["submit", str(grid), "--cluster", "slurm", "--profile", str(profile), "--root", str(root), "--allow-dirty"]
+        )
+        == 0
+    )
     found = wait(grid, root, finished, timeout=1200)
     assert found[0].state == "done", found[0].detail
     assert len(json.loads((root / "timeout" / "r0" / "mae" / "env.json").read_text())) >= 2  # cut, then resumed

@@ -11,14 +11,19 @@ from hiera.flops import STATS_PATH, config_hash, count_gmacs, count_params, load
 
 # Paper Table 2 as printed: params (M), GMACs at 224x224.
 PAPER_TABLE2 = {
-    "tiny": (27.91, 4.90), "small": (35.01, 6.41), "base": (51.52, 9.38),
-    "base_plus": (69.90, 12.64), "large": (213.74, 40.27), "huge": (672.78, 124.73),
+    "tiny": (27.91, 4.90),
+    "small": (35.01, 6.41),
+    "base": (51.52, 9.38),
+    "base_plus": (69.90, 12.64),
+    "large": (213.74, 40.27),
+    "huge": (672.78, 124.73),
 }
 PAPER_VIDEO_PARAMS = {"base": 51.09, "base_plus": 69.39, "large": 213.09}
 
 
-@pytest.mark.parametrize("size", [pytest.param(s, marks=pytest.mark.slow) if s in ("large", "huge") else s
-                                  for s in PAPER_TABLE2])
+@pytest.mark.parametrize(
+    "size", [pytest.param(s, marks=pytest.mark.slow) if s in ("large", "huge") else s for s in PAPER_TABLE2]
+)
 def test_hiera_image_params_and_gmacs_match_paper(size):
     params, gmacs = PAPER_TABLE2[size]
     cfg = hiera.get_variant(f"hiera_{size}_224").config

@@ -41,15 +41,16 @@ def test_diagonal_and_token_layout():
     one = targets[0, 3].view(3, 2, 2, 9)  # bottom-right token, first cell: interior pixels only
     expect = torch.zeros(9)
     # 45 deg lies 3/4 of the way from bin 1's centre (30 deg) to bin 2's (50 deg): votes 1/4 and 3/4, L2-normalised.
-    expect[1], expect[2] = 0.25 / math.sqrt(0.25 ** 2 + 0.75 ** 2), 0.75 / math.sqrt(0.25 ** 2 + 0.75 ** 2)
+    expect[1], expect[2] = 0.25 / math.sqrt(0.25**2 + 0.75**2), 0.75 / math.sqrt(0.25**2 + 0.75**2)
     for ch in range(3):
         assert torch.allclose(one[ch, 0, 0], expect, atol=1e-5)
     with pytest.raises(ValueError, match="multiple of the HOG cell"):
         hog_targets(img, stride=12)
 
 
-@pytest.mark.parametrize("name,shape", [("hiera_tiny_224.b_max_pool", (2, 3, 224, 224)),
-                                        ("mae_hiera_tiny_16x224", (1, 3, 4, 64, 64))])
+@pytest.mark.parametrize(
+    "name,shape", [("hiera_tiny_224.b_max_pool", (2, 3, 224, 224)), ("mae_hiera_tiny_16x224", (1, 3, 4, 64, 64))]
+)
 def test_mae_with_hog_target_trains(name, shape):
     overrides = {} if len(shape) == 4 else {"input_size": shape[2:]}
     model = build_mae(name, target="hog", **overrides)
@@ -63,8 +64,17 @@ def test_mae_with_hog_target_trains(name, shape):
 def test_pixel_targets_by_hand():
     """Image targets are each 8x8-px token's (c, y, x) pixels; video takes each tubelet's first frame as (y, x, c);
     the loss normalises every target patch by its own mean and variance (norm_pix_loss)."""
-    tiny = dict(input_size=(32, 32), mask_unit_size=(4, 4), embed_dim=16, num_heads=1, stages=(1, 1, 1, 1),
-                patch_stride=(2, 2), patch_kernel=(3, 3), patch_padding=(1, 1), num_classes=0)
+    tiny = dict(
+        input_size=(32, 32),
+        mask_unit_size=(4, 4),
+        embed_dim=16,
+        num_heads=1,
+        stages=(1, 1, 1, 1),
+        patch_stride=(2, 2),
+        patch_kernel=(3, 3),
+        patch_padding=(1, 1),
+        num_classes=0,
+    )
     mae = build_mae("hiera_tiny_224", decoder_dim=16, decoder_depth=1, decoder_heads=1, **tiny)
     assert mae.pred_stride == 8  # patch stride 2 x q_stride 2 ** q_pool 2
     x = torch.arange(3 * 32 * 32, dtype=torch.float32).view(1, 3, 32, 32)
@@ -80,8 +90,16 @@ def test_pixel_targets_by_hand():
     _, _, label, _ = mae(x, mask=mask)
     assert label.shape == (1, 192) and torch.allclose(label[0], normalised, atol=1e-5)
 
-    video = dict(tiny, input_size=(4, 32, 32), mask_unit_size=(1, 4, 4), q_stride=(1, 2, 2), patch_stride=(2, 2, 2),
-                 patch_kernel=(3, 3, 3), patch_padding=(1, 1, 1), kv_stride=(1, 2, 2))
+    video = dict(
+        tiny,
+        input_size=(4, 32, 32),
+        mask_unit_size=(1, 4, 4),
+        q_stride=(1, 2, 2),
+        patch_stride=(2, 2, 2),
+        patch_kernel=(3, 3, 3),
+        patch_padding=(1, 1, 1),
+        kv_stride=(1, 2, 2),
+    )
     vmae = build_mae("hiera_tiny_16x224", decoder_dim=16, decoder_depth=1, decoder_heads=1, **video)
     clip = torch.arange(3 * 4 * 32 * 32, dtype=torch.float32).view(1, 3, 4, 32, 32)
     vt = vmae.pixel_targets(clip)

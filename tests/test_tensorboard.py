@@ -32,8 +32,15 @@ EVAL_TAGS = {"eval/top1", "eval/top5", "eval/eval_loss"}
 
 
 def tiny(phase: str = "supervised", **changes) -> TrainConfig:
-    base = dict(model="hiera_tiny_224", train_samples=64, eval_samples=32, batch_size=32, log_every=1,
-                model_args=TINY, recipe_args={"epochs": 2})
+    base = dict(
+        model="hiera_tiny_224",
+        train_samples=64,
+        eval_samples=32,
+        batch_size=32,
+        log_every=1,
+        model_args=TINY,
+        recipe_args={"epochs": 2},
+    )
     if phase == "mae":
         base.update(recipe="proxy_mae", decoder_dim=16, recipe_args={"epochs": 2, "decoder_depth": 1})
     else:
@@ -62,8 +69,13 @@ def expected(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 def raw_steps(tb: Path, tag: str) -> list[int]:
     """The steps of `tag` in the event files as written (stale events included), files in TensorBoard's order."""
-    return [event.step for path in sorted(tb.glob("events.out.tfevents.*"))
-            for event in EventFileLoader(str(path)).Load() for v in event.summary.value if v.tag == tag]
+    return [
+        event.step
+        for path in sorted(tb.glob("events.out.tfevents.*"))
+        for event in EventFileLoader(str(path)).Load()
+        for v in event.summary.value
+        if v.tag == tag
+    ]
 
 
 def writer_threads() -> list[threading.Thread]:
@@ -128,8 +140,18 @@ def test_resume_after_a_crash_shows_no_stale_or_duplicate_points(tmp_path, monke
 def test_killed_and_resumed_phase_matches_metrics(tmp_path):
     """SIGKILL after a checkpoint (unflushed events are lost, flushed ones past it go stale), then a resume."""
     run = tmp_path / "run"
-    args = cli_args("supervised", "hiera_tiny_224", "proxy_supervised", run, train_samples=192, eval_samples=32,
-                    batch_size=32, ckpt_every=1, log_every=1, **{"recipe.epochs": 1})
+    args = cli_args(
+        "supervised",
+        "hiera_tiny_224",
+        "proxy_supervised",
+        run,
+        train_samples=192,
+        eval_samples=32,
+        batch_size=32,
+        ckpt_every=1,
+        log_every=1,
+        **{"recipe.epochs": 1},
+    )
     kill_after(args, run, step=3)
     assert not (run / "result.json").exists()
     resumed = run_cli(args)
@@ -146,8 +168,21 @@ def test_a_file_named_tb_stops_the_phase(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "tb").write_text("not a directory")
-    assert main(cli_args("supervised", "hiera_tiny_224", "proxy_supervised", run, train_samples=64,
-                         eval_samples=32, batch_size=32, **{"recipe.epochs": 1})) == 2
+    assert (
+        main(
+            cli_args(
+                "supervised",
+                "hiera_tiny_224",
+                "proxy_supervised",
+                run,
+                train_samples=64,
+                eval_samples=32,
+                batch_size=32,
+                **{"recipe.epochs": 1},
+            )
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "TensorBoard directory" in err and "is a file" in err, err
     assert not (run / "result.json").exists() and not (run / "metrics.jsonl").exists()  # stopped before step 1

@@ -18,8 +18,18 @@ from hiera.env import REPO
 from hiera.train.config import TrainConfig
 from hiera.train.loop import NonFiniteLoss, train
 
-TINY = dict(input_size=(32, 32), mask_unit_size=(4, 4), q_pool=2, embed_dim=16, num_heads=1, stages=(1, 1, 1, 1),
-            patch_stride=(2, 2), patch_kernel=(3, 3), patch_padding=(1, 1), kv_stride=(2, 2))
+TINY = dict(
+    input_size=(32, 32),
+    mask_unit_size=(4, 4),
+    q_pool=2,
+    embed_dim=16,
+    num_heads=1,
+    stages=(1, 1, 1, 1),
+    patch_stride=(2, 2),
+    patch_kernel=(3, 3),
+    patch_padding=(1, 1),
+    kv_stride=(2, 2),
+)
 
 
 def overrides(**extra) -> list[str]:
@@ -28,21 +38,37 @@ def overrides(**extra) -> list[str]:
 
 
 def cli_args(phase, model, recipe, run_dir, **extra) -> list[str]:
-    return ["train", "--phase", phase, "--model", model, "--recipe", recipe, "--run-dir", str(run_dir),
-            *overrides(**extra)]
+    return [
+        "train",
+        "--phase",
+        phase,
+        "--model",
+        model,
+        "--recipe",
+        recipe,
+        "--run-dir",
+        str(run_dir),
+        *overrides(**extra),
+    ]
 
 
 def run_cli(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "hiera.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hiera.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def kill_after(args: list[str], run_dir: Path, step: int) -> int:
     """Start a training process and SIGKILL it once it has logged `step`; returns the step logged then."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "hiera.cli", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hiera.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     metrics = run_dir / "metrics.jsonl"
     deadline = time.time() + 300
     seen = 0
@@ -68,14 +94,24 @@ def strip(metrics_path: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase,recipe,extra", [
-    ("supervised", "proxy_supervised", {"recipe.rand_augment": "rand-m9-mstd0.5-inc1", "recipe.drop_path": 0.1,
-                                        "recipe.mixup": 0.8, "recipe.cutmix": 1.0}),
-    ("mae", "proxy_mae", {"recipe.epochs": 2}),
-])
+@pytest.mark.parametrize(
+    "phase,recipe,extra",
+    [
+        (
+            "supervised",
+            "proxy_supervised",
+            {
+                "recipe.rand_augment": "rand-m9-mstd0.5-inc1",
+                "recipe.drop_path": 0.1,
+                "recipe.mixup": 0.8,
+                "recipe.cutmix": 1.0,
+            },
+        ),
+        ("mae", "proxy_mae", {"recipe.epochs": 2}),
+    ],
+)
 def test_killed_run_resumes_bit_identical(tmp_path, phase, recipe, extra):
-    common = dict(train_samples=192, eval_samples=64, batch_size=32, ckpt_every=1, log_every=1, decoder_dim=16,
-                  **extra)
+    common = dict(train_samples=192, eval_samples=64, batch_size=32, ckpt_every=1, log_every=1, decoder_dim=16, **extra)
     if phase == "mae":
         common["recipe.decoder_depth"] = 1
     model = "hiera_tiny_224.c_no_stride1_pool"
@@ -121,8 +157,21 @@ def test_bad_inputs_one_line_nothing_written(tmp_path, capsys):
     assert "data_path" in err
     err = error_line(capsys, ["train", *base, "dataset=imagenet", f"data_path={tmp_path}", *overrides()])
     assert "does not exist" in err
-    err = error_line(capsys, ["train", "--phase", "finetune", "--model", "hiera_tiny_224", "--recipe", "proxy_mae",
-                              "--run-dir", str(run), *overrides()])
+    err = error_line(
+        capsys,
+        [
+            "train",
+            "--phase",
+            "finetune",
+            "--model",
+            "hiera_tiny_224",
+            "--recipe",
+            "proxy_mae",
+            "--run-dir",
+            str(run),
+            *overrides(),
+        ],
+    )
     assert "phase finetune needs a finetune recipe" in err
     assert not run.exists()  # nothing half-written
 
@@ -130,8 +179,15 @@ def test_bad_inputs_one_line_nothing_written(tmp_path, capsys):
 def test_corrupted_checkpoint_is_refused_and_kept(tmp_path, capsys):
     run = tmp_path / "run"
     args = cli_args("mae", "hiera_tiny_224", "proxy_mae", run, train_samples=64, batch_size=32, decoder_dim=16)
-    cfg = TrainConfig(phase="mae", model="hiera_tiny_224", recipe="proxy_mae", train_samples=64, batch_size=32,
-                      decoder_dim=16, model_args=TINY)
+    cfg = TrainConfig(
+        phase="mae",
+        model="hiera_tiny_224",
+        recipe="proxy_mae",
+        train_samples=64,
+        batch_size=32,
+        decoder_dim=16,
+        model_args=TINY,
+    )
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, sort_keys=True, default=list) + "\n")
     (run / "checkpoints" / "last.pth").write_bytes(b"not a checkpoint")
@@ -142,9 +198,17 @@ def test_corrupted_checkpoint_is_refused_and_kept(tmp_path, capsys):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    cfg = TrainConfig(phase="supervised", model="hiera_tiny_224", recipe="proxy_supervised", train_samples=256,
-                      eval_samples=32, batch_size=32, ckpt_every=1, model_args=TINY,
-                      recipe_args={"lr": 1e30, "grad_clip": None, "mixup": 0.0, "label_smoothing": 0.0})
+    cfg = TrainConfig(
+        phase="supervised",
+        model="hiera_tiny_224",
+        recipe="proxy_supervised",
+        train_samples=256,
+        eval_samples=32,
+        batch_size=32,
+        ckpt_every=1,
+        model_args=TINY,
+        recipe_args={"lr": 1e30, "grad_clip": None, "mixup": 0.0, "label_smoothing": 0.0},
+    )
     with pytest.raises(NonFiniteLoss, match="lower the lr"):
         train(cfg, tmp_path / "run", progress=False)
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pth", weights_only=True)
@@ -153,8 +217,16 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_finetune_starts_from_the_mae_encoder(tmp_path):
-    mae = TrainConfig(phase="mae", model="hiera_tiny_224", recipe="proxy_mae", train_samples=64, batch_size=32,
-                      decoder_dim=16, model_args=TINY, recipe_args={"decoder_depth": 1})
+    mae = TrainConfig(
+        phase="mae",
+        model="hiera_tiny_224",
+        recipe="proxy_mae",
+        train_samples=64,
+        batch_size=32,
+        decoder_dim=16,
+        model_args=TINY,
+        recipe_args={"decoder_depth": 1},
+    )
     result = train(mae, tmp_path / "mae", progress=False)
     assert result["final_loss"] is not None and (tmp_path / "mae" / "reconstruction.npz").is_file()
     import numpy as np
@@ -163,9 +235,17 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
     assert rec["input"].shape == rec["reconstruction"].shape == (8, 32, 32, 3) and rec["mask"].shape == (8, 32, 32)
     assert 0 <= rec["reconstruction"].min() and rec["reconstruction"].max() <= 1
     assert np.allclose(rec["input"][rec["mask"]], rec["reconstruction"][rec["mask"]], atol=1e-5)
-    fin = TrainConfig(phase="finetune", model="hiera_tiny_224", recipe="proxy_finetune", train_samples=64,
-                      eval_samples=32, batch_size=32, model_args=TINY, recipe_args={"epochs": 1},
-                      init=str(tmp_path / "mae" / "checkpoints" / "model.pth"))
+    fin = TrainConfig(
+        phase="finetune",
+        model="hiera_tiny_224",
+        recipe="proxy_finetune",
+        train_samples=64,
+        eval_samples=32,
+        batch_size=32,
+        model_args=TINY,
+        recipe_args={"epochs": 1},
+        init=str(tmp_path / "mae" / "checkpoints" / "model.pth"),
+    )
     from hiera.train.loop import build, model_config
 
     model = build(fin, model_config(fin))
@@ -201,8 +281,16 @@ def test_pipeline_record_names_the_per_example_predictions(tmp_path):
 
     from hiera.train.pipeline import RunSpec, run_pipeline
 
-    cfg = TrainConfig(phase="supervised", model="hiera_tiny_224", recipe="proxy_supervised", train_samples=64,
-                      eval_samples=48, batch_size=32, model_args=TINY, recipe_args={"epochs": 2})
+    cfg = TrainConfig(
+        phase="supervised",
+        model="hiera_tiny_224",
+        recipe="proxy_supervised",
+        train_samples=64,
+        eval_samples=48,
+        batch_size=32,
+        model_args=TINY,
+        recipe_args={"epochs": 2},
+    )
     spec = RunSpec(grid="adhoc", run="r", variant="hiera_tiny_224", step="f", size="proxy", table="adhoc", train=cfg)
     record = run_pipeline(spec, tmp_path / "run", progress=False)
     assert record["predictions"] == "supervised/predictions.npy" and record["labels"] == "supervised/labels.npy"
@@ -258,8 +346,24 @@ def _ddp_check(run_dir: Path, reference: Path) -> None:
 def test_ddp_from_torchrun_environment(tmp_path, one_rank_run):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     args = cli_args("supervised", "hiera_tiny_224", "proxy_supervised", tmp_path / "run", **DDP_ARGS)
-    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                          "29631", "-m", "hiera.cli", *args], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29631",
+            "-m",
+            "hiera.cli",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     _ddp_check(tmp_path / "run", one_rank_run)
 
@@ -271,11 +375,25 @@ def test_ddp_from_slurm_environment(tmp_path, one_rank_run):
     procs = []
     for rank in range(2):
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-        env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", SLURM_PROCID=str(rank), SLURM_NTASKS="2",
-                   SLURM_LOCALID=str(rank), SLURM_JOB_NODELIST="127.0.0.1", MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT="29632")
-        procs.append(subprocess.Popen([sys.executable, "-m", "hiera.cli", *args], env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True))
+        env.update(
+            PYTHONPATH=str(REPO),
+            OMP_NUM_THREADS="1",
+            SLURM_PROCID=str(rank),
+            SLURM_NTASKS="2",
+            SLURM_LOCALID=str(rank),
+            SLURM_JOB_NODELIST="127.0.0.1",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT="29632",
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "hiera.cli", *args],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]

@@ -28,8 +28,14 @@ def _command(name: str, args: argparse.Namespace) -> str:
     default locations). `--readme` is left out: it copies the tables into a README but changes none of them, so
     `tables.md` is the same file with or without it (its header names both commands)."""
     parts = [f"hiera-study {name}"]
-    for flag, value in (("--records", args.records), ("--speed", args.speed), ("--breakdown", args.breakdown),
-                        ("--out", args.out), ("--paper", args.paper), ("--grid", args.grid)):
+    for flag, value in (
+        ("--records", args.records),
+        ("--speed", args.speed),
+        ("--breakdown", args.breakdown),
+        ("--out", args.out),
+        ("--paper", args.paper),
+        ("--grid", args.grid),
+    ):
         if value is None or (flag == "--grid" and value == "*"):
             continue
         values = value if isinstance(value, list) else [value]
@@ -44,18 +50,24 @@ def _load(args: argparse.Namespace) -> Records:
     that matches no run. The defaults may be empty: a fresh clone has no results/records/ yet, and its tables
     then show the paper's numbers and the committed speed records."""
     recs = load_all(args.records, args.speed, args.paper, args.grid, args.breakdown)
-    for frame, value, what, flag in ((recs.runs, args.records, "run", "--records"),
-                                     (recs.speed, args.speed, "speed", "--speed"),
-                                     (recs.breakdown, args.breakdown, "breakdown", "--breakdown")):
+    for frame, value, what, flag in (
+        (recs.runs, args.records, "run", "--records"),
+        (recs.speed, args.speed, "speed", "--speed"),
+        (recs.breakdown, args.breakdown, "breakdown", "--breakdown"),
+    ):
         paths = [] if value is None else [Path(v) for v in (value if isinstance(value, list) else [value])]
         if paths and frame.empty:
             grid = f" of grid '{args.grid}'" if what == "run" and args.grid != "*" else ""
-            raise ValueError(f"{flag} {' '.join(display_path(p) for p in paths)} holds no {what} records{grid}; "
-                             "check the path (nothing was written)")
+            raise ValueError(
+                f"{flag} {' '.join(display_path(p) for p in paths)} holds no {what} records{grid}; "
+                "check the path (nothing was written)"
+            )
     if args.grid != "*" and recs.runs.empty:
         where = " ".join(display_path(Path(p)) for p in args.records) if args.records else "results/records"
-        raise ValueError(f"--grid '{args.grid}' matches no run records in {where}; `ls` them for the grid names "
-                         "(nothing was written)")
+        raise ValueError(
+            f"--grid '{args.grid}' matches no run records in {where}; `ls` them for the grid names "
+            "(nothing was written)"
+        )
     return recs
 
 
@@ -69,9 +81,11 @@ def cmd_tables(args: argparse.Namespace) -> int:
     if args.readme is not None:
         update_readme(args.readme, (out / "tables.md").read_text())
     n_runs, n_done = len(recs.runs), int((recs.runs["status"] == "done").sum())
-    print(f"{n_runs} run records ({n_done} done), {len(recs.speed)} speed records, {len(recs.breakdown)} breakdown "
-          f"records -> {len(written)} files in "
-          f"{display_path(out)}" + (f"; updated {args.readme}" if args.readme else ""))
+    print(
+        f"{n_runs} run records ({n_done} done), {len(recs.speed)} speed records, {len(recs.breakdown)} breakdown "
+        f"records -> {len(written)} files in "
+        f"{display_path(out)}" + (f"; updated {args.readme}" if args.readme else "")
+    )
     return 0
 
 
@@ -88,16 +102,25 @@ def cmd_plots(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser, out: str, what: str) -> None:
     """The flags `tables` and `plots` share; unset paths are the project's (`hiera.env.project_root`)."""
-    p.add_argument("--records", type=Path, nargs="+", metavar="PATH",
-                   help="directories of <grid>.jsonl run records, single JSONL files, or run directories holding "
-                        "result.json (default results/records)")
-    p.add_argument("--speed", type=Path, metavar="DIR",
-                   help="directory of hiera-study bench records (default results/speed)")
-    p.add_argument("--breakdown", type=Path, metavar="DIR",
-                   help="directory of hiera-study bench --breakdown records (default results/breakdown)")
+    p.add_argument(
+        "--records",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="directories of <grid>.jsonl run records, single JSONL files, or run directories holding "
+        "result.json (default results/records)",
+    )
+    p.add_argument(
+        "--speed", type=Path, metavar="DIR", help="directory of hiera-study bench records (default results/speed)"
+    )
+    p.add_argument(
+        "--breakdown",
+        type=Path,
+        metavar="DIR",
+        help="directory of hiera-study bench --breakdown records (default results/breakdown)",
+    )
     p.add_argument("--out", type=Path, metavar="DIR", help=f"where to write the {what} (default {out})")
-    p.add_argument("--paper", type=Path, metavar="DIR",
-                   help="the paper's reference CSVs (default results/paper)")
+    p.add_argument("--paper", type=Path, metavar="DIR", help="the paper's reference CSVs (default results/paper)")
     p.add_argument("--grid", default="*", metavar="GLOB", help="only grids whose name matches (default all)")
 
 
@@ -105,8 +128,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `tables` and `plots` to the `hiera-study` subcommands; each sets `func(args) -> int`."""
     p = subparsers.add_parser("tables", help="paper Tables 1-3 and speed tables from the records (md, tex, csv)")
     _common(p, "results/tables", "tables")
-    p.add_argument("--readme", type=Path, metavar="PATH",
-                   help="also replace the text between <!-- tables:begin --> and <!-- tables:end --> in this file")
+    p.add_argument(
+        "--readme",
+        type=Path,
+        metavar="PATH",
+        help="also replace the text between <!-- tables:begin --> and <!-- tables:end --> in this file",
+    )
     p.set_defaults(func=cmd_tables)
     p = subparsers.add_parser("plots", help="figures from the records into paper_figures/ (png, pdf, captions)")
     _common(p, "paper_figures", "figures")

@@ -76,25 +76,56 @@ DPI = 200
 _CB = sns.color_palette("colorblind")
 # Step colours: the baseline grey, the final Hiera the strongest colour; the same in every figure.
 STEP_COLORS = dict(zip(STEP_IDS, [_CB[7], _CB[9], _CB[0], _CB[1], _CB[2], _CB[4], _CB[5], _CB[3]]))
-STEP_LABELS = {"sup": "sup: MViTv2 (supervised)", "mae": "mae: + MAE, rel pos", "a": "a: abs pos",
-               "b": "b: max pools", "c": "c: no stride-1 pools", "d": "d: kernel = stride", "e": "e: no attn residual",
-               "f": "f: Hiera (MU attn)"}
-SIZE_COLORS = dict(zip(SIZES, sns.color_palette("viridis", len(SIZES) + 1)[:len(SIZES)]))
+STEP_LABELS = {
+    "sup": "sup: MViTv2 (supervised)",
+    "mae": "mae: + MAE, rel pos",
+    "a": "a: abs pos",
+    "b": "b: max pools",
+    "c": "c: no stride-1 pools",
+    "d": "d: kernel = stride",
+    "e": "e: no attn residual",
+    "f": "f: Hiera (MU attn)",
+}
+SIZE_COLORS = dict(zip(SIZES, sns.color_palette("viridis", len(SIZES) + 1)[: len(SIZES)]))
 IMPL_DASHES = {"hiera-study": "-", "timm": "--", "official": ":"}
 # Op families (hiera/layers/scope.py), in the tables' order: tab20's dark colours but its grey, then two light ones,
 # for the model's scopes; greys for the time outside them (other light, backward mid, optimizer dark).
 _TAB = sns.color_palette("tab20")
-FAMILY_COLORS = dict(zip(BREAKDOWN_FAMILIES, [*(_TAB[i] for i in (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 5)),
-                                              (0.8, 0.8, 0.8), (0.55, 0.55, 0.55), (0.3, 0.3, 0.3)]))
+FAMILY_COLORS = dict(
+    zip(
+        BREAKDOWN_FAMILIES,
+        [
+            *(_TAB[i] for i in (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 5)),
+            (0.8, 0.8, 0.8),
+            (0.55, 0.55, 0.55),
+            (0.3, 0.3, 0.3),
+        ],
+    )
+)
 PAPER_HATCH = "////"
 HIDDEN_RGB = np.array([0.74, 0.82, 0.94])  # masked-out units in the reconstruction figures
 STYLE = {
-    **sns.axes_style("whitegrid"), **sns.plotting_context("paper"),
-    "font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "xtick.labelsize": 6.5, "ytick.labelsize": 6.5,
-    "legend.fontsize": 6.5, "legend.title_fontsize": 6.5, "lines.linewidth": 1.2, "lines.markersize": 4,
-    "axes.linewidth": 0.6, "grid.linewidth": 0.4, "hatch.linewidth": 0.6, "patch.linewidth": 0.5,
-    "savefig.dpi": DPI, "pdf.fonttype": 42, "ps.fonttype": 42, "svg.hashsalt": "hiera-study",
-    "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
+    **sns.axes_style("whitegrid"),
+    **sns.plotting_context("paper"),
+    "font.size": 7,
+    "axes.titlesize": 7.5,
+    "axes.labelsize": 7,
+    "xtick.labelsize": 6.5,
+    "ytick.labelsize": 6.5,
+    "legend.fontsize": 6.5,
+    "legend.title_fontsize": 6.5,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4,
+    "axes.linewidth": 0.6,
+    "grid.linewidth": 0.4,
+    "hatch.linewidth": 0.6,
+    "patch.linewidth": 0.5,
+    "savefig.dpi": DPI,
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "svg.hashsalt": "hiera-study",
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
 }
 
 
@@ -121,10 +152,20 @@ def save(fig: Figure, out_dir: Path, name: str, caption: str) -> list[Path]:
     png, pdf, txt = (out_dir / f"{name}.{s}" for s in ("png", "pdf", "txt"))
     # Each file goes to a temporary file and is renamed into place (hiera/files.py): a figure cut off mid-write
     # (kill, full disk) leaves the previous figure, never a truncated PNG/PDF that a paper build would pick up.
-    atomic_write(png, lambda f: fig.savefig(f, format="png", dpi=DPI,
-                                            metadata={"Software": None, "Title": name, "Description": caption}))
-    atomic_write(pdf, lambda f: fig.savefig(f, format="pdf", metadata={
-        "CreationDate": None, "ModDate": None, "Producer": None, "Creator": None, "Title": name}))
+    atomic_write(
+        png,
+        lambda f: fig.savefig(
+            f, format="png", dpi=DPI, metadata={"Software": None, "Title": name, "Description": caption}
+        ),
+    )
+    atomic_write(
+        pdf,
+        lambda f: fig.savefig(
+            f,
+            format="pdf",
+            metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None, "Title": name},
+        ),
+    )
     atomic_write_text(txt, caption + "\n")
     return [png, pdf, txt]
 
@@ -136,8 +177,17 @@ def _sources(frame: pd.DataFrame) -> list[str]:
 
 def _gap(ax, x: float, text: str) -> None:
     """Mark a bar that has no number (not measured / no paper row), so a gap never reads as zero."""
-    ax.text(x, 0.02, text, transform=ax.get_xaxis_transform(), rotation=90, ha="center", va="bottom", fontsize=5,
-            color="0.45")
+    ax.text(
+        x,
+        0.02,
+        text,
+        transform=ax.get_xaxis_transform(),
+        rotation=90,
+        ha="center",
+        va="bottom",
+        fontsize=5,
+        color="0.45",
+    )
 
 
 def _plain_log_ticks(axis) -> None:
@@ -148,12 +198,15 @@ def _plain_log_ticks(axis) -> None:
 
 
 def _paper_legend(ax, ours_label: str, paper_label: str, **kw) -> None:
-    handles = [Patch(facecolor="0.55", edgecolor="0.2", label=ours_label),
-               Patch(facecolor="white", edgecolor="0.3", hatch=PAPER_HATCH, label=paper_label)]
+    handles = [
+        Patch(facecolor="0.55", edgecolor="0.2", label=ours_label),
+        Patch(facecolor="white", edgecolor="0.3", hatch=PAPER_HATCH, label=paper_label),
+    ]
     ax.legend(handles=handles, frameon=False, **kw)
 
 
 # ---- Table 1: per-step speed-up ---------------------------------------------------------------------------------
+
 
 def speedup_data(recs: Records) -> tuple[pd.DataFrame, list[str]]:
     """Long frame (modality, step, source, speedup) of Table 1's speed-ups over row `sup`, and speed captions.
@@ -172,9 +225,15 @@ def speedup_data(recs: Records) -> tuple[pd.DataFrame, list[str]]:
             d = r._asdict()
             for source, col in (("ours", f"{modality}_speedup"), ("paper", f"{modality}_speedup_paper")):
                 if not np.isnan(d[col]):
-                    rows.append({"modality": modality, "step": d["row"], "source": source, "speedup": d[col],
-                                 "speed": d[f"{modality}_{SPEED_COL[modality]}" + ("_paper" if source == "paper"
-                                                                                    else "")]})
+                    rows.append(
+                        {
+                            "modality": modality,
+                            "step": d["row"],
+                            "source": source,
+                            "speedup": d[col],
+                            "speed": d[f"{modality}_{SPEED_COL[modality]}" + ("_paper" if source == "paper" else "")],
+                        }
+                    )
     return pd.DataFrame(rows, columns=["modality", "step", "source", "speedup", "speed"]), captions
 
 
@@ -192,9 +251,15 @@ def plot_speedup(recs: Records, out_dir: Path) -> FigureInfo | str:
             for source, dx in (("ours", -width / 2), ("paper", width / 2)):
                 v = part[(part["step"] == step) & (part["source"] == source)]["speedup"]
                 if len(v):
-                    ax.bar(i + dx, float(v.iloc[0]), width, color=STEP_COLORS[step] if source == "ours" else "white",
-                           edgecolor=STEP_COLORS[step] if source == "paper" else "0.2",
-                           hatch=PAPER_HATCH if source == "paper" else None, linewidth=0.6)
+                    ax.bar(
+                        i + dx,
+                        float(v.iloc[0]),
+                        width,
+                        color=STEP_COLORS[step] if source == "ours" else "white",
+                        edgecolor=STEP_COLORS[step] if source == "paper" else "0.2",
+                        hatch=PAPER_HATCH if source == "paper" else None,
+                        linewidth=0.6,
+                    )
                 else:
                     _gap(ax, i + dx, "not measured" if source == "ours" else "no paper row")
         ax.axhline(1.0, color="0.3", linewidth=0.6, zorder=0)
@@ -205,16 +270,20 @@ def plot_speedup(recs: Records, out_dir: Path) -> FigureInfo | str:
         ax.set_xlim(-0.6, len(STEP_IDS) - 0.4)
         ax.grid(axis="x", visible=False)
     _paper_legend(axes[0][0], "ours", "paper (A100 fp16)", loc="upper left")
-    caption = (f"Speed of every Table-1 step over the supervised MViTv2 baseline (row {REF_ROW}), ours (solid) vs "
-               f"the paper (hatched; Table 1, {PAPER_SPEED}); colour = step. " + " ".join(captions) +
-               " Step mae has no paper number; rows mae and a-c include separate-and-pad, as the paper's speeds; "
-               "'not measured': no speed record of ours for that step.")
+    caption = (
+        f"Speed of every Table-1 step over the supervised MViTv2 baseline (row {REF_ROW}), ours (solid) vs "
+        f"the paper (hatched; Table 1, {PAPER_SPEED}); colour = step. "
+        + " ".join(captions)
+        + " Step mae has no paper number; rows mae and a-c include separate-and-pad, as the paper's speeds; "
+        "'not measured': no speed record of ours for that step."
+    )
     files = save(fig, out_dir, "speedup", caption)
     used = recs.speed[recs.speed["variant"].str.contains(r"_(?:224|16x224)(?:\.|$)", regex=True)]
     return FigureInfo("speedup", caption, [*_sources(used), "results/paper/table1.csv"], data, files)
 
 
 # ---- accuracy vs throughput (Fig. 1 style) ----------------------------------------------------------------------
+
 
 def acc_speed_data(recs: Records) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Per size: (modality, size, source, acc, speed). Ours from Table-2 runs (full datasets when there are any,
@@ -226,8 +295,16 @@ def acc_speed_data(recs: Records) -> tuple[pd.DataFrame, pd.DataFrame, list[str]
     for d in frame.to_dict("records"):
         for source, acc, speed in (("ours", d["acc_mean"], d["speed"]), ("paper", d["acc_paper"], d["speed_paper"])):
             if not (np.isnan(acc) or np.isnan(speed)):
-                rows.append({"modality": d["modality"], "size": d["size"], "source": source, "acc": acc,
-                             "speed": speed, "device": d["speed_device"] if source == "ours" else "A100 40GB"})
+                rows.append(
+                    {
+                        "modality": d["modality"],
+                        "size": d["size"],
+                        "source": source,
+                        "acc": acc,
+                        "speed": speed,
+                        "device": d["speed_device"] if source == "ours" else "A100 40GB",
+                    }
+                )
     columns = ["modality", "size", "source", "acc", "speed", "device"]
     return pd.DataFrame(rows, columns=columns), runs, captions
 
@@ -239,8 +316,9 @@ def plot_acc_vs_speed(recs: Records, out_dir: Path) -> FigureInfo | str:
         return "acc_vs_speed: no model size has both a finished Table-2 run and a speed record"
     proxy = bool(runs.loc[runs["status"] == "done", "proxy"].any())
     modalities = [m for m in ("image", "video") if (data["modality"] == m).any()]
-    panels = [(m, "paper") for m in modalities] + ([(m, "ours") for m in modalities if (ours["modality"] == m).any()]
-                                                   if proxy else [])
+    panels = [(m, "paper") for m in modalities] + (
+        [(m, "ours") for m in modalities if (ours["modality"] == m).any()] if proxy else []
+    )
     ncols = len(modalities)
     nrows = 2 if proxy else 1
     fig, axes = _new(DOUBLE, 2.3 * nrows, nrows, ncols)
@@ -249,8 +327,15 @@ def plot_acc_vs_speed(recs: Records, out_dir: Path) -> FigureInfo | str:
             if (modality, "ours") not in panels:
                 ax = axes[1][modalities.index(modality)]
                 ax.axis("off")
-                ax.text(0.5, 0.5, f"Ours, {modality}: no size with both a finished\nTable-2 run and a speed record",
-                        ha="center", va="center", transform=ax.transAxes, color="0.4")
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"Ours, {modality}: no size with both a finished\nTable-2 run and a speed record",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="0.4",
+                )
     for modality, which in panels:
         ax = axes[0 if which == "paper" else 1][modalities.index(modality)]
         sources = ["paper"] if which == "paper" else ["ours"]
@@ -262,10 +347,18 @@ def plot_acc_vs_speed(recs: Records, out_dir: Path) -> FigureInfo | str:
             dashes = "--" if source == "paper" else "-"
             ax.plot(part["speed"], part["acc"], dashes, color="0.45", linewidth=0.8, zorder=1)
             for r in part.itertuples():
-                ax.scatter(r.speed, r.acc, s=22, zorder=2, color=SIZE_COLORS[r.size] if source == "ours" else "white",
-                           edgecolors=SIZE_COLORS[r.size], linewidths=1.0)
-                ax.annotate(SIZE_LABELS[r.size], (r.speed, r.acc), xytext=(3, 2), textcoords="offset points",
-                            fontsize=6)
+                ax.scatter(
+                    r.speed,
+                    r.acc,
+                    s=22,
+                    zorder=2,
+                    color=SIZE_COLORS[r.size] if source == "ours" else "white",
+                    edgecolors=SIZE_COLORS[r.size],
+                    linewidths=1.0,
+                )
+                ax.annotate(
+                    SIZE_LABELS[r.size], (r.speed, r.acc), xytext=(3, 2), textcoords="offset points", fontsize=6
+                )
         ax.set_xscale("log")
         _plain_log_ticks(ax.xaxis)
         ax.set_xlabel(f"throughput ({SPEED_UNIT[modality]}, log scale)")
@@ -279,18 +372,28 @@ def plot_acc_vs_speed(recs: Records, out_dir: Path) -> FigureInfo | str:
             devices = ", ".join(sorted(set(ours.loc[ours["modality"] == modality, "device"])))
             ax.set_title(f"Ours: top-1 on {dataset} {res} proxy\nspeed: {devices}")
         ax.margins(x=0.15, y=0.15)
-    caption = ("Top-1 against throughput per Hiera size (paper Fig. 1 style). Paper (open markers, dashed): Table 8 "
-               f"/ Table 4 accuracy and Tables 16/17 speed ({PAPER_SPEED}). Filled markers, solid: ours. " +
-               " ".join(describe_runs(runs) + captions) + " Colour = model size.")
+    caption = (
+        "Top-1 against throughput per Hiera size (paper Fig. 1 style). Paper (open markers, dashed): Table 8 "
+        f"/ Table 4 accuracy and Tables 16/17 speed ({PAPER_SPEED}). Filled markers, solid: ours. "
+        + " ".join(describe_runs(runs) + captions)
+        + " Colour = model size."
+    )
     files = save(fig, out_dir, "acc_vs_speed", caption)
-    return FigureInfo("acc_vs_speed", caption, [*_sources(runs), *_speed_sources(recs, set(ours["device"])),
-                                                "results/paper/table2.csv"], data, files)
+    return FigureInfo(
+        "acc_vs_speed",
+        caption,
+        [*_sources(runs), *_speed_sources(recs, set(ours["device"])), "results/paper/table2.csv"],
+        data,
+        files,
+    )
 
 
 # ---- both ladders: accuracy vs speed per step (Table 1 with MAE, App. B from scratch) ------------------------
 
-LADDER_KINDS_SHOWN = (("table1", "MAE + finetune (Table 1)", "-", "o"),
-                      ("appendix_b", "from scratch (App. B)", "--", "s"))
+LADDER_KINDS_SHOWN = (
+    ("table1", "MAE + finetune (Table 1)", "-", "o"),
+    ("appendix_b", "from scratch (App. B)", "--", "s"),
+)
 
 
 def ladders_data(recs: Records) -> tuple[pd.DataFrame, dict[tuple[str, str], list[str]]]:
@@ -307,17 +410,28 @@ def ladders_data(recs: Records) -> tuple[pd.DataFrame, dict[tuple[str, str], lis
                 mine = part[part["modality"] == modality]
                 if not (mine["status"] == "done").any():
                     continue
-                found, caption, _ = speeds_for(recs.speed, mine, _first_variant(mine, "step"), {},
-                                               f"{label}: {modality} {SPEED_UNIT[modality]}")
+                found, caption, _ = speeds_for(
+                    recs.speed, mine, _first_variant(mine, "step"), {}, f"{label}: {modality} {SPEED_UNIT[modality]}"
+                )
                 if caption:
                     captions.setdefault((context, modality), []).append(caption)
                 for step in STEP_IDS:
                     stats = summarize(mine[mine["step"] == step])
                     if stats["n"]:
-                        rows.append({"context": context, "kind": kind, "ladder": label, "modality": modality,
-                                     "step": step, "acc": stats["mean"], "lo": stats["lo"], "hi": stats["hi"],
-                                     "n": stats["n"],
-                                     "speed": found[step]["samples_per_s"] if found.get(step) else np.nan})
+                        rows.append(
+                            {
+                                "context": context,
+                                "kind": kind,
+                                "ladder": label,
+                                "modality": modality,
+                                "step": step,
+                                "acc": stats["mean"],
+                                "lo": stats["lo"],
+                                "hi": stats["hi"],
+                                "n": stats["n"],
+                                "speed": found[step]["samples_per_s"] if found.get(step) else np.nan,
+                            }
+                        )
     columns = ["context", "kind", "ladder", "modality", "step", "acc", "lo", "hi", "n", "speed"]
     return pd.DataFrame(rows, columns=columns), captions
 
@@ -350,10 +464,26 @@ def plot_ladders(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
             for r in part.itertuples():
                 color = STEP_COLORS.get(r.step, "0.5")
                 if _finite(r.lo):
-                    ax.errorbar(r.speed, r.acc, yerr=[[r.acc - r.lo], [r.hi - r.acc]], fmt="none", ecolor=color,
-                                elinewidth=0.8, capsize=2, zorder=2)
-                ax.scatter(r.speed, r.acc, s=20, marker=marker, color=color if kind == "table1" else "white",
-                           edgecolors=color, linewidths=1.0, zorder=3)
+                    ax.errorbar(
+                        r.speed,
+                        r.acc,
+                        yerr=[[r.acc - r.lo], [r.hi - r.acc]],
+                        fmt="none",
+                        ecolor=color,
+                        elinewidth=0.8,
+                        capsize=2,
+                        zorder=2,
+                    )
+                ax.scatter(
+                    r.speed,
+                    r.acc,
+                    s=20,
+                    marker=marker,
+                    color=color if kind == "table1" else "white",
+                    edgecolors=color,
+                    linewidths=1.0,
+                    zorder=3,
+                )
                 ax.annotate(r.step, (r.speed, r.acc), xytext=(3, 2), textcoords="offset points", fontsize=6)
         ax.set_xscale("log")
         _plain_log_ticks(ax.xaxis)
@@ -361,17 +491,26 @@ def plot_ladders(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
         ax.set_ylabel("top-1 (%)")
         ax.legend(loc="best", frameon=False)
         ax.margins(x=0.12, y=0.12)
-        runs = recs.runs[recs.runs["table"].isin(set(d["kind"])) & (recs.runs["modality"] == modality)
-                         & (recs.runs["proxy"] == context.startswith("proxy"))]
+        runs = recs.runs[
+            recs.runs["table"].isin(set(d["kind"]))
+            & (recs.runs["modality"] == modality)
+            & (recs.runs["proxy"] == context.startswith("proxy"))
+        ]
         missing = [f"{s} ({k})" for k, s in d.loc[d["speed"].isna(), ["kind", "step"]].itertuples(index=False)]
-        caption = ("Top-1 against inference throughput of the trained models for every Table-1 step, the ladder "
-                   "MAE-pretrained and finetuned (filled markers, solid line) and trained from scratch (open markers, "
-                   "dashed; paper App. B / Fig. 8); bars: 95% Student-t intervals over seeds (none with one seed); "
-                   "colour = step. " + " ".join(describe_runs(runs) + speed_captions.get((context, modality), []))
-                   + (f" Not placed (no speed record of the model): {', '.join(missing)}." if missing else ""))
+        caption = (
+            "Top-1 against inference throughput of the trained models for every Table-1 step, the ladder "
+            "MAE-pretrained and finetuned (filled markers, solid line) and trained from scratch (open markers, "
+            "dashed; paper App. B / Fig. 8); bars: 95% Student-t intervals over seeds (none with one seed); "
+            "colour = step. "
+            + " ".join(describe_runs(runs) + speed_captions.get((context, modality), []))
+            + (f" Not placed (no speed record of the model): {', '.join(missing)}." if missing else "")
+        )
         files = save(fig, out_dir, name, caption)
-        out.append(FigureInfo(name, caption, [*_sources(runs), *_speed_sources_ladder(recs, runs)],
-                              d.reset_index(drop=True), files))
+        out.append(
+            FigureInfo(
+                name, caption, [*_sources(runs), *_speed_sources_ladder(recs, runs)], d.reset_index(drop=True), files
+            )
+        )
     return out
 
 
@@ -391,6 +530,7 @@ def _speed_sources(recs: Records, devices: set[str]) -> list[str]:
 
 # ---- params / GMACs per size ------------------------------------------------------------------------------------
 
+
 def model_size_data(recs: Records) -> pd.DataFrame:
     paper = recs.paper["table2"]
     rows = []
@@ -399,11 +539,11 @@ def model_size_data(recs: Records) -> pd.DataFrame:
         for size in SIZES:
             c = counts[f"hiera_{size}_{RES[modality]}"]
             p = paper[(paper["modality"] == modality) & (paper["size"] == size)]
-            for source, params, gmacs in (("ours", *(c or (np.nan, np.nan))),
-                                          ("paper", *((p["params_m"].iloc[0], p["flops_g"].iloc[0]) if len(p)
-                                                      else (np.nan, np.nan)))):
-                rows.append({"modality": modality, "size": size, "source": source, "params_m": params,
-                             "gmacs": gmacs})
+            for source, params, gmacs in (
+                ("ours", *(c or (np.nan, np.nan))),
+                ("paper", *((p["params_m"].iloc[0], p["flops_g"].iloc[0]) if len(p) else (np.nan, np.nan))),
+            ):
+                rows.append({"modality": modality, "size": size, "source": source, "params_m": params, "gmacs": gmacs})
     return pd.DataFrame(rows)
 
 
@@ -422,12 +562,25 @@ def plot_model_size(recs: Records, out_dir: Path) -> FigureInfo | str:
                     v = part[(part["size"] == size) & (part["source"] == source)][metric]
                     if len(v) and not np.isnan(v.iloc[0]):
                         value = float(v.iloc[0])
-                        ax.bar(i + dx, value, width, color=SIZE_COLORS[size] if source == "ours" else "white",
-                               edgecolor=SIZE_COLORS[size] if source == "paper" else "0.2",
-                               hatch=PAPER_HATCH if source == "paper" else None, linewidth=0.6)
+                        ax.bar(
+                            i + dx,
+                            value,
+                            width,
+                            color=SIZE_COLORS[size] if source == "ours" else "white",
+                            edgecolor=SIZE_COLORS[size] if source == "paper" else "0.2",
+                            hatch=PAPER_HATCH if source == "paper" else None,
+                            linewidth=0.6,
+                        )
                         if source == "ours":  # exact value: the bars alone cannot show a 0.3% difference
-                            ax.annotate(f"{value:.1f}", (i + dx, value), xytext=(0, 2), textcoords="offset points",
-                                        ha="center", va="bottom", fontsize=5.5)
+                            ax.annotate(
+                                f"{value:.1f}",
+                                (i + dx, value),
+                                xytext=(0, 2),
+                                textcoords="offset points",
+                                ha="center",
+                                va="bottom",
+                                fontsize=5.5,
+                            )
                     else:
                         _gap(ax, i + dx, "no paper number" if source == "paper" else "no count")
             ax.margins(y=0.12)
@@ -436,15 +589,19 @@ def plot_model_size(recs: Records, out_dir: Path) -> FigureInfo | str:
             ax.set_title(f"{modality.capitalize()} ({'16×224²' if modality == 'video' else '224²'}): {label}")
             ax.grid(axis="x", visible=False)
     _paper_legend(axes[0][0], "ours (exact count)", "paper (rounded)", loc="upper left")
-    caption = ("Parameters and multiply-accumulates per Hiera size, ours (solid; fvcore counts from "
-               "results/variants/model_stats.json) vs the paper (hatched; Table 2 images, Table 4 video per view, "
-               "rounded to 1M / 1G); the paper has no video T or S. Colour = model size; numbers: our exact values.")
+    caption = (
+        "Parameters and multiply-accumulates per Hiera size, ours (solid; fvcore counts from "
+        "results/variants/model_stats.json) vs the paper (hatched; Table 2 images, Table 4 video per view, "
+        "rounded to 1M / 1G); the paper has no video T or S. Colour = model size; numbers: our exact values."
+    )
     files = save(fig, out_dir, "model_size", caption)
-    return FigureInfo("model_size", caption, ["results/variants/model_stats.json", "results/paper/table2.csv"],
-                      data, files)
+    return FigureInfo(
+        "model_size", caption, ["results/variants/model_stats.json", "results/paper/table2.csv"], data, files
+    )
 
 
 # ---- throughput vs batch size -----------------------------------------------------------------------------------
+
 
 def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
     out: list[FigureInfo | str] = []
@@ -452,13 +609,18 @@ def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
         group = everything[everything["samples_per_s"].notna()]
         # where a sweep stopped at out-of-memory: shown as a cross, so the curve's end is explained
         ooms = everything[everything["oom"] & everything["batch_size"].isna()].assign(
-            separate_and_pad=lambda f: f["separate_and_pad"].fillna("-"))
+            separate_and_pad=lambda f: f["separate_and_pad"].fillna("-")
+        )
         c = dict(zip(CONDITION, cond))
         keys = ["variant", "impl", "model", "separate_and_pad", "overrides"]  # one line per model as measured
         g = group.assign(separate_and_pad=group["separate_and_pad"].fillna("-"))
         sweeps = [k for k, d in g.groupby(keys, sort=True) if d["batch_size"].nunique() > 1]
-        name = "batch-" + "-".join(slug(x) for x in (c["device"], c["mode"], c["precision"], c["attn"])) + \
-            ("-compile" if c["compile"] else "") + f"-{slug(c['protocol'])}"
+        name = (
+            "batch-"
+            + "-".join(slug(x) for x in (c["device"], c["mode"], c["precision"], c["attn"]))
+            + ("-compile" if c["compile"] else "")
+            + f"-{slug(c['protocol'])}"
+        )
         if not sweeps:
             out.append(f"{name}: no model measured at more than one batch size")
             continue
@@ -466,14 +628,30 @@ def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
         for key in sweeps:
             d = g[(g[keys] == pd.Series(key, index=keys)).all(axis=1)]
             for batch, b in d.groupby("batch_size", sort=True):
-                rows.append({**dict(zip(keys, key)), "step": d["step"].iloc[0], "size": d["size"].iloc[0],
-                             "modality": d["modality"].iloc[0], "batch_size": int(batch),
-                             "samples_per_s": float(b["samples_per_s"].mean()), "oom": False})
+                rows.append(
+                    {
+                        **dict(zip(keys, key)),
+                        "step": d["step"].iloc[0],
+                        "size": d["size"].iloc[0],
+                        "modality": d["modality"].iloc[0],
+                        "batch_size": int(batch),
+                        "samples_per_s": float(b["samples_per_s"].mean()),
+                        "oom": False,
+                    }
+                )
             stop = ooms[(ooms[keys] == pd.Series(key, index=keys)).all(axis=1)]["requested_batch"]
             if len(stop):
-                rows.append({**dict(zip(keys, key)), "step": d["step"].iloc[0], "size": d["size"].iloc[0],
-                             "modality": d["modality"].iloc[0], "batch_size": int(stop.min()),
-                             "samples_per_s": np.nan, "oom": True})
+                rows.append(
+                    {
+                        **dict(zip(keys, key)),
+                        "step": d["step"].iloc[0],
+                        "size": d["size"].iloc[0],
+                        "modality": d["modality"].iloc[0],
+                        "batch_size": int(stop.min()),
+                        "samples_per_s": np.nan,
+                        "oom": True,
+                    }
+                )
         data = pd.DataFrame(rows)
         modalities = [m for m in ("image", "video") if (data["modality"] == m).any()]
         fig, axes = _new(DOUBLE if len(modalities) > 1 else SINGLE, 2.4, 1, len(modalities))
@@ -481,25 +659,46 @@ def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
             part = data[data["modality"] == modality]
             by_step = part["step"].nunique() > 1
             order = {s: i for i, s in enumerate(STEP_IDS)}
-            lines = sorted(part.groupby(keys, sort=True), key=lambda kv: (
-                order.get(kv[1]["step"].iloc[0], len(order)), LABEL_ORDER.index(kv[1]["size"].iloc[0])
-                if kv[1]["size"].iloc[0] in LABEL_ORDER else len(LABEL_ORDER), *map(str, kv[0])))
+            lines = sorted(
+                part.groupby(keys, sort=True),
+                key=lambda kv: (
+                    order.get(kv[1]["step"].iloc[0], len(order)),
+                    LABEL_ORDER.index(kv[1]["size"].iloc[0])
+                    if kv[1]["size"].iloc[0] in LABEL_ORDER
+                    else len(LABEL_ORDER),
+                    *map(str, kv[0]),
+                ),
+            )
             for key, d in lines:  # legend in ladder order, then size order
                 variant, impl, model, sep, overrides = key
                 size_key = next((k for k, lab in SIZE_LABELS.items() if lab == d["size"].iloc[0]), None)
                 color = STEP_COLORS.get(d["step"].iloc[0]) if by_step or size_key is None else SIZE_COLORS[size_key]
-                label = (STEP_LABELS.get(d["step"].iloc[0], variant) if by_step else variant)
+                label = STEP_LABELS.get(d["step"].iloc[0], variant) if by_step else variant
                 label += "" if impl == "hiera-study" else f" ({impl})"
                 label += f", sep-pad {sep}" if sep != "-" else ""
                 label += "" if overrides == "{}" else " (proxy model)"
                 ran = d[~d["oom"]]
-                ax.plot(ran["batch_size"], ran["samples_per_s"], IMPL_DASHES.get(impl, "-"), marker="o",
-                        color=color, label=label, markersize=3)
+                ax.plot(
+                    ran["batch_size"],
+                    ran["samples_per_s"],
+                    IMPL_DASHES.get(impl, "-"),
+                    marker="o",
+                    color=color,
+                    label=label,
+                    markersize=3,
+                )
                 for batch in d.loc[d["oom"], "batch_size"]:
                     last = float(ran["samples_per_s"].iloc[-1])
                     ax.plot([batch], [last], marker="x", color=color, markersize=5, linestyle="none")
-                    ax.annotate("OOM", (batch, last), xytext=(0, 4), textcoords="offset points", ha="center",
-                                fontsize=5.5, color=color)
+                    ax.annotate(
+                        "OOM",
+                        (batch, last),
+                        xytext=(0, 4),
+                        textcoords="offset points",
+                        ha="center",
+                        fontsize=5.5,
+                        color=color,
+                    )
             ax.margins(y=0.12)  # room for the OOM labels
             ax.set_xscale("log", base=2)
             ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -507,17 +706,20 @@ def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
             ax.set_ylabel(SPEED_UNIT[modality])
             ax.set_title(f"{modality.capitalize()}: {c['device']}")
             ax.legend(frameon=False, loc="best")
-        caption = (f"Throughput against batch size ({c['device']}, {c['precision']}, {c['attn']} attention, "
-                   f"{'compiled' if c['compile'] else 'no compile'}, protocol {c['protocol']}, mode {c['mode']}, "
-                   f"torch {c['torch']}); samples/s is the median over trials, averaged over repeated runs. Solid: "
-                   "ours, dashed: timm; a cross: the batch that ran out of memory, where the sweep stopped. Tables "
-                   "report the best batch of each line.")
+        caption = (
+            f"Throughput against batch size ({c['device']}, {c['precision']}, {c['attn']} attention, "
+            f"{'compiled' if c['compile'] else 'no compile'}, protocol {c['protocol']}, mode {c['mode']}, "
+            f"torch {c['torch']}); samples/s is the median over trials, averaged over repeated runs. Solid: "
+            "ours, dashed: timm; a cross: the batch that ran out of memory, where the sweep stopped. Tables "
+            "report the best batch of each line."
+        )
         files = save(fig, out_dir, name, caption)
         out.append(FigureInfo(name, caption, _sources(group), data, files))
     return out
 
 
 # ---- training curves --------------------------------------------------------------------------------------------
+
 
 def _hue(runs: pd.DataFrame) -> tuple[str, dict, dict]:
     """What distinguishes a grid's runs (step, size, setting or variant), its colours and legend labels."""
@@ -557,8 +759,18 @@ def curves_data(runs: pd.DataFrame) -> pd.DataFrame:
     for r in runs[(runs["status"] == "done") & runs["files_dir"].notna()].itertuples():
         c = load_curves(r.files_dir)
         if len(c):
-            frames.append(c.assign(epochs=epochs_elapsed(c), run=r.run, seed=r.seed, step_id=r.step, size=r.size,
-                                   modality=r.modality, variant=r.variant, setting=r.setting))
+            frames.append(
+                c.assign(
+                    epochs=epochs_elapsed(c),
+                    run=r.run,
+                    seed=r.seed,
+                    step_id=r.step,
+                    size=r.size,
+                    modality=r.modality,
+                    variant=r.variant,
+                    setting=r.setting,
+                )
+            )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -572,8 +784,11 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
         key, colors, labels = _hue(runs[runs["status"] == "done"])
         data["hue"] = (data["step_id"] if key == "step" else data[key]).fillna("").astype(str)
         # the supervised baseline's single phase shares the finetuning panels (same loss, same evaluation)
-        panels = [("mae", "loss", "MAE pretraining loss"), ("finetune", "loss", "finetuning loss"),
-                  ("finetune", "top1", "eval top-1 (%)")]
+        panels = [
+            ("mae", "loss", "MAE pretraining loss"),
+            ("finetune", "loss", "finetuning loss"),
+            ("finetune", "top1", "eval top-1 (%)"),
+        ]
         data["panel"] = data["phase"].replace({"supervised": "finetune"})
         # a band is a spread over seeds: only where each colour is one setting (its runs differ by seed alone)
         data["group"] = data["run"].str.replace(r"/?seed\d+$", "", regex=True)
@@ -588,12 +803,36 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                 order = [h for h in colors if h in set(part["hue"])]
                 if order and banded:
                     # mean over seeds with a ±1 std band (no bootstrap: deterministic)
-                    sns.lineplot(part, x="epochs", y=metric, hue="hue", hue_order=order, palette=colors,
-                                 errorbar="sd", estimator="mean", ax=ax, legend=False, marker="o" if metric == "top1"
-                                 else None, markersize=3, linewidth=1.0)
+                    sns.lineplot(
+                        part,
+                        x="epochs",
+                        y=metric,
+                        hue="hue",
+                        hue_order=order,
+                        palette=colors,
+                        errorbar="sd",
+                        estimator="mean",
+                        ax=ax,
+                        legend=False,
+                        marker="o" if metric == "top1" else None,
+                        markersize=3,
+                        linewidth=1.0,
+                    )
                 elif order:  # several settings share a colour: one thin line each, never a band across settings
-                    sns.lineplot(part, x="epochs", y=metric, hue="hue", hue_order=order, palette=colors,
-                                 units="group", estimator=None, ax=ax, legend=False, linewidth=0.6, alpha=0.8)
+                    sns.lineplot(
+                        part,
+                        x="epochs",
+                        y=metric,
+                        hue="hue",
+                        hue_order=order,
+                        palette=colors,
+                        units="group",
+                        estimator=None,
+                        ax=ax,
+                        legend=False,
+                        linewidth=0.6,
+                        alpha=0.8,
+                    )
                 else:
                     ax.text(0.5, 0.5, "no curves", ha="center", va="center", transform=ax.transAxes, color="0.5")
                 ax.set_title(f"{modality.capitalize()}: {title}")
@@ -601,22 +840,34 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                 ax.set_ylabel("top-1 (%)" if metric == "top1" else "loss")
         handles = [mpl.lines.Line2D([], [], color=colors[h], label=labels[h]) for h in colors]
         fig.legend(handles=handles, loc="outside lower center", ncol=min(4, len(handles)), frameon=False)
-        spread = ("lines are the mean over seeds, bands ±1 std" if banded else
-                  f"one line per run setting ({data['group'].nunique()} settings; the grid varies settings within a "
-                  "colour, so no band is drawn across them)")
-        caption = (f"Training curves of grid {grid}: MAE pretraining loss (normalised-pixel MSE on masked units), "
-                   f"finetuning (supervised baseline: supervised training) loss and top-1 per epoch; {spread}; "
-                   "colour = " + ("Table-1 step. " if key == "step" else f"{key}. ") + " ".join(describe_runs(runs)))
+        spread = (
+            "lines are the mean over seeds, bands ±1 std"
+            if banded
+            else f"one line per run setting ({data['group'].nunique()} settings; the grid varies settings within a "
+            "colour, so no band is drawn across them)"
+        )
+        caption = (
+            f"Training curves of grid {grid}: MAE pretraining loss (normalised-pixel MSE on masked units), "
+            f"finetuning (supervised baseline: supervised training) loss and top-1 per epoch; {spread}; "
+            "colour = " + ("Table-1 step. " if key == "step" else f"{key}. ") + " ".join(describe_runs(runs))
+        )
         name = f"curves-{grid}"
         files = save(fig, out_dir, name, caption)
         n = runs[(runs["status"] == "done") & runs["files_dir"].notna()].shape[0]
-        out.append(FigureInfo(name, caption, [*_sources(runs), f"<archive or run_dir>/{{mae,finetune,supervised}}/"
-                                                               f"metrics.jsonl of {n} runs"],
-                              data.drop(columns=["panel", "group"]), files))
+        out.append(
+            FigureInfo(
+                name,
+                caption,
+                [*_sources(runs), f"<archive or run_dir>/{{mae,finetune,supervised}}/metrics.jsonl of {n} runs"],
+                data.drop(columns=["panel", "group"]),
+                files,
+            )
+        )
     return out
 
 
 # ---- MAE reconstructions ----------------------------------------------------------------------------------------
+
 
 def plot_reconstructions(recs: Records, out_dir: Path, samples: int = 2, max_rows: int = 8) -> list[FigureInfo | str]:
     out: list[FigureInfo | str] = []
@@ -630,8 +881,12 @@ def plot_reconstructions(recs: Records, out_dir: Path, samples: int = 2, max_row
             out.append(f"reconstructions-{grid}: no finished run with mae/reconstruction.npz")
             continue
         order = {s: i for i, s in enumerate(STEP_IDS)}
-        done = done.assign(o=[(m != "image", order.get(s, 99), v, seed) for m, s, v, seed in
-                              zip(done["modality"], done["step"], done["variant"], done["seed"])])
+        done = done.assign(
+            o=[
+                (m != "image", order.get(s, 99), v, seed)
+                for m, s, v, seed in zip(done["modality"], done["step"], done["variant"], done["seed"])
+            ]
+        )
         done = done.sort_values("o").drop_duplicates("variant").head(max_rows)
         arrays = [load_reconstruction(p) for p in done["npz"]]
         n = min(samples, min(len(a["input"]) for a in arrays))
@@ -654,9 +909,11 @@ def plot_reconstructions(recs: Records, out_dir: Path, samples: int = 2, max_row
             for spine in axes[i][0].spines.values():
                 spine.set_edgecolor(STEP_COLORS.get(r.step, "0.5") if isinstance(r.step, str) else "0.5")
                 spine.set_linewidth(1.5)
-        caption = (f"MAE reconstructions of grid {grid}, one run per variant (lowest seed): the input, the visible "
-                   "mask units (hidden ones pale blue), and the decoder's reconstruction with the normalisation undone "
-                   "(video: the middle frame). " + " ".join(describe_runs(done)))
+        caption = (
+            f"MAE reconstructions of grid {grid}, one run per variant (lowest seed): the input, the visible "
+            "mask units (hidden ones pale blue), and the decoder's reconstruction with the normalisation undone "
+            "(video: the middle frame). " + " ".join(describe_runs(done))
+        )
         name = f"reconstructions-{grid}"
         files = save(fig, out_dir, name, caption)
         data = done[["run", "variant", "step", "modality"]].assign(npz=[display_path(p) for p in done["npz"]])
@@ -665,6 +922,7 @@ def plot_reconstructions(recs: Records, out_dir: Path, samples: int = 2, max_row
 
 
 # ---- where the time goes (breakdown) ----------------------------------------------------------------------------
+
 
 def plot_breakdown(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
     """One figure per breakdown condition and ladder: a bar per measured Table-1 step, stacked by op family, with
@@ -682,31 +940,54 @@ def plot_breakdown(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
         bottom = np.zeros(len(d))
         for family in shown:  # stacked in display order, the model's families at the bottom
             values = d[f"{family}_ms"].to_numpy(float)
-            ax.bar(x, values, 0.7, bottom=bottom, color=FAMILY_COLORS[family], label=family, edgecolor="white",
-                   linewidth=0.3)
+            ax.bar(
+                x,
+                values,
+                0.7,
+                bottom=bottom,
+                color=FAMILY_COLORS[family],
+                label=family,
+                edgecolor="white",
+                linewidth=0.3,
+            )
             bottom += values
-        ax.scatter(x, d["wall_step_ms"], marker="_", s=120, color="black", linewidths=1.2, zorder=3,
-                   label="wall (no profiler)")
+        ax.scatter(
+            x, d["wall_step_ms"], marker="_", s=120, color="black", linewidths=1.2, zorder=3, label="wall (no profiler)"
+        )
         ax.set_xticks(x, d["step"])
         ax.set_xlabel("Table 1 step")
         unit = "CPU self time" if set(g.records["time_source"]) == {"cpu self time"} else "CUDA kernel time"
         ax.set_ylabel(f"ms per step ({unit})")
         c = g.cond
-        ax.set_title(f"Hiera-{c['size']} {c['modality']}{' (proxy)' if c['overrides'] != '{}' else ''}: "
-                     f"{c['mode']}, {c['precision']}, {c['attn']}, batch {int(c['batch_size'])}\n{c['device']}")
+        ax.set_title(
+            f"Hiera-{c['size']} {c['modality']}{' (proxy)' if c['overrides'] != '{}' else ''}: "
+            f"{c['mode']}, {c['precision']}, {c['attn']}, batch {int(c['batch_size'])}\n{c['device']}"
+        )
         ax.grid(axis="x", visible=False)
         handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
         names = [*reversed(shown), "wall (no profiler)"]  # top to bottom as the stack reads, the wall tick last
-        ax.legend([handles[n] for n in names], names, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  fontsize=5.5)
-        caption = ("Where one step's time goes, per Table-1 step: each bar stacks the op families' time (colour = "
-                   "family, the same in every breakdown figure; each op's self time counted in the innermost family "
-                   "range around it); the black tick is the step's wall-clock time without the profiler. " +
-                   " ".join(describe_breakdown(g)) + " Table `" + g.name + "` lists the numbers and the family each "
-                   "step's speed-up came from.")
+        ax.legend(
+            [handles[n] for n in names],
+            names,
+            frameon=False,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=5.5,
+        )
+        caption = (
+            "Where one step's time goes, per Table-1 step: each bar stacks the op families' time (colour = "
+            "family, the same in every breakdown figure; each op's self time counted in the innermost family "
+            "range around it); the black tick is the step's wall-clock time without the profiler. "
+            + " ".join(describe_breakdown(g))
+            + " Table `"
+            + g.name
+            + "` lists the numbers and the family each "
+            "step's speed-up came from."
+        )
         files = save(fig, out_dir, g.name, caption)
-        data = d.melt(id_vars=["step", "variant"], value_vars=[f"{f}_ms" for f in shown], var_name="family",
-                      value_name="ms")
+        data = d.melt(
+            id_vars=["step", "variant"], value_vars=[f"{f}_ms" for f in shown], var_name="family", value_name="ms"
+        )
         data["family"] = data["family"].str.removesuffix("_ms")
         out.append(FigureInfo(g.name, caption, _sources(g.records), data, files))
     return out
@@ -715,12 +996,23 @@ def plot_breakdown(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
 # ---- all figures ------------------------------------------------------------------------------------------------
 
 PLOTTERS: tuple[Callable[[Records, Path], FigureInfo | str | list], ...] = (
-    plot_acc_vs_speed, plot_ladders, plot_speedup, plot_curves, plot_reconstructions, plot_speed_vs_batch,
-    plot_model_size, plot_breakdown)
+    plot_acc_vs_speed,
+    plot_ladders,
+    plot_speedup,
+    plot_curves,
+    plot_reconstructions,
+    plot_speed_vs_batch,
+    plot_model_size,
+    plot_breakdown,
+)
 
 
-def plot_all(recs: Records, out_dir: Path | str | None = None, command: str = "hiera-study plots",
-             log: Callable[[str], None] = print) -> list[FigureInfo]:
+def plot_all(
+    recs: Records,
+    out_dir: Path | str | None = None,
+    command: str = "hiera-study plots",
+    log: Callable[[str], None] = print,
+) -> list[FigureInfo]:
     """Every figure the records support, written to `out_dir` (None: the project's `paper_figures/`) with
     `index.md`; skipped ones are logged."""
     out_dir = at_root(*FIGURES_DIR) if out_dir is None else Path(out_dir)
@@ -737,10 +1029,16 @@ def plot_all(recs: Records, out_dir: Path | str | None = None, command: str = "h
     return made
 
 
-def write_plots(records_dir: Path | str | Sequence[Path | str] | None = None, speed_dir: Path | str | None = None,
-                out_dir: Path | str | None = None, paper_dir: Path | str | None = None, grid: str = "*",
-                command: str = "hiera-study plots", log: Callable[[str], None] = print,
-                breakdown_dir: Path | str | Sequence[Path | str] | None = None) -> list[Path]:
+def write_plots(
+    records_dir: Path | str | Sequence[Path | str] | None = None,
+    speed_dir: Path | str | None = None,
+    out_dir: Path | str | None = None,
+    paper_dir: Path | str | None = None,
+    grid: str = "*",
+    command: str = "hiera-study plots",
+    log: Callable[[str], None] = print,
+    breakdown_dir: Path | str | Sequence[Path | str] | None = None,
+) -> list[Path]:
     """Load the records and draw every figure (`plot_all`); returns the files written, index.md last. None: the
     project's default locations."""
     out_dir = at_root(*FIGURES_DIR) if out_dir is None else Path(out_dir)
@@ -749,13 +1047,28 @@ def write_plots(records_dir: Path | str | Sequence[Path | str] | None = None, sp
 
 
 def write_index(out_dir: Path, figures: Sequence[FigureInfo], command: str) -> Path:
-    lines = ["# Figures", "", f"Generated by `{command}` from the records listed under each figure; do not edit.",
-             "Regenerate with the same command. Each figure is a PNG and a PDF with its caption in `<name>.txt`.", ""]
+    lines = [
+        "# Figures",
+        "",
+        f"Generated by `{command}` from the records listed under each figure; do not edit.",
+        "Regenerate with the same command. Each figure is a PNG and a PDF with its caption in `<name>.txt`.",
+        "",
+    ]
     for f in figures:
-        lines += [f"## {f.name}", "", f"![{f.name}]({f.name}.png)", "", f.caption, "",
-                  "Files: " + ", ".join(f"`{p.name}`" for p in f.files if p.suffix != ".txt"), "",
-                  "Records:", "", *(f"- `{r}`" for r in f.records), ""]
+        lines += [
+            f"## {f.name}",
+            "",
+            f"![{f.name}]({f.name}.png)",
+            "",
+            f.caption,
+            "",
+            "Files: " + ", ".join(f"`{p.name}`" for p in f.files if p.suffix != ".txt"),
+            "",
+            "Records:",
+            "",
+            *(f"- `{r}`" for r in f.records),
+            "",
+        ]
     path = out_dir / "index.md"
     atomic_write_text(path, "\n".join(lines))
     return path
-

@@ -66,6 +66,8 @@ def _is_default(source: Path, parts: tuple[str, ...]) -> bool:
     """`source` is the default location `parts` of the project the command runs in (which may not exist yet)."""
     root = find_root()
     return root is not None and source.resolve() == root.joinpath(*parts)
+
+
 BREAKDOWN_SCHEMA = "hiera-study/breakdown/1"
 # The op families of a breakdown record, in display order: the model's scopes, then the time no scope covers
 # (as `hiera.breakdown.ALL_FAMILIES`; not imported from there, which would load the whole benchmark stack).
@@ -78,10 +80,42 @@ OOM_STAGES = ("build", "inputs", "compile", "warmup", "timing", "profile")
 
 # Columns of the run frame, in order. Nested record fields are flattened (`metrics.top1` -> `top1`).
 RUN_COLUMNS = (
-    "grid", "run", "status", "table", "variant", "step", "size", "modality", "dataset", "proxy", "seed", "ablation",
-    "setting", "top1", "top5", "mae_loss", "input_size", "params_m", "gmacs", "pretrain_epochs", "finetune_epochs",
-    "precision", "batch_size", "wall_s", "device", "cpu_threads", "date", "git_sha", "git_dirty", "run_dir", "error",
-    "source", "predictions", "labels", "archive", "files_dir",
+    "grid",
+    "run",
+    "status",
+    "table",
+    "variant",
+    "step",
+    "size",
+    "modality",
+    "dataset",
+    "proxy",
+    "seed",
+    "ablation",
+    "setting",
+    "top1",
+    "top5",
+    "mae_loss",
+    "input_size",
+    "params_m",
+    "gmacs",
+    "pretrain_epochs",
+    "finetune_epochs",
+    "precision",
+    "batch_size",
+    "wall_s",
+    "device",
+    "cpu_threads",
+    "date",
+    "git_sha",
+    "git_dirty",
+    "run_dir",
+    "error",
+    "source",
+    "predictions",
+    "labels",
+    "archive",
+    "files_dir",
 )
 # `predictions` / `labels`: the run's per-example test predictions and labels (int16 arrays in test-set order, read
 # from the files the record names), or None: the paired statistics of the tables (`hiera.analysis.stats`) need them.
@@ -89,24 +123,103 @@ RUN_COLUMNS = (
 # (curves, reconstruction, predictions) are read: the archive when it exists (committed, the same on every clone),
 # else `run_dir` (a record of before archives, or a run directory read directly).
 SPEED_COLUMNS = (
-    "variant", "step", "size", "modality", "impl", "model", "separate_and_pad", "mode", "precision", "attn", "compile",
-    "protocol", "requested_batch", "batch_size", "oom", "best_batch", "samples_per_s", "samples_per_s_min",
-    "samples_per_s_max", "step_ms", "warmup", "iters", "trials", "params_m", "gmacs", "tflops", "peak_tflops", "mfu",
-    "ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead", "input_size", "overrides", "attn_backends",
-    "graph_breaks", "compile_s", "peak_mem_gib", "device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha",
-    "git_dirty", "date", "status", "oom_stage", "source",
+    "variant",
+    "step",
+    "size",
+    "modality",
+    "impl",
+    "model",
+    "separate_and_pad",
+    "mode",
+    "precision",
+    "attn",
+    "compile",
+    "protocol",
+    "requested_batch",
+    "batch_size",
+    "oom",
+    "best_batch",
+    "samples_per_s",
+    "samples_per_s_min",
+    "samples_per_s_max",
+    "step_ms",
+    "warmup",
+    "iters",
+    "trials",
+    "params_m",
+    "gmacs",
+    "tflops",
+    "peak_tflops",
+    "mfu",
+    "ratio_vs_peer",
+    "ratio_vs_official",
+    "sep_pad_overhead",
+    "input_size",
+    "overrides",
+    "attn_backends",
+    "graph_breaks",
+    "compile_s",
+    "peak_mem_gib",
+    "device",
+    "driver",
+    "torch",
+    "cuda",
+    "cudnn",
+    "cpu_threads",
+    "git_sha",
+    "git_dirty",
+    "date",
+    "status",
+    "oom_stage",
+    "source",
 )
 BREAKDOWN_COLUMNS = (
-    "variant", "step", "size", "modality", "separate_and_pad", "mode", "precision", "attn", "compile", "batch_size",
-    "input_size", "overrides", *(f"{f}_ms" for f in BREAKDOWN_FAMILIES), "total_ms", "wall_step_ms",
-    "profiled_step_ms", "range_self_ms", "profiled_steps", "time_source", "device", "driver", "torch", "cuda", "cudnn",
-    "cpu_threads", "git_sha", "git_dirty", "date", "source",
+    "variant",
+    "step",
+    "size",
+    "modality",
+    "separate_and_pad",
+    "mode",
+    "precision",
+    "attn",
+    "compile",
+    "batch_size",
+    "input_size",
+    "overrides",
+    *(f"{f}_ms" for f in BREAKDOWN_FAMILIES),
+    "total_ms",
+    "wall_step_ms",
+    "profiled_step_ms",
+    "range_self_ms",
+    "profiled_steps",
+    "time_source",
+    "device",
+    "driver",
+    "torch",
+    "cuda",
+    "cudnn",
+    "cpu_threads",
+    "git_sha",
+    "git_dirty",
+    "date",
+    "source",
 )
 PAPER_FILES = {
     "table1": ("row", "setting", "separate_and_pad", "image_acc", "image_im_s", "video_acc", "video_clip_s"),
     "table1_claims": ("claim", "modality", "row", "ref_row", "stated", "stated_as", "consistent"),
-    "table2": ("model", "modality", "size", "channels", "blocks", "heads", "params_m", "flops_g", "acc", "speed",
-               "speed_unit"),
+    "table2": (
+        "model",
+        "modality",
+        "size",
+        "channels",
+        "blocks",
+        "heads",
+        "params_m",
+        "flops_g",
+        "acc",
+        "speed",
+        "speed_unit",
+    ),
     "table3": ("ablation_id", "ablation", "setting", "image_acc", "video_acc", "image_default", "video_default"),
     "speed": ("table", "modality", "size", "model", "speed", "unit", "acc"),
 }
@@ -114,6 +227,7 @@ PAPER_FILES = {
 
 # ---- field checks -----------------------------------------------------------------------------------------------
 # Each check returns the value or raises with a message that the caller prefixes with "<file>:<line>: field <name>".
+
 
 class _Bad(Exception):
     """A field failed its check (internal: turned into the one-line ValueError by `_field`)."""
@@ -136,8 +250,17 @@ def _get(obj: dict, name: str) -> Any:
 _MISSING = object()
 
 
-def _field(obj: dict, name: str, where: str, kind: str, *, optional: bool = False, choices: Sequence | None = None,
-           low: float | None = None, high: float | None = None) -> Any:
+def _field(
+    obj: dict,
+    name: str,
+    where: str,
+    kind: str,
+    *,
+    optional: bool = False,
+    choices: Sequence | None = None,
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
     """Validate one field of a record; `kind` is str, int, number, bool, list or dict."""
     value = _get(obj, name)
     try:
@@ -213,17 +336,28 @@ def _jsonl_files(directory: Path, grid: str = "*") -> list[Path]:
     Listed with `iterdir`, which raises on an unreadable directory (PermissionError), where `Path.glob` would
     silently find nothing and the tables would be rewritten empty over the previous ones.
     """
-    return sorted(p for p in directory.iterdir()
-                  if p.name.endswith(".jsonl") and fnmatch.fnmatchcase(p.stem, grid) and not p.is_dir())
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.name.endswith(".jsonl") and fnmatch.fnmatchcase(p.stem, grid) and not p.is_dir()
+    )
 
 
 # ---- run records ------------------------------------------------------------------------------------------------
 
 # Names the grid files use for the paper's ablations and settings, mapped to the names of results/paper/table3.csv.
-ABLATION_ALIASES = {"pretrain_epochs": "epochs", "pretraining_epochs": "epochs", "mask": "mask_ratio",
-                    "dpr": "drop_path", "depth": "decoder_depth"}
-SETTING_ALIASES = {("multi_scale", "last_only"): "false", ("multi_scale", "last"): "false",
-                   ("multi_scale", "all"): "true"}
+ABLATION_ALIASES = {
+    "pretrain_epochs": "epochs",
+    "pretraining_epochs": "epochs",
+    "mask": "mask_ratio",
+    "dpr": "drop_path",
+    "depth": "decoder_depth",
+}
+SETTING_ALIASES = {
+    ("multi_scale", "last_only"): "false",
+    ("multi_scale", "last"): "false",
+    ("multi_scale", "all"): "true",
+}
 
 
 def setting_key(value: Any) -> str:
@@ -303,8 +437,10 @@ def validate_run(obj: dict, where: str) -> dict[str, Any]:
     elif row["status"] == "failed":
         error = obj.get("error", _MISSING)
         if not isinstance(error, str):  # may be empty (a job that died without output), but must be there
-            raise ValueError(f"{where}: field 'error' must be a string (the last lines of the failure), got "
-                             f"{'nothing' if error is _MISSING else _short(error)}")
+            raise ValueError(
+                f"{where}: field 'error' must be a string (the last lines of the failure), got "
+                f"{'nothing' if error is _MISSING else _short(error)}"
+            )
         row["error"] = error
     return row
 
@@ -318,8 +454,7 @@ def _record_files(source: Path, grid: str) -> list[Path]:
         return [source / RUN_RECORD]
     if source.is_dir():
         return _jsonl_files(source, grid)
-    raise ValueError(f"{source}: no such records directory, JSONL file or finished run directory (with "
-                     f"{RUN_RECORD})")
+    raise ValueError(f"{source}: no such records directory, JSONL file or finished run directory (with {RUN_RECORD})")
 
 
 def _warn(message: str) -> None:
@@ -335,8 +470,10 @@ def _read_labels_array(path: Path) -> np.ndarray:
         why = (str(e).splitlines() or [type(e).__name__])[0]
         raise ValueError(f"{display_path(path)}: not a readable .npy array ({why})") from None
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{display_path(path)}: must be a 1-D integer array (one class per test example), got "
-                         f"{array.dtype} {list(array.shape)}")
+        raise ValueError(
+            f"{display_path(path)}: must be a 1-D integer array (one class per test example), got "
+            f"{array.dtype} {list(array.shape)}"
+        )
     return array.astype(np.int16, copy=False)
 
 
@@ -349,8 +486,10 @@ def _predictions(row: dict[str, Any], where: str) -> tuple[np.ndarray | None, np
     if row["status"] != "done" or names == (None, None):
         return None, None
     if None in names:
-        _warn(f"{where}: the record names {'predictions' if names[0] else 'labels'} but not "
-              f"{'labels' if names[0] else 'predictions'}; no paired statistics for this run")
+        _warn(
+            f"{where}: the record names {'predictions' if names[0] else 'labels'} but not "
+            f"{'labels' if names[0] else 'predictions'}; no paired statistics for this run"
+        )
         return None, None
     paths = [Path(n) if Path(n).is_absolute() else Path(row["files_dir"]) / n for n in names]
     gone = [p for p in paths if not p.is_file()]
@@ -359,13 +498,15 @@ def _predictions(row: dict[str, Any], where: str) -> tuple[np.ndarray | None, np
         return None, None
     pred, labels = (_read_labels_array(p) for p in paths)
     if pred.shape != labels.shape:
-        raise ValueError(f"{display_path(paths[0])}: {len(pred)} predictions but {display_path(paths[1])} has "
-                         f"{len(labels)} labels")
+        raise ValueError(
+            f"{display_path(paths[0])}: {len(pred)} predictions but {display_path(paths[1])} has {len(labels)} labels"
+        )
     return pred, labels
 
 
-def load_runs(sources: Path | str | Sequence[Path | str] | None = None, grid: str = "*",
-              root: Path | None = None) -> pd.DataFrame:
+def load_runs(
+    sources: Path | str | Sequence[Path | str] | None = None, grid: str = "*", root: Path | None = None
+) -> pd.DataFrame:
     """Every run record found in `sources`, validated and flattened (`RUN_COLUMNS`), sorted by (grid, run).
 
     Args:
@@ -407,14 +548,15 @@ def load_runs(sources: Path | str | Sequence[Path | str] | None = None, grid: st
             for where, obj in items:
                 row = validate_run(obj, where)
                 if path.suffix == ".jsonl" and row["grid"] != path.stem:
-                    raise ValueError(f"{where}: field 'grid' is {row['grid']!r} but the file is {path.name} "
-                                     "(records/<grid>.jsonl holds one grid)")
+                    raise ValueError(
+                        f"{where}: field 'grid' is {row['grid']!r} but the file is {path.name} "
+                        "(records/<grid>.jsonl holds one grid)"
+                    )
                 if not fnmatch.fnmatchcase(row["grid"], grid):
                     continue
                 key = (row["grid"], row["run"])
                 if key in seen:
-                    raise ValueError(f"{where}: field 'run' {row['run']!r} of grid {row['grid']!r} repeats "
-                                     f"{seen[key]}")
+                    raise ValueError(f"{where}: field 'run' {row['run']!r} of grid {row['grid']!r} repeats {seen[key]}")
                 seen[key] = where
                 if row["run_dir"] is not None:
                     run_dir = Path(row["run_dir"])
@@ -434,6 +576,7 @@ def load_runs(sources: Path | str | Sequence[Path | str] | None = None, grid: st
 
 # ---- per-run curves and reconstructions -------------------------------------------------------------------------
 
+
 def load_curves(run_dir: Path | str) -> pd.DataFrame:
     """The training curves of one run: columns phase, step, epoch, loss, lr, top1 (NaN where a line lacks it).
 
@@ -447,17 +590,23 @@ def load_curves(run_dir: Path | str) -> pd.DataFrame:
         if not path.is_file():
             continue
         for where, obj in _json_lines(path):
-            row = {"phase": phase, "step": _field(obj, "step", where, "int"),
-                   "epoch": _field(obj, "epoch", where, "number"),
-                   "loss": _field(obj, "loss", where, "number", optional=True),
-                   "lr": _field(obj, "lr", where, "number", optional=True),
-                   "top1": _field(obj, "top1", where, "number", optional=True, low=0, high=100)}
+            row = {
+                "phase": phase,
+                "step": _field(obj, "step", where, "int"),
+                "epoch": _field(obj, "epoch", where, "number"),
+                "loss": _field(obj, "loss", where, "number", optional=True),
+                "lr": _field(obj, "lr", where, "number", optional=True),
+                "top1": _field(obj, "top1", where, "number", optional=True, low=0, high=100),
+            }
             if row["loss"] is None and row["top1"] is None:
-                raise ValueError(f"{where}: field 'loss' is missing (a line is a training line with 'loss' or an "
-                                 "eval line with 'top1')")
+                raise ValueError(
+                    f"{where}: field 'loss' is missing (a line is a training line with 'loss' or an "
+                    "eval line with 'top1')"
+                )
             rows.append(row)
     return pd.DataFrame(rows, columns=["phase", "step", "epoch", "loss", "lr", "top1"]).astype(
-        {"loss": float, "lr": float, "top1": float})
+        {"loss": float, "lr": float, "top1": float}
+    )
 
 
 def load_reconstruction(path: Path | str) -> dict[str, np.ndarray]:
@@ -476,8 +625,9 @@ def load_reconstruction(path: Path | str) -> dict[str, np.ndarray]:
     expected = {"mask": image.shape[:3], "reconstruction": image.shape}
     for name, shape in expected.items():
         if arrays[name].shape != shape:
-            raise ValueError(f"{where}: field '{name}' must have shape {list(shape)} like 'input', got "
-                             f"{list(arrays[name].shape)}")
+            raise ValueError(
+                f"{where}: field '{name}' must have shape {list(shape)} like 'input', got {list(arrays[name].shape)}"
+            )
     if arrays["mask"].dtype != bool:
         raise ValueError(f"{where}: field 'mask' must be bool (True = visible), got {arrays['mask'].dtype}")
     for name in ("input", "reconstruction"):
@@ -489,11 +639,23 @@ def load_reconstruction(path: Path | str) -> dict[str, np.ndarray]:
 
 # ---- speed records ----------------------------------------------------------------------------------------------
 
+
 def validate_speed(obj: dict, where: str) -> dict[str, Any]:
     """Check one `hiera-study bench` record (schema in results/README.md) and flatten it (`SPEED_COLUMNS`)."""
     row: dict[str, Any] = dict.fromkeys(SPEED_COLUMNS)
-    for name in ("variant", "size", "impl", "model", "mode", "precision", "attn", "protocol", "device", "torch",
-                 "date"):
+    for name in (
+        "variant",
+        "size",
+        "impl",
+        "model",
+        "mode",
+        "precision",
+        "attn",
+        "protocol",
+        "device",
+        "torch",
+        "date",
+    ):
         row[name] = _field(obj, name, where, "str")
     row["step"] = _field(obj, "step", where, "str", optional=True)
     row["modality"] = _field(obj, "modality", where, "str", choices=MODALITIES)
@@ -507,14 +669,15 @@ def validate_speed(obj: dict, where: str) -> dict[str, Any]:
     row["status"] = _field(obj, "status", where, "str", optional=True, choices=SPEED_STATUSES)
     row["oom_stage"] = _field(obj, "oom_stage", where, "str", optional=True, choices=OOM_STAGES)
     if row["status"] == "oom" and row["batch_size"] is not None:
-        raise ValueError(f"{where}: field 'batch_size' must be null in an out-of-memory record (status 'oom'), got "
-                         f"{row['batch_size']}")
+        raise ValueError(
+            f"{where}: field 'batch_size' must be null in an out-of-memory record (status 'oom'), got "
+            f"{row['batch_size']}"
+        )
     ran = row["batch_size"] is not None
     for name in ("samples_per_s", "samples_per_s_min", "samples_per_s_max", "step_ms"):
         row[name] = _field(obj, name, where, "number", optional=not ran, low=0)
     row["gmacs"] = _field(obj, "gmacs", where, "number", low=0)
-    for name in ("params_m", "tflops", "peak_tflops", "mfu", "ratio_vs_peer", "ratio_vs_official",
-                 "sep_pad_overhead"):
+    for name in ("params_m", "tflops", "peak_tflops", "mfu", "ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead"):
         row[name] = _field(obj, name, where, "number", optional=True, low=0)
     for name in ("warmup", "iters", "trials", "cpu_threads"):
         row[name] = _field(obj, name, where, "int", optional=True)
@@ -538,8 +701,13 @@ def validate_speed(obj: dict, where: str) -> dict[str, Any]:
     return row
 
 
-def _load_jsonl(sources: Path | str | Sequence[Path | str] | None, default: tuple[str, ...], what: str,
-                validate: Callable[[dict, str], dict[str, Any] | None], columns: Sequence[str]) -> pd.DataFrame:
+def _load_jsonl(
+    sources: Path | str | Sequence[Path | str] | None,
+    default: tuple[str, ...],
+    what: str,
+    validate: Callable[[dict, str], dict[str, Any] | None],
+    columns: Sequence[str],
+) -> pd.DataFrame:
     """Records of every `*.jsonl` in the given directories (or the given files), validated, in file and line
     order; the `default` directory may be absent (nothing measured yet: an empty frame). `validate` returns None
     for a record that is valid but has nothing to show (a breakdown that ran out of memory). `sources` None: the
@@ -574,6 +742,7 @@ def load_speed(sources: Path | str | Sequence[Path | str] | None = None) -> pd.D
 
 # ---- breakdown records ------------------------------------------------------------------------------------------
 
+
 def validate_breakdown(obj: dict, where: str) -> dict[str, Any]:
     """Check one `hiera-study bench --breakdown` record (schema in results/README.md) and flatten it
     (`BREAKDOWN_COLUMNS`: one `<family>_ms` column per op family, 0 where the record has none)."""
@@ -597,8 +766,9 @@ def validate_breakdown(obj: dict, where: str) -> dict[str, Any]:
     families = _field(obj, "families", where, "dict")
     for name in families:
         if name not in BREAKDOWN_FAMILIES:
-            raise ValueError(f"{where}: field 'families.{name}' is not an op family; one of "
-                             f"{', '.join(BREAKDOWN_FAMILIES)}")
+            raise ValueError(
+                f"{where}: field 'families.{name}' is not an op family; one of {', '.join(BREAKDOWN_FAMILIES)}"
+            )
     for name in BREAKDOWN_FAMILIES:
         row[f"{name}_ms"] = _field(obj, f"families.{name}", where, "number", optional=True, low=0) or 0.0
     row["total_ms"] = _field(obj, "total_ms", where, "number", low=0)
@@ -628,6 +798,7 @@ def load_breakdown(sources: Path | str | Sequence[Path | str] | None = None) -> 
 
 
 # ---- paper reference numbers and model counts -------------------------------------------------------------------
+
 
 def load_paper(directory: Path | str | None = None) -> dict[str, pd.DataFrame]:
     """The paper's numbers (`results/paper/*.csv` of the project, see its README), one frame per file, empty cells
@@ -676,9 +847,13 @@ class Records:
     breakdown: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(BREAKDOWN_COLUMNS)))
 
 
-def load_all(records: Path | str | Sequence[Path | str] | None = None, speed: Path | str | Sequence | None = None,
-             paper: Path | str | None = None, grid: str = "*",
-             breakdown: Path | str | Sequence[Path | str] | None = None) -> Records:
+def load_all(
+    records: Path | str | Sequence[Path | str] | None = None,
+    speed: Path | str | Sequence | None = None,
+    paper: Path | str | None = None,
+    grid: str = "*",
+    breakdown: Path | str | Sequence[Path | str] | None = None,
+) -> Records:
     """Runs, speed records, paper numbers and breakdown records, validated (the first malformed record stops with
     its location). None: the project's default location of each; `breakdown=()` loads none."""
     return Records(load_runs(records, grid), load_speed(speed), load_paper(paper), load_breakdown(breakdown))

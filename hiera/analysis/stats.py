@@ -133,8 +133,9 @@ def _as_matrix(correct: Any, name: str) -> np.ndarray:
     return a
 
 
-def paired_difference(correct_a: Any, correct_b: Any, n_boot: int = 10000, level: float = 0.95,
-                      seed: int = 0) -> dict[str, Any]:
+def paired_difference(
+    correct_a: Any, correct_b: Any, n_boot: int = 10000, level: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
     """Top-1 of b minus top-1 of a in percentage points, on the same test images, seeds pooled.
 
     Args:
@@ -149,8 +150,10 @@ def paired_difference(correct_a: Any, correct_b: Any, n_boot: int = 10000, level
     """
     a, b = _as_matrix(correct_a, "correct_a"), _as_matrix(correct_b, "correct_b")
     if a.shape != b.shape:
-        raise ValueError(f"correct_a and correct_b must have the same shape (same seeds, same test images), got "
-                         f"{list(a.shape)} and {list(b.shape)}")
+        raise ValueError(
+            f"correct_a and correct_b must have the same shape (same seeds, same test images), got "
+            f"{list(a.shape)} and {list(b.shape)}"
+        )
     seeds, n = a.shape
     d = (b.astype(np.int64) - a.astype(np.int64)).sum(0)  # per image: Σ_seeds (b - a), in -seeds..seeds
     diff = 100.0 * float(d.sum()) / (seeds * n)
@@ -163,5 +166,14 @@ def paired_difference(correct_a: Any, correct_b: Any, n_boot: int = 10000, level
     if len(values) == 1:  # every replicate is the same number: no interpolation noise around it
         lo = hi = diff
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
-    return {"diff": diff, "lo": lo, "hi": hi, "p": mcnemar_exact(only_a, only_b),
-            "significant": bool(lo > 0 or hi < 0), "n": n, "seeds": seeds, "only_a": only_a, "only_b": only_b}
+    return {
+        "diff": diff,
+        "lo": lo,
+        "hi": hi,
+        "p": mcnemar_exact(only_a, only_b),
+        "significant": bool(lo > 0 or hi < 0),
+        "n": n,
+        "seeds": seeds,
+        "only_a": only_a,
+        "only_b": only_b,
+    }

@@ -57,9 +57,14 @@ SPEED_UNIT = {"image": "im/s", "video": "clip/s"}
 SPEED_COL = {"image": "im_s", "video": "clip_s"}  # as in results/paper/table1.csv
 SIZE_LABELS = {k: s.label for k, s in SIZES.items()}
 LABEL_ORDER = [s.label for s in SIZES.values()]
-DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST", "moving-fashion-mnist": "Moving Fashion-MNIST",
-            "imagenet-1k": "ImageNet-1K", "imagenet": "ImageNet-1K", "kinetics-400": "Kinetics-400",
-            "kinetics": "Kinetics-400"}
+DATASET_LABELS = {
+    "fashion-mnist": "Fashion-MNIST",
+    "moving-fashion-mnist": "Moving Fashion-MNIST",
+    "imagenet-1k": "ImageNet-1K",
+    "imagenet": "ImageNet-1K",
+    "kinetics-400": "Kinetics-400",
+    "kinetics": "Kinetics-400",
+}
 PAPER_DATA = {"image": "ImageNet-1K", "video": "Kinetics-400"}
 PAPER_SPEED = "A100 40GB, fp16, PyTorch 1.12.1, no fused attention, best batch"
 # Table 1 speed-ups are over the supervised MViTv2 baseline, the row the paper's "2.4x faster" refers to.
@@ -91,6 +96,7 @@ class Table:
 
 # ---- small helpers ----------------------------------------------------------------------------------------------
 
+
 def _num(x: Any) -> bool:
     return x is not None and not (isinstance(x, float) and math.isnan(x))
 
@@ -112,8 +118,14 @@ def summarize(runs: pd.DataFrame) -> dict[str, Any]:
     done = runs.loc[runs["status"] == "done", "top1"].astype(float)
     n = len(done)
     _, _, lo, hi = mean_ci(done.to_numpy(), LEVEL)
-    return {"mean": done.mean() if n else np.nan, "std": done.std(ddof=1) if n > 1 else np.nan, "n": n,
-            "expected": len(runs), "lo": lo, "hi": hi}
+    return {
+        "mean": done.mean() if n else np.nan,
+        "std": done.std(ddof=1) if n > 1 else np.nan,
+        "n": n,
+        "expected": len(runs),
+        "lo": lo,
+        "hi": hi,
+    }
 
 
 def _ci_cell(lo: float, hi: float) -> str:
@@ -226,22 +238,30 @@ def describe_runs(runs: pd.DataFrame) -> list[str]:
         for (dataset, proxy), d in part.groupby(["dataset", "proxy"], sort=True):
             name = DATASET_LABELS.get(dataset, dataset)
             res = ", ".join(resolution_label(s) for s in sorted(set(d["input_size"])))
-            epochs = (f"MAE {_range(d['pretrain_epochs'])} + finetune {_range(d['finetune_epochs'])} epochs"
-                      if d["pretrain_epochs"].notna().any() else f"{_range(d['finetune_epochs'])} epochs")
+            epochs = (
+                f"MAE {_range(d['pretrain_epochs'])} + finetune {_range(d['finetune_epochs'])} epochs"
+                if d["pretrain_epochs"].notna().any()
+                else f"{_range(d['finetune_epochs'])} epochs"
+            )
             dates = _range([s[:10] for s in d["date"]])
             kind = "proxy" if proxy else "full dataset"
             sizes = sorted(set(d["size"]) - {"proxy"})  # "proxy": the grid's own small model, said already
-            sentence = (f"Ours, {modality}: {name} {res} {kind}, {hardware(d['device'], d['cpu_threads'])}"
-                        + (f", size {', '.join(sizes)}" if sizes else "") +
-                        f"; {epochs}; {', '.join(sorted(set(d['precision'])))}; runs of {dates}.")
+            sentence = (
+                f"Ours, {modality}: {name} {res} {kind}, {hardware(d['device'], d['cpu_threads'])}"
+                + (f", size {', '.join(sizes)}" if sizes else "")
+                + f"; {epochs}; {', '.join(sorted(set(d['precision'])))}; runs of {dates}."
+            )
             if proxy:
-                sentence += (f" Proxy numbers: not {PAPER_DATA[modality]} accuracies; compare rows with each other, "
-                             "not with the paper's column.")
+                sentence += (
+                    f" Proxy numbers: not {PAPER_DATA[modality]} accuracies; compare rows with each other, "
+                    "not with the paper's column."
+                )
             out.append(sentence)
     return out
 
 
 # ---- speed selection --------------------------------------------------------------------------------------------
+
 
 def _ours_infer(speed: pd.DataFrame) -> pd.DataFrame:
     """Our inference measurements that ran (the pool for the speeds of Tables 1 and 2)."""
@@ -283,9 +303,14 @@ def best_speed(rows: pd.DataFrame) -> dict[str, Any] | None:
     means = per_batch["samples_per_s"].mean()
     batch = int(means.index[int(np.argmax(means.to_numpy()))])
     best = rows[rows["batch_size"] == batch]
-    return {"samples_per_s": float(means[batch]), "batch": batch, "n": len(best),
-            "min": float(best["samples_per_s_min"].min()), "max": float(best["samples_per_s_max"].max()),
-            "rows": best}
+    return {
+        "samples_per_s": float(means[batch]),
+        "batch": batch,
+        "n": len(best),
+        "min": float(best["samples_per_s_min"].min()),
+        "max": float(best["samples_per_s_max"].max()),
+        "rows": best,
+    }
 
 
 def describe_condition(rows: pd.DataFrame, cond: tuple, what: str) -> str:
@@ -293,16 +318,33 @@ def describe_condition(rows: pd.DataFrame, cond: tuple, what: str) -> str:
     c = dict(zip(CONDITION, cond))
     dates = _range(sorted(s[:10] for s in rows["date"]))
     drivers = ", ".join(sorted({d for d in rows["driver"] if isinstance(d, str)})) or "none"
-    shas = ", ".join(sorted({s[:7] + ("+dirty" if dirty else "") for s, dirty in zip(rows["git_sha"],
-                                                                                     rows["git_dirty"])
-                             if isinstance(s, str)})) or "unknown"
-    return (f"Ours, {what}: {c['device']} (driver {drivers}), torch {c['torch']}, {c['precision']}, {c['attn']} "
-            f"attention, {'compiled' if c['compile'] else 'no compile'}, protocol {c['protocol']}, mode {c['mode']}; "
-            f"best batch per model; measured {dates}, git {shas}.")
+    shas = (
+        ", ".join(
+            sorted(
+                {
+                    s[:7] + ("+dirty" if dirty else "")
+                    for s, dirty in zip(rows["git_sha"], rows["git_dirty"])
+                    if isinstance(s, str)
+                }
+            )
+        )
+        or "unknown"
+    )
+    return (
+        f"Ours, {what}: {c['device']} (driver {drivers}), torch {c['torch']}, {c['precision']}, {c['attn']} "
+        f"attention, {'compiled' if c['compile'] else 'no compile'}, protocol {c['protocol']}, mode {c['mode']}; "
+        f"best batch per model; measured {dates}, git {shas}."
+    )
 
 
-def speeds_for(speed: pd.DataFrame, runs: pd.DataFrame, trained: dict[Any, str], full: dict[Any, str],
-               what: str, full_what: str = "") -> tuple[dict[Any, dict | None], str | None, str | None]:
+def speeds_for(
+    speed: pd.DataFrame,
+    runs: pd.DataFrame,
+    trained: dict[Any, str],
+    full: dict[Any, str],
+    what: str,
+    full_what: str = "",
+) -> tuple[dict[Any, dict | None], str | None, str | None]:
     """Best-batch speeds for the rows of a table (keys of `trained` / `full`), from one measurement condition.
 
     Prefers measurements of the models the runs trained: the same variant at the runs' input size, with whatever
@@ -326,7 +368,7 @@ def speeds_for(speed: pd.DataFrame, runs: pd.DataFrame, trained: dict[Any, str],
     chosen = _in_condition(pool, cond, keys)
     found = {k: best_speed(chosen[chosen["variant"] == v]) for k, v in names.items()}
     used = pd.concat([b["rows"] for b in found.values() if b])
-    return found, describe_condition(used, cond[:len(CONDITION)], what), cond[0]
+    return found, describe_condition(used, cond[: len(CONDITION)], what), cond[0]
 
 
 def _ladder_names(size: str, modality: str) -> dict[str, str]:
@@ -353,6 +395,7 @@ def _first_variant(runs: pd.DataFrame, column: str) -> dict[Any, str]:
 
 # ---- Table 1 ----------------------------------------------------------------------------------------------------
 
+
 def table1_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Numbers of Table 1: per step (ladder order) and modality, our accuracy over seeds, our best-batch speed and
     speed-up over row `sup`, and the paper's. Returns the frame and the caption sentences on speeds."""
@@ -371,17 +414,30 @@ def table1_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
         data[f"{modality}_acc_ci_lo"] = [s["lo"] for s in stats]
         data[f"{modality}_acc_ci_hi"] = [s["hi"] for s in stats]
         paired = paired_steps(mine)
-        for name, default in (("vs", None), ("seeds", np.nan), ("diff", np.nan), ("lo", np.nan), ("hi", np.nan),
-                              ("p", np.nan), ("significant", None)):
-            data[f"{modality}_diff{'' if name == 'diff' else '_' + name}"] = [paired.get(s, {}).get(name, default)
-                                                                             for s in STEP_IDS]
+        for name, default in (
+            ("vs", None),
+            ("seeds", np.nan),
+            ("diff", np.nan),
+            ("lo", np.nan),
+            ("hi", np.nan),
+            ("p", np.nan),
+            ("significant", None),
+        ):
+            data[f"{modality}_diff{'' if name == 'diff' else '_' + name}"] = [
+                paired.get(s, {}).get(name, default) for s in STEP_IDS
+            ]
         data[f"{modality}_acc_paper"] = [paper[f"{modality}_acc"].get(s, np.nan) for s in STEP_IDS]
         size = _speed_size(recs.speed, modality, sorted(set(mine["size"]) & set(SIZES)))
         # a table with runs shows speeds only for the modalities it ran: `table1` has the full-size ladder's
         full = _ladder_names(size, modality) if size and (runs.empty or len(mine)) else {}
-        found, caption, _ = speeds_for(recs.speed, mine, _first_variant(mine, "step"), full,
-                                       f"{modality} {SPEED_UNIT[modality]}",
-                                       f" of the Hiera-{SIZE_LABELS[size]} ladder" if size else "")
+        found, caption, _ = speeds_for(
+            recs.speed,
+            mine,
+            _first_variant(mine, "step"),
+            full,
+            f"{modality} {SPEED_UNIT[modality]}",
+            f" of the Hiera-{SIZE_LABELS[size]} ladder" if size else "",
+        )
         if caption:
             captions.append(caption)
         data[f"{modality}_{col}"] = [found[s]["samples_per_s"] if found.get(s) else np.nan for s in STEP_IDS]
@@ -421,20 +477,32 @@ def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1", 
         for modality in ("image", "video"):
             col = SPEED_COL[modality]
             dagger = " †" if d["row"] == "b" and _num(d[f"{modality}_{col}_paper"]) else ""
-            diff = {k: d[f"{modality}_diff" + ("" if k == "diff" else f"_{k}")]
-                    for k in ("vs", "seeds", "diff", "lo", "hi", "significant")}
-            cells += [_acc_cell(d[f"{modality}_acc_mean"], d[f"{modality}_acc_std"], d[f"{modality}_acc_n"],
-                                d[f"{modality}_acc_expected"]),
-                      _ci_cell(d[f"{modality}_acc_ci_lo"], d[f"{modality}_acc_ci_hi"]),
-                      _diff_cell(diff if _num(diff["diff"]) else None),
-                      _f(d[f"{modality}_acc_paper"], ".1f"),
-                      _f(d[f"{modality}_{col}"], ".1f"), _f(d[f"{modality}_{col}_paper"], ".1f") + dagger,
-                      _f(d[f"{modality}_speedup"], ".2f"), _f(d[f"{modality}_speedup_paper"], ".2f")]
+            diff = {
+                k: d[f"{modality}_diff" + ("" if k == "diff" else f"_{k}")]
+                for k in ("vs", "seeds", "diff", "lo", "hi", "significant")
+            }
+            cells += [
+                _acc_cell(
+                    d[f"{modality}_acc_mean"],
+                    d[f"{modality}_acc_std"],
+                    d[f"{modality}_acc_n"],
+                    d[f"{modality}_acc_expected"],
+                ),
+                _ci_cell(d[f"{modality}_acc_ci_lo"], d[f"{modality}_acc_ci_hi"]),
+                _diff_cell(diff if _num(diff["diff"]) else None),
+                _f(d[f"{modality}_acc_paper"], ".1f"),
+                _f(d[f"{modality}_{col}"], ".1f"),
+                _f(d[f"{modality}_{col}_paper"], ".1f") + dagger,
+                _f(d[f"{modality}_speedup"], ".2f"),
+                _f(d[f"{modality}_speedup_paper"], ".2f"),
+            ]
         rows.append(cells)
     caption = [
         f"Paper (Table 1): Hiera-L, {PAPER_DATA['image']} / {PAPER_DATA['video']} top-1 (%), {PAPER_SPEED}."
-        if paper_acc else f"Paper (Table 1): Hiera-L speeds, {PAPER_SPEED}.",
-        *describe_runs(runs), *speed_captions,
+        if paper_acc
+        else f"Paper (Table 1): Hiera-L speeds, {PAPER_SPEED}.",
+        *describe_runs(runs),
+        *speed_captions,
         "Accuracy: mean ± std over seeds (n); (k/n): only k of n seeds finished.",
     ]
     if runs.empty:
@@ -458,22 +526,33 @@ def table1(recs: Records, name: str, runs: pd.DataFrame, what: str = "Table 1", 
         "per-example predictions of the same test images in both rows).",
     ]
     if not paper_acc:
-        notes.insert(4, "acc paper: none; the paper's Table-1 accuracies are after MAE pretraining, and its ladder "
-                        "trained from scratch (Appendix B) is given only as a figure (Fig. 8). Speeds do not "
-                        "depend on the training: the paper's are shown.")
+        notes.insert(
+            4,
+            "acc paper: none; the paper's Table-1 accuracies are after MAE pretraining, and its ladder "
+            "trained from scratch (Appendix B) is given only as a figure (Fig. 8). Speeds do not "
+            "depend on the training: the paper's are shown.",
+        )
     title = f"{what}: simplifying MViTv2 into Hiera, ours vs paper{_scope(runs)}"
-    sub = ["acc ours", "95% CI", "Δ prev", "acc paper", "{} ours", "{} paper", f"×{REF_ROW} ours",
-           f"×{REF_ROW} paper"]
+    sub = ["acc ours", "95% CI", "Δ prev", "acc paper", "{} ours", "{} paper", f"×{REF_ROW} ours", f"×{REF_ROW} paper"]
     columns = ["step", "setting"] + [c.format("im/s") for c in sub] + [c.format("clip/s") for c in sub]
     return Table(
-        name=name, title=title, caption=caption,
-        groups=[("", 2), ("Image", len(sub)), ("Video", len(sub))], columns=columns,
-        align="ll" + "r" * 2 * len(sub), rows=rows, data=data,
-        formats={**{c: ".0f" for c in data.columns if c.endswith(("_n", "_expected", "_batch", "_seeds"))},
-                 **{c: ".1f" for c in data.columns if c.endswith("_paper") and "speedup" not in c},
-                 **{c: ".2f" for c in data.columns if c.endswith(("_im_s", "_clip_s"))},
-                 **{c: ".3g" for c in data.columns if c.endswith("_diff_p")}},
-        notes=notes, missing=_missing(runs))
+        name=name,
+        title=title,
+        caption=caption,
+        groups=[("", 2), ("Image", len(sub)), ("Video", len(sub))],
+        columns=columns,
+        align="ll" + "r" * 2 * len(sub),
+        rows=rows,
+        data=data,
+        formats={
+            **{c: ".0f" for c in data.columns if c.endswith(("_n", "_expected", "_batch", "_seeds"))},
+            **{c: ".1f" for c in data.columns if c.endswith("_paper") and "speedup" not in c},
+            **{c: ".2f" for c in data.columns if c.endswith(("_im_s", "_clip_s"))},
+            **{c: ".3g" for c in data.columns if c.endswith("_diff_p")},
+        },
+        notes=notes,
+        missing=_missing(runs),
+    )
 
 
 def mae_vs_scratch(name: str, mae: pd.DataFrame, scratch: pd.DataFrame) -> Table:
@@ -492,32 +571,78 @@ def mae_vs_scratch(name: str, mae: pd.DataFrame, scratch: pd.DataFrame) -> Table
             sa, sb, d = summarize(a), summarize(b), paired_runs(a, b)
             cell = DASH
             if "diff" in d:
-                cell = (f"{d['diff']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]{SIGNIFICANT if d['significant'] else ''}"
-                        f" ({int(d['seeds'])})")
-            rows.append([modality, step, titles[step], _acc_cell(sb["mean"], sb["std"], sb["n"], sb["expected"]),
-                         _acc_cell(sa["mean"], sa["std"], sa["n"], sa["expected"]), cell])
-            data.append({"modality": modality, "step": step, "mae_mean": sb["mean"], "mae_std": sb["std"],
-                         "mae_n": sb["n"], "scratch_mean": sa["mean"], "scratch_std": sa["std"], "scratch_n": sa["n"],
-                         "seeds": d["seeds"], "diff": d.get("diff", np.nan), "diff_lo": d.get("lo", np.nan),
-                         "diff_hi": d.get("hi", np.nan), "diff_p": d.get("p", np.nan),
-                         "significant": d.get("significant")})
+                cell = (
+                    f"{d['diff']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]{SIGNIFICANT if d['significant'] else ''}"
+                    f" ({int(d['seeds'])})"
+                )
+            rows.append(
+                [
+                    modality,
+                    step,
+                    titles[step],
+                    _acc_cell(sb["mean"], sb["std"], sb["n"], sb["expected"]),
+                    _acc_cell(sa["mean"], sa["std"], sa["n"], sa["expected"]),
+                    cell,
+                ]
+            )
+            data.append(
+                {
+                    "modality": modality,
+                    "step": step,
+                    "mae_mean": sb["mean"],
+                    "mae_std": sb["std"],
+                    "mae_n": sb["n"],
+                    "scratch_mean": sa["mean"],
+                    "scratch_std": sa["std"],
+                    "scratch_n": sa["n"],
+                    "seeds": d["seeds"],
+                    "diff": d.get("diff", np.nan),
+                    "diff_lo": d.get("lo", np.nan),
+                    "diff_hi": d.get("hi", np.nan),
+                    "diff_p": d.get("p", np.nan),
+                    "significant": d.get("significant"),
+                }
+            )
     both = pd.concat([mae, scratch])
     steps = "the supervised baseline (`sup`) trains from scratch in both grids: its row compares two runs of one recipe"
     return Table(
-        name=name, title=f"MAE + finetuning vs from scratch, per Table-1 step (paper App. B){_scope(both)}",
-        caption=[*describe_runs(both)], groups=[("", len(rows[0]) if rows else 6)],
+        name=name,
+        title=f"MAE + finetuning vs from scratch, per Table-1 step (paper App. B){_scope(both)}",
+        caption=[*describe_runs(both)],
+        groups=[("", len(rows[0]) if rows else 6)],
         columns=["modality", "step", "setting", "MAE + finetune", "from scratch", "Δ MAE − scratch"],
-        align="lllrrr", rows=rows, data=pd.DataFrame(data, columns=[
-            "modality", "step", "mae_mean", "mae_std", "mae_n", "scratch_mean", "scratch_std", "scratch_n", "seeds",
-            "diff", "diff_lo", "diff_hi", "diff_p", "significant"]),
+        align="lllrrr",
+        rows=rows,
+        data=pd.DataFrame(
+            data,
+            columns=[
+                "modality",
+                "step",
+                "mae_mean",
+                "mae_std",
+                "mae_n",
+                "scratch_mean",
+                "scratch_std",
+                "scratch_n",
+                "seeds",
+                "diff",
+                "diff_lo",
+                "diff_hi",
+                "diff_p",
+                "significant",
+            ],
+        ),
         formats={"mae_n": ".0f", "scratch_n": ".0f", "seeds": ".0f", "diff_p": ".3g"},
-        notes=[f"MAE + finetune: the Table-1 grid's runs; from scratch: the Appendix-B grid's runs of the same model "
-               f"and as many passes over the data; {steps} (Δ 0 when the training is deterministic).",
-               f"Δ MAE − scratch: top-1 after MAE minus from scratch, in points, on the same test images, seeds paired "
-               f"by seed number and pooled ((k): seeds in both); [lo, hi]: 95% percentile paired bootstrap over test "
-               f"images ({N_BOOT:,} resamples); {SIGNIFICANT}: the interval excludes 0. It covers test-set sampling "
-               f"only, not training noise across seeds. The CSV adds the exact McNemar p (`diff_p`)."],
-        missing=_missing(both))
+        notes=[
+            f"MAE + finetune: the Table-1 grid's runs; from scratch: the Appendix-B grid's runs of the same model "
+            f"and as many passes over the data; {steps} (Δ 0 when the training is deterministic).",
+            f"Δ MAE − scratch: top-1 after MAE minus from scratch, in points, on the same test images, seeds paired "
+            f"by seed number and pooled ((k): seeds in both); [lo, hi]: 95% percentile paired bootstrap over test "
+            f"images ({N_BOOT:,} resamples); {SIGNIFICANT}: the interval excludes 0. It covers test-set sampling "
+            f"only, not training noise across seeds. The CSV adds the exact McNemar p (`diff_p`).",
+        ],
+        missing=_missing(both),
+    )
 
 
 def _quote(note: Any) -> str:
@@ -528,12 +653,17 @@ def _quote(note: Any) -> str:
 
 # ---- Table 2 ----------------------------------------------------------------------------------------------------
 
+
 def table2_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Per model size and modality: our params/GMACs (model_stats.json), accuracy over seeds and best-batch speed,
     beside the paper's Table 2/4/8/16/17 numbers."""
     paper = recs.paper["table2"].set_index(["modality", "size"])
-    keys = [(m, s) for m in ("image", "video") for s in SIZES
-            if (m, s) in paper.index or ((runs["modality"] == m) & (runs["size"] == s)).any()]
+    keys = [
+        (m, s)
+        for m in ("image", "video")
+        for s in SIZES
+        if (m, s) in paper.index or ((runs["modality"] == m) & (runs["size"] == s)).any()
+    ]
     names = [f"hiera_{s}_{RES[m]}" for m, s in keys]
     counts = model_counts(names)
     captions = []
@@ -553,16 +683,28 @@ def table2_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
         p = paper.loc[(modality, size)] if (modality, size) in paper.index else None
         acc = summarize(runs[(runs["modality"] == modality) & (runs["size"] == size)])
         count, best = counts[name], speed.get((modality, size))
-        rows.append({
-            "model": f"Hiera-{SIZE_LABELS[size]}", "modality": modality, "size": size, "variant": name,
-            "params_m": count[0] if count else np.nan, "params_m_paper": p["params_m"] if p is not None else np.nan,
-            "gmacs": count[1] if count else np.nan, "flops_g_paper": p["flops_g"] if p is not None else np.nan,
-            "acc_mean": acc["mean"], "acc_std": acc["std"], "acc_n": acc["n"], "acc_expected": acc["expected"],
-            "acc_paper": p["acc"] if p is not None else np.nan,
-            "speed": best["samples_per_s"] if best else np.nan, "speed_batch": best["batch"] if best else np.nan,
-            "speed_paper": p["speed"] if p is not None else np.nan, "speed_unit": SPEED_UNIT[modality],
-            "speed_device": devices.get(modality) if best else None,
-        })
+        rows.append(
+            {
+                "model": f"Hiera-{SIZE_LABELS[size]}",
+                "modality": modality,
+                "size": size,
+                "variant": name,
+                "params_m": count[0] if count else np.nan,
+                "params_m_paper": p["params_m"] if p is not None else np.nan,
+                "gmacs": count[1] if count else np.nan,
+                "flops_g_paper": p["flops_g"] if p is not None else np.nan,
+                "acc_mean": acc["mean"],
+                "acc_std": acc["std"],
+                "acc_n": acc["n"],
+                "acc_expected": acc["expected"],
+                "acc_paper": p["acc"] if p is not None else np.nan,
+                "speed": best["samples_per_s"] if best else np.nan,
+                "speed_batch": best["batch"] if best else np.nan,
+                "speed_paper": p["speed"] if p is not None else np.nan,
+                "speed_unit": SPEED_UNIT[modality],
+                "speed_device": devices.get(modality) if best else None,
+            }
+        )
     return pd.DataFrame(rows), captions
 
 
@@ -570,34 +712,60 @@ def table2(recs: Records, name: str, runs: pd.DataFrame) -> Table:
     data, speed_captions = table2_frame(recs, runs)
     rows = []
     for d in data.to_dict("records"):
-        rows.append([
-            d["model"], "16×224²" if d["modality"] == "video" else "224²",
-            _f(d["params_m"], ".2f"), _f(d["params_m_paper"], ".0f"), _f(d["gmacs"], ".2f"),
-            _f(d["flops_g_paper"], ".0f"), _acc_cell(d["acc_mean"], d["acc_std"], d["acc_n"], d["acc_expected"]),
-            _f(d["acc_paper"], ".1f"), _f(d["speed"], ".1f"),
-            _f(d["speed_paper"], ".0f" if d["modality"] == "image" else ".1f"), d["speed_unit"]])
+        rows.append(
+            [
+                d["model"],
+                "16×224²" if d["modality"] == "video" else "224²",
+                _f(d["params_m"], ".2f"),
+                _f(d["params_m_paper"], ".0f"),
+                _f(d["gmacs"], ".2f"),
+                _f(d["flops_g_paper"], ".0f"),
+                _acc_cell(d["acc_mean"], d["acc_std"], d["acc_n"], d["acc_expected"]),
+                _f(d["acc_paper"], ".1f"),
+                _f(d["speed"], ".1f"),
+                _f(d["speed_paper"], ".0f" if d["modality"] == "image" else ".1f"),
+                d["speed_unit"],
+            ]
+        )
     caption = [
         f"Paper: params and FLOPs (multiply-accumulates) from Table 2 (images) and Table 4 (video, per view), rounded "
         f"by the paper; top-1 from Table 8 ({PAPER_DATA['image']}) and Table 4 ({PAPER_DATA['video']}, 3×5 views); "
         f"speed from Tables 16/17 ({PAPER_SPEED}).",
         "Ours: params and fvcore GMACs at the full input (results/variants/model_stats.json).",
-        *describe_runs(runs), *speed_captions,
+        *describe_runs(runs),
+        *speed_captions,
     ]
     if runs.empty:
         caption.append("No Table-2 runs were found: accuracy columns of ours are empty.")
     title = f"Table 2: model sizes, ours vs paper{_scope(runs, sizes=False)}"
     return Table(
-        name=name, title=title, caption=caption,
+        name=name,
+        title=title,
+        caption=caption,
         groups=[("", 2), ("Params (M)", 2), ("GMACs", 2), ("Top-1 (%)", 2), ("Speed", 3)],
         columns=["model", "input", "ours", "paper", "ours", "paper", "ours", "paper", "ours", "paper", "unit"],
-        align="llrrrrrrrrl", rows=rows, data=data,
-        formats={"params_m": ".4f", "gmacs": ".4f", "params_m_paper": ".0f", "flops_g_paper": ".0f", "acc_n": ".0f",
-                 "acc_expected": ".0f", "acc_paper": ".1f", "speed": ".2f", "speed_batch": ".0f", "speed_paper": ".1f"},
+        align="llrrrrrrrrl",
+        rows=rows,
+        data=data,
+        formats={
+            "params_m": ".4f",
+            "gmacs": ".4f",
+            "params_m_paper": ".0f",
+            "flops_g_paper": ".0f",
+            "acc_n": ".0f",
+            "acc_expected": ".0f",
+            "acc_paper": ".1f",
+            "speed": ".2f",
+            "speed_batch": ".0f",
+            "speed_paper": ".1f",
+        },
         notes=[f"{DASH}: no number (no fresh count, run, or measurement; or the paper has none)."],
-        missing=_missing(runs))
+        missing=_missing(runs),
+    )
 
 
 # ---- Table 3 ----------------------------------------------------------------------------------------------------
+
 
 def table3_frame(recs: Records, runs: pd.DataFrame) -> pd.DataFrame:
     """Per ablation setting: our accuracy over seeds for images and video beside the paper's. Runs whose ablation
@@ -611,21 +779,31 @@ def table3_frame(recs: Records, runs: pd.DataFrame) -> pd.DataFrame:
         extra = sorted((s for a, s in ours if a == ablation and (a, s) not in texts), key=_setting_order)
         keys += [(ids.get(ablation, ""), ablation, s) for s in paper.loc[paper["ablation"] == ablation, "setting"]]
         keys += [(ids.get(ablation, ""), ablation, s) for s in extra]
-    defaults = {m: set(zip(paper.loc[paper[f"{m}_default"], "ablation"], paper.loc[paper[f"{m}_default"], "setting"]))
-                for m in ("image", "video")}
+    defaults = {
+        m: set(zip(paper.loc[paper[f"{m}_default"], "ablation"], paper.loc[paper[f"{m}_default"], "setting"]))
+        for m in ("image", "video")
+    }
     rows = []
     for ablation_id, ablation, setting in keys:
         p = paper[(paper["ablation"] == ablation) & (paper["setting"] == setting)]
         row = {"ablation_id": ablation_id, "ablation": ablation, "setting": texts.get((ablation, setting), setting)}
         for modality in ("image", "video"):
             is_default = (ablation, setting) in defaults[modality]
-            picked = (runs["modality"] == modality) & (((runs["ablation"] == ablation) & (runs["setting"] == setting))
-                                                      | ((runs["ablation"] == "default") & is_default))
+            picked = (runs["modality"] == modality) & (
+                ((runs["ablation"] == ablation) & (runs["setting"] == setting))
+                | ((runs["ablation"] == "default") & is_default)
+            )
             acc = summarize(runs[picked])
-            row.update({f"{modality}_default": is_default, f"{modality}_acc_mean": acc["mean"],
-                        f"{modality}_acc_std": acc["std"], f"{modality}_acc_n": acc["n"],
-                        f"{modality}_acc_expected": acc["expected"],
-                        f"{modality}_acc_paper": p[f"{modality}_acc"].iloc[0] if len(p) else np.nan})
+            row.update(
+                {
+                    f"{modality}_default": is_default,
+                    f"{modality}_acc_mean": acc["mean"],
+                    f"{modality}_acc_std": acc["std"],
+                    f"{modality}_acc_n": acc["n"],
+                    f"{modality}_acc_expected": acc["expected"],
+                    f"{modality}_acc_paper": p[f"{modality}_acc"].iloc[0] if len(p) else np.nan,
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -642,58 +820,97 @@ def table3(recs: Records, name: str, runs: pd.DataFrame) -> Table:
     rows = []
     for d in data.to_dict("records"):
         default = {(True, True): "both", (True, False): "image", (False, True): "video"}.get(
-            (d["image_default"], d["video_default"]), "")
+            (d["image_default"], d["video_default"]), ""
+        )
         label = f"({d['ablation_id']}) {d['ablation']}" if d["ablation_id"] else d["ablation"]
-        rows.append([label, d["setting"], default,
-                     *(c for m in ("image", "video") for c in (
-                         _acc_cell(d[f"{m}_acc_mean"], d[f"{m}_acc_std"], d[f"{m}_acc_n"], d[f"{m}_acc_expected"]),
-                         _f(d[f"{m}_acc_paper"], ".1f")))])
+        rows.append(
+            [
+                label,
+                d["setting"],
+                default,
+                *(
+                    c
+                    for m in ("image", "video")
+                    for c in (
+                        _acc_cell(d[f"{m}_acc_mean"], d[f"{m}_acc_std"], d[f"{m}_acc_n"], d[f"{m}_acc_expected"]),
+                        _f(d[f"{m}_acc_paper"], ".1f"),
+                    )
+                ),
+            ]
+        )
     caption = [
         f"Paper (Table 3): MAE ablations with Hiera-L, 400 ({PAPER_DATA['image']}) / 800 ({PAPER_DATA['video']}) "
         "pretraining epochs + 50 finetuning, top-1 (%); defaults (gray in the paper) as inferred in "
         "results/paper/README.md.",
-        *describe_runs(runs), "Accuracy: mean ± std over seeds (n); (k/n): only k of n seeds finished.",
+        *describe_runs(runs),
+        "Accuracy: mean ± std over seeds (n); (k/n): only k of n seeds finished.",
     ]
     title = f"Table 3: MAE ablations, ours vs paper{_scope(runs)}"
     return Table(
-        name=name, title=title, caption=caption,
+        name=name,
+        title=title,
+        caption=caption,
         groups=[("", 3), ("Image", 2), ("Video", 2)],
-        columns=["ablation", "setting", "default", "ours", "paper", "ours", "paper"], align="lllrrrr", rows=rows,
-        data=data, formats={c: ".0f" for c in data.columns if c.endswith(("_n", "_expected"))},
-        notes=["default: the paper's default for that modality (runs with ablation `default` fill these rows).",
-               f"{DASH}: no number (see the missing runs, or the paper has none)."],
-        missing=_missing(runs))
+        columns=["ablation", "setting", "default", "ours", "paper", "ours", "paper"],
+        align="lllrrrr",
+        rows=rows,
+        data=data,
+        formats={c: ".0f" for c in data.columns if c.endswith(("_n", "_expected"))},
+        notes=[
+            "default: the paper's default for that modality (runs with ablation `default` fill these rows).",
+            f"{DASH}: no number (see the missing runs, or the paper has none).",
+        ],
+        missing=_missing(runs),
+    )
 
 
 # ---- other grids (smoke tests, demos, Appendix B) ---------------------------------------------------------------
+
 
 def runs_table(recs: Records, grid: str, runs: pd.DataFrame) -> Table:
     """Accuracy per distinct configuration of a grid that has no paper table to sit beside."""
     keys = ["modality", "variant", "step", "size", "dataset", "ablation", "setting"]
     frame = runs.assign(**{k: runs[k].fillna("") for k in keys})
     order = {s: i for i, s in enumerate(STEP_IDS)}
-    groups = sorted(frame.groupby(keys, sort=False), key=lambda kv: (
-        kv[0][0], order.get(kv[0][2], len(order)), *map(str, kv[0])))
+    groups = sorted(
+        frame.groupby(keys, sort=False), key=lambda kv: (kv[0][0], order.get(kv[0][2], len(order)), *map(str, kv[0]))
+    )
     rows, data = [], []
     for key, d in groups:
         acc = summarize(d)
         info = dict(zip(keys, key))
-        data.append({**info, "acc_mean": acc["mean"], "acc_std": acc["std"], "acc_n": acc["n"],
-                     "acc_expected": acc["expected"]})
+        data.append(
+            {**info, "acc_mean": acc["mean"], "acc_std": acc["std"], "acc_n": acc["n"], "acc_expected": acc["expected"]}
+        )
         setting = f"{info['ablation']}={info['setting']}" if info["ablation"] else ""
-        rows.append([info["modality"], info["variant"], info["step"] or DASH, info["size"],
-                     DATASET_LABELS.get(info["dataset"], info["dataset"]), setting or DASH,
-                     _acc_cell(acc["mean"], acc["std"], acc["n"], acc["expected"])])
+        rows.append(
+            [
+                info["modality"],
+                info["variant"],
+                info["step"] or DASH,
+                info["size"],
+                DATASET_LABELS.get(info["dataset"], info["dataset"]),
+                setting or DASH,
+                _acc_cell(acc["mean"], acc["std"], acc["n"], acc["expected"]),
+            ]
+        )
     tables = sorted(set(runs["table"]))
     return Table(
-        name=f"runs-{grid}", title=f"Runs of grid `{grid}` (table {', '.join(tables)})",
+        name=f"runs-{grid}",
+        title=f"Runs of grid `{grid}` (table {', '.join(tables)})",
         caption=[*describe_runs(runs), "Accuracy: mean ± std over seeds (n); (k/n): only k of n seeds finished."],
-        groups=[("", 7)], columns=["modality", "variant", "step", "size", "dataset", "setting", "top-1 ours"],
-        align="llllllr", rows=rows, data=pd.DataFrame(data),
-        formats={"acc_n": ".0f", "acc_expected": ".0f"}, missing=_missing(runs))
+        groups=[("", 7)],
+        columns=["modality", "variant", "step", "size", "dataset", "setting", "top-1 ours"],
+        align="llllllr",
+        rows=rows,
+        data=pd.DataFrame(data),
+        formats={"acc_n": ".0f", "acc_expected": ".0f"},
+        missing=_missing(runs),
+    )
 
 
 # ---- speed tables -----------------------------------------------------------------------------------------------
+
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "_", str(text).lower()).strip("_")
@@ -723,8 +940,9 @@ def speed_tables(recs: Records) -> list[Table]:
     for cond, group in speed.groupby(list(CONDITION), sort=True):
         c = dict(zip(CONDITION, cond))
         models, stages = [], {}
-        for key, d in group.groupby(["variant", "impl", "model", "separate_and_pad", "overrides"], dropna=False,
-                                    sort=True):
+        for key, d in group.groupby(
+            ["variant", "impl", "model", "separate_and_pad", "overrides"], dropna=False, sort=True
+        ):
             variant, impl, model, sep, overrides = key
             sep = None if not isinstance(sep, str) else sep
             first = d.iloc[0]
@@ -733,18 +951,37 @@ def speed_tables(recs: Records) -> list[Table]:
             failed = d[d["oom"] & d["batch_size"].isna()]  # out-of-memory records: nothing ran
             oom = failed["requested_batch"]
             oom_stage = failed.loc[oom.idxmin(), "oom_stage"] if len(oom) else None
-            row = {"variant": variant, "step": first["step"], "size": first["size"], "modality": first["modality"],
-                   "impl": impl, "model": model, "separate_and_pad": sep, "overrides": overrides,
-                   "best_batch": best["batch"] if best else np.nan,
-                   "samples_per_s": best["samples_per_s"] if best else np.nan, "runs": best["n"] if best else 0,
-                   "samples_per_s_min": best["min"] if best else np.nan,
-                   "samples_per_s_max": best["max"] if best else np.nan,
-                   "batches": " ".join(str(int(b)) for b in sorted(set(d["batch_size"].dropna()))),
-                   "kernel": (best["rows"]["attn_backends"].dropna().iloc[0]
-                              if best and best["rows"]["attn_backends"].notna().any() else None),
-                   "oom_at": int(oom.min()) if len(oom) else np.nan}
-            for name in ("ratio_vs_peer", "ratio_vs_official", "sep_pad_overhead", "tflops", "mfu", "gmacs",
-                         "params_m"):
+            row = {
+                "variant": variant,
+                "step": first["step"],
+                "size": first["size"],
+                "modality": first["modality"],
+                "impl": impl,
+                "model": model,
+                "separate_and_pad": sep,
+                "overrides": overrides,
+                "best_batch": best["batch"] if best else np.nan,
+                "samples_per_s": best["samples_per_s"] if best else np.nan,
+                "runs": best["n"] if best else 0,
+                "samples_per_s_min": best["min"] if best else np.nan,
+                "samples_per_s_max": best["max"] if best else np.nan,
+                "batches": " ".join(str(int(b)) for b in sorted(set(d["batch_size"].dropna()))),
+                "kernel": (
+                    best["rows"]["attn_backends"].dropna().iloc[0]
+                    if best and best["rows"]["attn_backends"].notna().any()
+                    else None
+                ),
+                "oom_at": int(oom.min()) if len(oom) else np.nan,
+            }
+            for name in (
+                "ratio_vs_peer",
+                "ratio_vs_official",
+                "sep_pad_overhead",
+                "tflops",
+                "mfu",
+                "gmacs",
+                "params_m",
+            ):
                 values = best["rows"][name].dropna() if best else pd.Series(dtype=float)
                 row[name] = float(values.mean()) if len(values) else np.nan
             models.append(row)
@@ -756,35 +993,81 @@ def speed_tables(recs: Records) -> list[Table]:
         for d in models:
             impl = "ours" if d["impl"] == "hiera-study" else f"{d['impl']} `{d['model']}`"
             name = d["variant"] + ("" if d["overrides"] == "{}" else f" {d['overrides']}")
-            rows.append([name, impl, d["separate_and_pad"] or DASH, _f(d["best_batch"], ".0f"),
-                         _f(d["samples_per_s"], ".1f"),
-                         f"{d['samples_per_s_min']:.1f}–{d['samples_per_s_max']:.1f}" if d["runs"] else DASH,
-                         _f(d["ratio_vs_peer"], ".2f"), _f(d["ratio_vs_official"], ".2f"),
-                         _f(d["sep_pad_overhead"], ".2f"), _f(d["tflops"], ".1f"), _f(d["mfu"], ".3f"),
-                         d["kernel"] or DASH])
-        notes = ["samples/s: median over trials, averaged over repeated runs at the best batch; min–max: the "
-                 "spread over trials.", "×timm, ×official: ours over the peer at the same batch in the same run; "
-                 "sep-pad cost: dense / separate-and-pad speed (rows a–c).", "MFU: achieved / datasheet peak "
-                 "TFLOP/s (2 × GMACs × samples/s; ×3 for training modes).", "kernel: the attention kernels "
-                 "that ran, read from the profiler (`explicit`: matmul + softmax, no SDPA call; `math`: SDPA's "
-                 "unfused fallback; `flash`, `efficient`, `cudnn`, `cpu_flash`: fused; — : not recorded)."]
-        ooms = [_oom_note(d, stages.get(tuple(d[k] for k in ("variant", "impl", "model", "separate_and_pad",
-                                                                  "overrides"))))
-                for d in models if _num(d["oom_at"])]
-        name = "speed-" + "-".join(slug(x) for x in (c["device"], c["mode"], c["precision"], c["attn"])) + \
-            ("-compile" if c["compile"] else "") + f"-{slug(c['protocol'])}-pt{slug(str(c['torch']).split('+')[0])}"
-        out.append(Table(
-            name=name, title=f"Speed: {c['device']}, {c['mode']}, {c['precision']}, {c['attn']} attention"
-                             f"{', compiled' if c['compile'] else ''} (protocol {c['protocol']})",
-            caption=[describe_condition(group, cond, "every model measured"),
-                     f"Sources: {', '.join(sorted({s.rsplit(':', 1)[0] for s in group['source']}))}."],
-            groups=[("", 12)],
-            columns=["variant", "impl", "sep-pad", "batch", "samples/s", "min–max", "×timm", "×official",
-                     "sep-pad cost", "TFLOP/s", "MFU", "kernel"],
-            align="lllrrrrrrrrl", rows=rows, data=data,
-            formats={"best_batch": ".0f", "samples_per_s": ".2f", "samples_per_s_min": ".2f",
-                     "samples_per_s_max": ".2f", "oom_at": ".0f", "runs": ".0f"},
-            notes=notes + ooms))
+            rows.append(
+                [
+                    name,
+                    impl,
+                    d["separate_and_pad"] or DASH,
+                    _f(d["best_batch"], ".0f"),
+                    _f(d["samples_per_s"], ".1f"),
+                    f"{d['samples_per_s_min']:.1f}–{d['samples_per_s_max']:.1f}" if d["runs"] else DASH,
+                    _f(d["ratio_vs_peer"], ".2f"),
+                    _f(d["ratio_vs_official"], ".2f"),
+                    _f(d["sep_pad_overhead"], ".2f"),
+                    _f(d["tflops"], ".1f"),
+                    _f(d["mfu"], ".3f"),
+                    d["kernel"] or DASH,
+                ]
+            )
+        notes = [
+            "samples/s: median over trials, averaged over repeated runs at the best batch; min–max: the "
+            "spread over trials.",
+            "×timm, ×official: ours over the peer at the same batch in the same run; "
+            "sep-pad cost: dense / separate-and-pad speed (rows a–c).",
+            "MFU: achieved / datasheet peak TFLOP/s (2 × GMACs × samples/s; ×3 for training modes).",
+            "kernel: the attention kernels "
+            "that ran, read from the profiler (`explicit`: matmul + softmax, no SDPA call; `math`: SDPA's "
+            "unfused fallback; `flash`, `efficient`, `cudnn`, `cpu_flash`: fused; — : not recorded).",
+        ]
+        ooms = [
+            _oom_note(d, stages.get(tuple(d[k] for k in ("variant", "impl", "model", "separate_and_pad", "overrides"))))
+            for d in models
+            if _num(d["oom_at"])
+        ]
+        name = (
+            "speed-"
+            + "-".join(slug(x) for x in (c["device"], c["mode"], c["precision"], c["attn"]))
+            + ("-compile" if c["compile"] else "")
+            + f"-{slug(c['protocol'])}-pt{slug(str(c['torch']).split('+')[0])}"
+        )
+        out.append(
+            Table(
+                name=name,
+                title=f"Speed: {c['device']}, {c['mode']}, {c['precision']}, {c['attn']} attention"
+                f"{', compiled' if c['compile'] else ''} (protocol {c['protocol']})",
+                caption=[
+                    describe_condition(group, cond, "every model measured"),
+                    f"Sources: {', '.join(sorted({s.rsplit(':', 1)[0] for s in group['source']}))}.",
+                ],
+                groups=[("", 12)],
+                columns=[
+                    "variant",
+                    "impl",
+                    "sep-pad",
+                    "batch",
+                    "samples/s",
+                    "min–max",
+                    "×timm",
+                    "×official",
+                    "sep-pad cost",
+                    "TFLOP/s",
+                    "MFU",
+                    "kernel",
+                ],
+                align="lllrrrrrrrrl",
+                rows=rows,
+                data=data,
+                formats={
+                    "best_batch": ".0f",
+                    "samples_per_s": ".2f",
+                    "samples_per_s_min": ".2f",
+                    "samples_per_s_max": ".2f",
+                    "oom_at": ".0f",
+                    "runs": ".0f",
+                },
+                notes=notes + ooms,
+            )
+        )
     return out
 
 
@@ -829,8 +1112,9 @@ def breakdown_groups(breakdown: pd.DataFrame) -> list[BreakdownGroup]:
     keys = [*BREAKDOWN_CONDITION, *BREAKDOWN_SPLIT]
     ladders = {v for size in SIZES for modality in RES for v in _ladder_names(size, modality).values()}
     # per condition, the variants that are no ladder step (mvitv2_*, mae_hiera_*): named under its tables
-    outside = {cond: sorted(set(d["variant"]) - ladders)
-               for cond, d in breakdown.groupby(list(BREAKDOWN_CONDITION), sort=True)}
+    outside = {
+        cond: sorted(set(d["variant"]) - ladders) for cond, d in breakdown.groupby(list(BREAKDOWN_CONDITION), sort=True)
+    }
     out = []
     for key, group in breakdown.groupby(keys, sort=True):
         c = dict(zip(keys, key))
@@ -852,11 +1136,14 @@ def breakdown_groups(breakdown: pd.DataFrame) -> list[BreakdownGroup]:
         found = came_from(rows)
         rows["came_from"] = [f for f, _ in found]
         rows["came_from_ms"] = [ms for _, ms in found]
-        name = "breakdown-" + "-".join(slug(c[k]) for k in ("device", "mode", "precision", "attn")) + \
-            f"-pt{slug(str(c['torch']).split('+')[0])}-{size}-{c['modality']}-bs{int(c['batch_size'])}"
+        name = (
+            "breakdown-"
+            + "-".join(slug(c[k]) for k in ("device", "mode", "precision", "attn"))
+            + f"-pt{slug(str(c['torch']).split('+')[0])}-{size}-{c['modality']}-bs{int(c['batch_size'])}"
+        )
         if c["overrides"] != "{}":  # a proxy model: its own table, named by a stable digest of the overrides
             name += "-o" + hashlib.sha1(c["overrides"].encode()).hexdigest()[:8]
-        out.append(BreakdownGroup(name, c, rows, group[in_ladder], outside[key[:len(BREAKDOWN_CONDITION)]]))
+        out.append(BreakdownGroup(name, c, rows, group[in_ladder], outside[key[: len(BREAKDOWN_CONDITION)]]))
     return out
 
 
@@ -865,25 +1152,42 @@ def describe_breakdown(g: BreakdownGroup) -> list[str]:
     c, recs = g.cond, g.records
     dates = _range(sorted(s[:10] for s in recs["date"]))
     drivers = ", ".join(sorted({d for d in recs["driver"] if isinstance(d, str)})) or "none"
-    shas = ", ".join(sorted({s[:7] + ("+dirty" if dirty is True else "") for s, dirty in zip(recs["git_sha"],
-                                                                                              recs["git_dirty"])
-                             if isinstance(s, str)})) or "unknown"
+    shas = (
+        ", ".join(
+            sorted(
+                {
+                    s[:7] + ("+dirty" if dirty is True else "")
+                    for s, dirty in zip(recs["git_sha"], recs["git_dirty"])
+                    if isinstance(s, str)
+                }
+            )
+        )
+        or "unknown"
+    )
     model = f"the Hiera-{c['size']} {c['modality']} ladder"
     if c["overrides"] != "{}":
         model += f" shrunk to a proxy ({c['overrides']})"
     steps = _range(recs["profiled_steps"])
-    out = [f"Ours: {model} at {resolution_label(c['input_size'])}, batch {int(c['batch_size'])}; {c['device']} "
-           f"(driver {drivers}), torch {c['torch']}, mode {c['mode']}, {c['precision']}, {c['attn']} attention, no "
-           f"compile; measured {dates}, git {shas}."]
+    out = [
+        f"Ours: {model} at {resolution_label(c['input_size'])}, batch {int(c['batch_size'])}; {c['device']} "
+        f"(driver {drivers}), torch {c['torch']}, mode {c['mode']}, {c['precision']}, {c['attn']} attention, no "
+        f"compile; measured {dates}, git {shas}."
+    ]
     sources = set(recs["time_source"])
     if sources == {"cpu self time"}:
-        out.append(f"CPU numbers: CPU self time on {c['device']} with {_range(recs['cpu_threads'])} threads, where "
-                   "a CPU step's time goes; not GPU kernel time, and no prediction of the paper's A100 speeds.")
+        out.append(
+            f"CPU numbers: CPU self time on {c['device']} with {_range(recs['cpu_threads'])} threads, where "
+            "a CPU step's time goes; not GPU kernel time, and no prediction of the paper's A100 speeds."
+        )
     else:
-        out.append("GPU numbers: CUDA kernel time, each kernel charged to the op that launched it; host-side launch "
-                   "overhead is not in the families (wall is the synchronised step time).")
-    out.append(f"Columns: milliseconds per step, averaged over {steps} profiled steps (and over repeated records of "
-               f"a step); sources: {', '.join(sorted({s.rsplit(':', 1)[0] for s in recs['source']}))}.")
+        out.append(
+            "GPU numbers: CUDA kernel time, each kernel charged to the op that launched it; host-side launch "
+            "overhead is not in the families (wall is the synchronised step time)."
+        )
+    out.append(
+        f"Columns: milliseconds per step, averaged over {steps} profiled steps (and over repeated records of "
+        f"a step); sources: {', '.join(sorted({s.rsplit(':', 1)[0] for s in recs['source']}))}."
+    )
     return out
 
 
@@ -897,28 +1201,57 @@ def breakdown_tables(recs: Records) -> list[Table]:
         rows = []
         for r in d.to_dict("records"):
             origin = f"{r['came_from']} (-{r['came_from_ms']:.2f} ms)" if isinstance(r["came_from"], str) else DASH
-            rows.append([r["step"], *(_f(r[f"{f}_ms"], ".2f") for f in shown), _f(r["total_ms"], ".2f"),
-                         _f(r["wall_step_ms"], ".2f"), origin])
-        notes = ["Each op's self time goes to the innermost op-family range around it (`hiera/layers/scope.py`): a "
-                 "conv pool's LayerNorm counts as q_pool / kv_pool, not norm. other: ops under no range (the loss, "
-                 "...); backward: the autograd backward; optimizer: AdamW step, gradient scaling and zeroing.",
-                 "total: sum of the families, under the profiler; wall: the step timed without the profiler (scopes "
-                 "off), so the profiler's overhead shows as total vs wall.",
-                 "speed-up came from: the family whose time fell most from the previous measured row (ms saved)."]
+            rows.append(
+                [
+                    r["step"],
+                    *(_f(r[f"{f}_ms"], ".2f") for f in shown),
+                    _f(r["total_ms"], ".2f"),
+                    _f(r["wall_step_ms"], ".2f"),
+                    origin,
+                ]
+            )
+        notes = [
+            "Each op's self time goes to the innermost op-family range around it (`hiera/layers/scope.py`): a "
+            "conv pool's LayerNorm counts as q_pool / kv_pool, not norm. other: ops under no range (the loss, "
+            "...); backward: the autograd backward; optimizer: AdamW step, gradient scaling and zeroing.",
+            "total: sum of the families, under the profiler; wall: the step timed without the profiler (scopes "
+            "off), so the profiler's overhead shows as total vs wall.",
+            "speed-up came from: the family whose time fell most from the previous measured row (ms saved).",
+        ]
         if g.outside:
-            notes.append(f"Measured under the same condition but not a ladder step (not shown): "
-                         f"{', '.join(f'`{v}`' for v in g.outside)}.")
-        data = d[["step", "variant", "n", *(f"{f}_ms" for f in BREAKDOWN_FAMILIES), "total_ms", "wall_step_ms",
-                  "profiled_step_ms", "came_from", "came_from_ms"]]
-        out.append(Table(
-            name=g.name,
-            title=f"Where the time goes: Hiera-{c['size']} {c['modality']} ladder"
-                  f"{' (proxy)' if c['overrides'] != '{}' else ''}, {c['device']}, {c['mode']}, {c['precision']}, "
-                  f"{c['attn']} attention, batch {int(c['batch_size'])}",
-            caption=describe_breakdown(g), groups=[("", len(shown) + 4)],
-            columns=["step", *shown, "total", "wall", "speed-up came from"],
-            align="l" + "r" * (len(shown) + 2) + "l", rows=rows, data=data,
-            formats={"n": ".0f", **{f"{f}_ms": ".4f" for f in BREAKDOWN_FAMILIES}}, notes=notes))
+            notes.append(
+                f"Measured under the same condition but not a ladder step (not shown): "
+                f"{', '.join(f'`{v}`' for v in g.outside)}."
+            )
+        data = d[
+            [
+                "step",
+                "variant",
+                "n",
+                *(f"{f}_ms" for f in BREAKDOWN_FAMILIES),
+                "total_ms",
+                "wall_step_ms",
+                "profiled_step_ms",
+                "came_from",
+                "came_from_ms",
+            ]
+        ]
+        out.append(
+            Table(
+                name=g.name,
+                title=f"Where the time goes: Hiera-{c['size']} {c['modality']} ladder"
+                f"{' (proxy)' if c['overrides'] != '{}' else ''}, {c['device']}, {c['mode']}, {c['precision']}, "
+                f"{c['attn']} attention, batch {int(c['batch_size'])}",
+                caption=describe_breakdown(g),
+                groups=[("", len(shown) + 4)],
+                columns=["step", *shown, "total", "wall", "speed-up came from"],
+                align="l" + "r" * (len(shown) + 2) + "l",
+                rows=rows,
+                data=data,
+                formats={"n": ".0f", **{f"{f}_ms": ".4f" for f in BREAKDOWN_FAMILIES}},
+                notes=notes,
+            )
+        )
     return out
 
 
@@ -960,14 +1293,26 @@ def build_tables(recs: Records) -> list[Table]:
         if kind != "table3" and not any(not suffix.startswith("-proxy") for suffix, _ in parts):
             parts.insert(0, ("", empty))  # the full-data table always exists: our speeds and counts vs the paper
         out += [build(recs, kind + suffix, part) for suffix, part in parts]
-    out += [table1(recs, "demo" + suffix, part, what="Demo (Table 1 layout)")
-            for suffix, part in split_contexts(runs[runs["table"] == "demo"], "demo")]
+    out += [
+        table1(recs, "demo" + suffix, part, what="Demo (Table 1 layout)")
+        for suffix, part in split_contexts(runs[runs["table"] == "demo"], "demo")
+    ]
     scratch = split_contexts(runs[runs["table"] == "appendix_b"], "appendix_b")
-    out += [table1(recs, "appendix_b" + suffix, part, what="Appendix B (the ladder trained from scratch, Table 1 "
-                   "layout)", paper_acc=False) for suffix, part in scratch]
+    out += [
+        table1(
+            recs,
+            "appendix_b" + suffix,
+            part,
+            what="Appendix B (the ladder trained from scratch, Table 1 layout)",
+            paper_acc=False,
+        )
+        for suffix, part in scratch
+    ]
     # the two ladders side by side where both ran in one context (table1's "-proxy[-size]" = appendix_b's "[-size]")
-    mae = {("proxy" if part["proxy"].any() else "full") + suffix.removeprefix("-proxy"): part
-           for suffix, part in split_contexts(runs[runs["table"] == "table1"], "table1")}
+    mae = {
+        ("proxy" if part["proxy"].any() else "full") + suffix.removeprefix("-proxy"): part
+        for suffix, part in split_contexts(runs[runs["table"] == "table1"], "table1")
+    }
     for suffix, part in scratch:
         context = ("proxy" if part["proxy"].any() else "full") + suffix
         if context in mae:
@@ -982,6 +1327,7 @@ def build_tables(recs: Records) -> list[Table]:
 
 # ---- rendering ----------------------------------------------------------------------------------------------------
 
+
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|")
 
@@ -990,12 +1336,17 @@ def render_markdown(t: Table) -> str:
     """GitHub Markdown: a heading, the caption, the table, notes and the missing-runs list."""
     labels, i = [], 0
     for group, span in t.groups:
-        for c in t.columns[i:i + span]:
+        for c in t.columns[i : i + span]:
             labels.append(f"{group} {c}" if group else c)
         i += span
-    lines = [f"### {t.title}", "", " ".join(t.caption), "",
-             "| " + " | ".join(map(_md_cell, labels)) + " |",
-             "|" + "|".join("---:" if a == "r" else ":---" for a in t.align) + "|"]
+    lines = [
+        f"### {t.title}",
+        "",
+        " ".join(t.caption),
+        "",
+        "| " + " | ".join(map(_md_cell, labels)) + " |",
+        "|" + "|".join("---:" if a == "r" else ":---" for a in t.align) + "|",
+    ]
     lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in t.rows]
     if t.notes:
         lines += ["", *(f"- {n}" for n in t.notes)]
@@ -1004,11 +1355,34 @@ def render_markdown(t: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "×": r"$\times$",
-        "—": "---", "–": "--", "²": r"$^2$", "†": r"$^\dagger$", "*": r"$^*$", "`": "", "|": r"\textbar{}",
-        "“": "``", "”": "''", "<": r"\textless{}", ">": r"\textgreater{}", "Δ": r"$\Delta$", "‡": r"$^\ddagger$",
-        "−": r"$-$"}
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "—": "---",
+    "–": "--",
+    "²": r"$^2$",
+    "†": r"$^\dagger$",
+    "*": r"$^*$",
+    "`": "",
+    "|": r"\textbar{}",
+    "“": "``",
+    "”": "''",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "Δ": r"$\Delta$",
+    "‡": r"$^\ddagger$",
+    "−": r"$-$",
+}
 
 
 def tex(text: str) -> str:
@@ -1017,9 +1391,16 @@ def tex(text: str) -> str:
 
 def render_latex(t: Table) -> str:
     """A booktabs `table` float: spanning group headers with cmidrules, caption and label, notes below."""
-    lines = [f"% generated by `hiera-study tables` from records; do not edit ({t.name})", r"\begin{table}[t]",
-             r"\centering", r"\small", rf"\caption{{{tex(t.title)}. {tex(' '.join(t.caption))}}}",
-             rf"\label{{tab:{t.name}}}", rf"\begin{{tabular}}{{{t.align}}}", r"\toprule"]
+    lines = [
+        f"% generated by `hiera-study tables` from records; do not edit ({t.name})",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{tex(t.title)}. {tex(' '.join(t.caption))}}}",
+        rf"\label{{tab:{t.name}}}",
+        rf"\begin{{tabular}}{{{t.align}}}",
+        r"\toprule",
+    ]
     if any(g for g, _ in t.groups):
         cells, rules, start = [], [], 1
         for group, span in t.groups:
@@ -1062,15 +1443,24 @@ def render_csv(t: Table) -> str:
 
 def combined_markdown(tables: Sequence[Table], command: str) -> str:
     """All tables as one Markdown document (what `update_readme` inserts), with the command that made it."""
-    head = (f"<!-- generated by `{command}` (into a README between these markers: add `--readme <file>`); do not "
-            "edit by hand -->\n")
+    head = (
+        f"<!-- generated by `{command}` (into a README between these markers: add `--readme <file>`); do not "
+        "edit by hand -->\n"
+    )
     return head + "\n".join("\n" + render_markdown(t) for t in tables)
 
 
-def write_tables(recs: Records | None = None, out_dir: Path | str | None = None, command: str = "hiera-study tables",
-                 *, records_dir: Path | str | Sequence[Path | str] | None = None, speed_dir: Path | str | None = None,
-                 paper_dir: Path | str | None = None, grid: str = "*",
-                 breakdown_dir: Path | str | Sequence[Path | str] | None = None) -> list[Path]:
+def write_tables(
+    recs: Records | None = None,
+    out_dir: Path | str | None = None,
+    command: str = "hiera-study tables",
+    *,
+    records_dir: Path | str | Sequence[Path | str] | None = None,
+    speed_dir: Path | str | None = None,
+    paper_dir: Path | str | None = None,
+    grid: str = "*",
+    breakdown_dir: Path | str | Sequence[Path | str] | None = None,
+) -> list[Path]:
     """Write every table as `<name>.md`, `<name>.tex`, `<name>.csv` plus `tables.md` (all Markdown) into `out_dir`.
 
     Args:
@@ -1102,7 +1492,6 @@ def update_readme(readme_path: Path | str, markdown: str) -> None:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < 0 or end < start:
         raise ValueError(f"{path}: no '{BEGIN}' ... '{END}' markers (in that order); add them where the tables go")
-    new = text[:start + len(BEGIN)] + "\n" + markdown.rstrip("\n") + "\n" + text[end:]
+    new = text[: start + len(BEGIN)] + "\n" + markdown.rstrip("\n") + "\n" + text[end:]
     if new != text:
         atomic_write_text(path, new)
-

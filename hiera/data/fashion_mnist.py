@@ -24,8 +24,10 @@ from hiera.env import find_root as find_project_root
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 MEAN, STD = 0.2860, 0.3530
-FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-         "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -47,7 +49,8 @@ def find_root(root: str | Path | None = None) -> Path:
     raise FileNotFoundError(
         f"Fashion-MNIST not found in {', '.join(map(str, candidates))}; install it with "
         "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or put the four *-ubyte.gz files "
-        "of Fashion-MNIST in data/fashion-mnist/")
+        "of Fashion-MNIST in data/fashion-mnist/"
+    )
 
 
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:

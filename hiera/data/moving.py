@@ -54,8 +54,17 @@ def direction_bin(theta: float, bins: int = 8) -> int:
 class MovingFashionMNIST(Dataset):
     """Clips `[3, frames, size, size]` (normalised) and their label; `len` clips per split."""
 
-    def __init__(self, split: str = "train", length: int = 2000, frames: int = 16, canvas: int = 64,
-                 size: int | None = None, speed: float = 3.6, label: str = "class", root: str | Path | None = None):
+    def __init__(
+        self,
+        split: str = "train",
+        length: int = 2000,
+        frames: int = 16,
+        canvas: int = 64,
+        size: int | None = None,
+        speed: float = 3.6,
+        label: str = "class",
+        root: str | Path | None = None,
+    ):
         if label not in ("class", "direction"):
             raise ValueError(f"label={label!r} is not one of 'class', 'direction'")
         if canvas < 28:
@@ -77,7 +86,7 @@ class MovingFashionMNIST(Dataset):
         path, theta = clip_path(seed, self.frames, self.canvas, self.speed)
         video = np.zeros((self.frames, self.canvas, self.canvas), dtype=np.uint8)
         for t, (y, x) in enumerate(np.rint(path).astype(int)):
-            np.maximum(video[t, y:y + 28, x:x + 28], self.images[obj], out=video[t, y:y + 28, x:x + 28])
+            np.maximum(video[t, y : y + 28, x : x + 28], self.images[obj], out=video[t, y : y + 28, x : x + 28])
         return video, int(self.labels[obj]), theta
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:

@@ -26,8 +26,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def image_folder(root: str | Path, split: str = "train", size: int = 224, train: bool = True,
-                 rand_augment: str | None = None, crop_scale: tuple[float, float] = (0.08, 1.0)):
+def image_folder(
+    root: str | Path,
+    split: str = "train",
+    size: int = 224,
+    train: bool = True,
+    rand_augment: str | None = None,
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+):
     """`torchvision.datasets.ImageFolder` of `root/split` with timm's train or eval transform."""
     from timm.data import create_transform
     from torchvision.datasets import ImageFolder
@@ -36,9 +42,16 @@ def image_folder(root: str | Path, split: str = "train", size: int = 224, train:
     path = Path(root) / split
     if not path.is_dir():
         raise FileNotFoundError(f"{path} does not exist; expected ImageNet-style folders root/{split}/<class>/*.JPEG")
-    transform = create_transform(size, is_training=train, auto_augment=rand_augment if train else None,
-                                 scale=crop_scale, interpolation="bicubic", crop_pct=0.875, mean=IMAGENET_MEAN,
-                                 std=IMAGENET_STD)
+    transform = create_transform(
+        size,
+        is_training=train,
+        auto_augment=rand_augment if train else None,
+        scale=crop_scale,
+        interpolation="bicubic",
+        crop_pct=0.875,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    )
     return ImageFolder(str(path), transform=transform)
 
 
@@ -85,9 +98,19 @@ def clip_indices(num: int, frames: int, stride: int, start: int) -> np.ndarray:
 class KineticsCSV(Dataset):
     """Clips `[3, frames, size, size]` (or `[repeat, 3, frames, size, size]`, or `[views, 3, ...]` in evaluation)."""
 
-    def __init__(self, csv_path: str | Path, frames: int = 16, stride: int = 4, size: int = 224, train: bool = True,
-                 repeat: int = 1, temporal_views: int = 5, spatial_views: int = 3,
-                 crop_scale: tuple[float, float] = (0.5, 1.0), seed: int = 0):
+    def __init__(
+        self,
+        csv_path: str | Path,
+        frames: int = 16,
+        stride: int = 4,
+        size: int = 224,
+        train: bool = True,
+        repeat: int = 1,
+        temporal_views: int = 5,
+        spatial_views: int = 3,
+        crop_scale: tuple[float, float] = (0.5, 1.0),
+        seed: int = 0,
+    ):
         self.entries = read_entries(csv_path)
         self.frames, self.stride, self.size, self.train = frames, stride, size, train
         self.repeat, self.temporal_views, self.spatial_views = repeat, temporal_views, spatial_views
@@ -120,9 +143,9 @@ class KineticsCSV(Dataset):
                 start = int(rng.integers(0, max(n - span, 0) + 1))
                 x = self._normalise(video[clip_indices(n, self.frames, self.stride, start)])
                 area = h * w * rng.uniform(*self.crop_scale)  # random crop with the area scale of Tab. 11
-                side = int(min(h, w, round(area ** 0.5)))
+                side = int(min(h, w, round(area**0.5)))
                 top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-                x = self._resize(x[:, :, top:top + side, left:left + side], self.size, self.size)
+                x = self._resize(x[:, :, top : top + side, left : left + side], self.size, self.size)
                 clips.append(x.flip(-1) if rng.random() < 0.5 else x)
             return (clips[0] if self.repeat == 1 else torch.stack(clips)), label
         starts = np.linspace(0, max(n - span, 0), self.temporal_views).round().astype(int)
@@ -134,5 +157,5 @@ class KineticsCSV(Dataset):
             long_h = x.shape[-2] > x.shape[-1]
             extent = x.shape[-2] if long_h else x.shape[-1]
             for off in np.linspace(0, extent - self.size, self.spatial_views).round().astype(int):
-                views.append(x[:, :, off:off + self.size] if long_h else x[..., off:off + self.size])
+                views.append(x[:, :, off : off + self.size] if long_h else x[..., off : off + self.size])
         return torch.stack([v[..., : self.size, : self.size] for v in views]), label

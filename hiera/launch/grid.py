@@ -83,8 +83,10 @@ def grid_runs(path: str | Path, ctx: GridContext) -> tuple[str, list[GridRun]]:
     name, module = load_grid(path)
     runs = list(module.runs(ctx) or [])
     if not runs:  # later steps (the plan's column widths, collect) need at least one run, and so does the user
-        raise ValueError(f"grid {name} ({path}) has no runs: its runs(ctx) returned an empty list for {ctx}; check "
-                         "the grid file (and --seeds)")
+        raise ValueError(
+            f"grid {name} ({path}) has no runs: its runs(ctx) returned an empty list for {ctx}; check "
+            "the grid file (and --seeds)"
+        )
     if not all(isinstance(r, GridRun) for r in runs):
         bad = next(r for r in runs if not isinstance(r, GridRun))
         raise ValueError(f"grid {name} ({path}): runs(ctx) must return GridRun objects, got {type(bad).__name__}")
@@ -94,8 +96,9 @@ def grid_runs(path: str | Path, ctx: GridContext) -> tuple[str, list[GridRun]]:
     return name, runs
 
 
-def estimate_gpu_hours(variant: str, epochs: int, samples: int, mae: bool, peak_tflops: float = 312.0,
-                       mfu: float = 0.3) -> float:
+def estimate_gpu_hours(
+    variant: str, epochs: int, samples: int, mae: bool, peak_tflops: float = 312.0, mfu: float = 0.3
+) -> float:
     """GPU-hours of a phase on an A100-class GPU (bf16 dense peak 312 TFLOP/s) at `mfu` model FLOP utilisation.
 
     FLOPs = 3 (forward + backward) x 2 x GMACs x samples x epochs; MAE encodes the kept 40% (images, 10% video)
@@ -113,10 +116,22 @@ def estimate_gpu_hours(variant: str, epochs: int, samples: int, mae: bool, peak_
     return flops / (peak_tflops * 1e12 * mfu) / 3600
 
 
-def paper_run(grid: str, table: str, ctx: GridContext, variant: str, size: str, step: str | None, seed: int,
-              pretrain: dict[str, Any] | None = None, finetune: dict[str, Any] | None = None,
-              supervised: bool = False, ablation: str | None = None, setting: str | None = None,
-              gpus: int = 64, tag: str = "") -> GridRun:
+def paper_run(
+    grid: str,
+    table: str,
+    ctx: GridContext,
+    variant: str,
+    size: str,
+    step: str | None,
+    seed: int,
+    pretrain: dict[str, Any] | None = None,
+    finetune: dict[str, Any] | None = None,
+    supervised: bool = False,
+    ablation: str | None = None,
+    setting: str | None = None,
+    gpus: int = 64,
+    tag: str = "",
+) -> GridRun:
     """A run of the paper's protocol on ImageNet-1K (image variants) or Kinetics-400 (video variants).
 
     `pretrain` / `finetune`: `TrainConfig` fields and `recipe_args` for the two phases (defaults: the paper's
@@ -126,8 +141,16 @@ def paper_run(grid: str, table: str, ctx: GridContext, variant: str, size: str, 
     from hiera.registry import get_variant
 
     video = get_variant(variant).modality == "video"
-    data = dict(dataset="kinetics" if video else "imagenet", data_path=ctx.kinetics if video else ctx.imagenet,
-                size=size, seed=seed, precision=ctx.precision, ckpt_every=1000, log_every=50, workers=8)
+    data = dict(
+        dataset="kinetics" if video else "imagenet",
+        data_path=ctx.kinetics if video else ctx.imagenet,
+        size=size,
+        seed=seed,
+        precision=ctx.precision,
+        ckpt_every=1000,
+        log_every=50,
+        workers=8,
+    )
     prefix = "k400" if video else "in1k"
     epoch_samples = KINETICS_EPOCH if video else IMAGENET_EPOCH
     hours = 0.0
@@ -136,27 +159,62 @@ def paper_run(grid: str, table: str, ctx: GridContext, variant: str, size: str, 
     pre_epochs = pre_args.pop("pretrain_epochs", 800 if video else 400)
     if not supervised:
         r = recipe(f"{prefix}_mae", size, pre_epochs, **pre_args.get("recipe_args", {}))
-        pre_cfg = TrainConfig(phase="mae", model=variant, recipe=f"{prefix}_mae", pretrain_epochs=pre_epochs,
-                              batch_size=r.batch_size, **data, **{k: v for k, v in pre_args.items()})
+        pre_cfg = TrainConfig(
+            phase="mae",
+            model=variant,
+            recipe=f"{prefix}_mae",
+            pretrain_epochs=pre_epochs,
+            batch_size=r.batch_size,
+            **data,
+            **{k: v for k, v in pre_args.items()},
+        )
         hours += estimate_gpu_hours(variant, r.epochs, epoch_samples, mae=True)
     ft_args = dict(finetune or {})
     name = f"{prefix}_supervised" if supervised else f"{prefix}_finetune"
     r = recipe(name, size, None if supervised else pre_epochs, **ft_args.get("recipe_args", {}))
-    ft_cfg = TrainConfig(phase="supervised" if supervised else "finetune", model=variant, recipe=name,
-                         pretrain_epochs=None if supervised else pre_epochs, batch_size=r.batch_size, **data,
-                         **ft_args)
+    ft_cfg = TrainConfig(
+        phase="supervised" if supervised else "finetune",
+        model=variant,
+        recipe=name,
+        pretrain_epochs=None if supervised else pre_epochs,
+        batch_size=r.batch_size,
+        **data,
+        **ft_args,
+    )
     hours += estimate_gpu_hours(variant, r.epochs, epoch_samples, mae=False)
-    spec = RunSpec(grid=grid, run=f"{variant}{tag}/seed{seed}", variant=variant, step=step, size=size, table=table,
-                   train=ft_cfg, pretrain=pre_cfg, seed=seed, ablation=ablation, setting=setting)
+    spec = RunSpec(
+        grid=grid,
+        run=f"{variant}{tag}/seed{seed}",
+        variant=variant,
+        step=step,
+        size=size,
+        table=table,
+        train=ft_cfg,
+        pretrain=pre_cfg,
+        seed=seed,
+        ablation=ablation,
+        setting=setting,
+    )
     per_node = 8
     # One attempt asks for 1.5x the estimated wall time (at least 4 h, at most 48 h); longer runs requeue and resume.
     attempt = min(48.0, max(4.0, math.ceil(1.5 * hours / gpus)))
-    return GridRun(spec, Resources(nodes=max(1, gpus // per_node), gpus_per_node=min(gpus, per_node), hours=attempt),
-                   round(hours, 1))
+    return GridRun(
+        spec,
+        Resources(nodes=max(1, gpus // per_node), gpus_per_node=min(gpus, per_node), hours=attempt),
+        round(hours, 1),
+    )
 
 
-def ladder_runs(grid: str, table: str, ctx: GridContext, size: str, res: str, supervised: bool = False,
-                baseline: dict[str, Any] | None = None, gpus: int = 64) -> list[GridRun]:
+def ladder_runs(
+    grid: str,
+    table: str,
+    ctx: GridContext,
+    size: str,
+    res: str,
+    supervised: bool = False,
+    baseline: dict[str, Any] | None = None,
+    gpus: int = 64,
+) -> list[GridRun]:
     """Every Table-1 step of size `size` at `res` ("224" or "16x224"), per seed: the supervised baseline (with
     `baseline` as its finetune settings), then MAE + finetuning per step — or every step supervised
     (Appendix B) when `supervised`."""
@@ -167,6 +225,18 @@ def ladder_runs(grid: str, table: str, ctx: GridContext, size: str, res: str, su
         for step in LADDER:
             variant = f"hiera_{size}_{res}" + (f".{step.slug}" if step.slug else "")
             sup = supervised or step.id == "sup"
-            out.append(paper_run(grid, table, ctx, variant, size, step.id, seed, supervised=sup,
-                                 finetune=baseline if step.id == "sup" else None, gpus=gpus))
+            out.append(
+                paper_run(
+                    grid,
+                    table,
+                    ctx,
+                    variant,
+                    size,
+                    step.id,
+                    seed,
+                    supervised=sup,
+                    finetune=baseline if step.id == "sup" else None,
+                    gpus=gpus,
+                )
+            )
     return out

@@ -76,8 +76,7 @@ from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
 from hiera.train.config import PHASES
 
 CLUSTERS = ("slurm", "local", "debug")
-FAILED_STATES = ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL",
-                 "DEADLINE")
+FAILED_STATES = ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE")
 STATES = ("done", "running", "pending", "failed", "missing", "stale", "unknown")
 STARTED = ("RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT")  # squeue states shown as running; others pending
 QUEUE_TIMEOUT_ENV = "HIERA_QUEUE_TIMEOUT_S"  # squeue / sacct time limit (default 60 s)
@@ -112,8 +111,9 @@ class ClusterProfile:
                 path = at_root("slurm", "clusters", f"{name_or_path}.json")
             if not path.is_file():
                 known = sorted(p.stem for p in at_root("slurm", "clusters").glob("*.json"))
-                raise FileNotFoundError(f"cluster profile {name_or_path!r} not found; use a JSON file or one of "
-                                        f"{', '.join(known)}")
+                raise FileNotFoundError(
+                    f"cluster profile {name_or_path!r} not found; use a JSON file or one of {', '.join(known)}"
+                )
             data = json.loads(path.read_text())
             check_keys(data, cls)
         data.update({k: v for k, v in overrides.items() if v is not None})
@@ -131,8 +131,10 @@ def expand_path(value: str, key: str) -> str:
     """`~` and `$VAR` / `${VAR}` expanded; a variable that is not set is a one-line error, not a folder named `$X`."""
     expanded = os.path.expandvars(os.path.expanduser(value))
     if "$" in expanded:
-        raise ValueError(f"cluster profile field {key}={value!r}: an environment variable in it is not set; set it "
-                         f"or write the path out")
+        raise ValueError(
+            f"cluster profile field {key}={value!r}: an environment variable in it is not set; set it "
+            f"or write the path out"
+        )
     return expanded
 
 
@@ -149,6 +151,7 @@ class RunState:
 
 
 # ---- checks -----------------------------------------------------------------------------------------------------
+
 
 def select(runs: list[GridRun], only: str | None, grid: str) -> list[GridRun]:
     if not only:
@@ -171,16 +174,19 @@ def check_root(root: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".hiera-write-test-"):
             pass
     except OSError as e:
-        raise ValueError(f"results root {root} is not writable ({e.strerror}); pass --root DIR on a shared, "
-                         "writable filesystem") from None
+        raise ValueError(
+            f"results root {root} is not writable ({e.strerror}); pass --root DIR on a shared, writable filesystem"
+        ) from None
 
 
 def check_partition(partition: str | None) -> None:
     if shutil.which("sbatch") is None:
         raise ValueError("--cluster slurm needs SLURM's sbatch on PATH; use --cluster local or debug here")
     if not partition:
-        raise ValueError("--cluster slurm needs a partition: --partition NAME or a cluster profile with "
-                         "'partition' (sinfo lists them)")
+        raise ValueError(
+            "--cluster slurm needs a partition: --partition NAME or a cluster profile with "
+            "'partition' (sinfo lists them)"
+        )
     try:
         known = [p.rstrip("*") for p in _query(["sinfo", "-h", "-o", "%P"]).split()]
     except QueueError:  # the check is a courtesy: sbatch itself refuses an unknown partition
@@ -193,12 +199,15 @@ def git_state(allow_dirty: bool) -> dict[str, Any]:
     sha = _git("rev-parse", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
     if dirty and not allow_dirty:
-        raise ValueError("the git tree has uncommitted changes; commit them (runs record the SHA they ran) or "
-                         "pass --allow-dirty (the diff is then saved with the launch)")
+        raise ValueError(
+            "the git tree has uncommitted changes; commit them (runs record the SHA they ran) or "
+            "pass --allow-dirty (the diff is then saved with the launch)"
+        )
     return {"git_sha": sha, "git_dirty": dirty, "git_diff": _git("diff", "HEAD") if dirty else None}
 
 
 # ---- job states -------------------------------------------------------------------------------------------------
+
 
 class QueueError(RuntimeError):
     """squeue or sacct failed, timed out or is missing; the message names the command and how it failed."""
@@ -226,8 +235,7 @@ def _query(cmd: list[str]) -> str:
     try:
         # A session of its own: on a timeout the whole group (a wrapper script and what it started) is killed,
         # otherwise `communicate` would wait for a grandchild that still holds the pipes.
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     except OSError as e:
         raise QueueError(f"{cmd[0]} could not be started ({e.strerror or e})") from None
     try:
@@ -257,7 +265,7 @@ def _sacct(job_ids: list[str]) -> dict[str, str]:
     """Job id -> final state (COMPLETED, FAILED, CANCELLED, ...) of ended jobs, in one sacct call per batch."""
     final: dict[str, str] = {}
     for i in range(0, len(job_ids), SACCT_BATCH):
-        batch = job_ids[i:i + SACCT_BATCH]
+        batch = job_ids[i : i + SACCT_BATCH]
         text = _query(["sacct", "-n", "-X", "-P", "-j", ",".join(batch), "-o", "JobID,State"])
         for line in text.splitlines():
             job, _, state = line.partition("|")
@@ -279,8 +287,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except ValueError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); fix it or remove it (the run then counts as never "
-                         "submitted)") from None
+        raise ValueError(
+            f"{path} is not valid JSON ({e}); fix it or remove it (the run then counts as never submitted)"
+        ) from None
 
 
 def _keys(diff: list[str], limit: int = 5) -> str:
@@ -306,8 +315,9 @@ def _from_run_dir(run: GridRun, run_dir: Path) -> RunState:
         return RunState(run, run_dir, "queue", err_text, log, job_id, diff)
     if cluster == "local" and _pid_alive(job_id):
         return RunState(run, run_dir, "running", f"pid {job_id}", log, job_id, diff, live=True)
-    return RunState(run, run_dir, "failed", err_text or f"{cluster} job {job_id} ended without a result", log, job_id,
-                    diff)
+    return RunState(
+        run, run_dir, "failed", err_text or f"{cluster} job {job_id} ended without a result", log, job_id, diff
+    )
 
 
 def run_states(runs: list[GridRun], grid_dir: Path) -> list[RunState]:
@@ -352,8 +362,11 @@ def _states(pairs: list[tuple[GridRun, Path]]) -> list[RunState]:
                     continue
                 state, err_text = final.get(s.job_id, "UNKNOWN"), s.detail
                 s.state = "failed"
-                s.detail = err_text or (f"job {s.job_id} {state}" if state != "COMPLETED" else
-                                        f"job {s.job_id} ended without a result; see the log")
+                s.detail = err_text or (
+                    f"job {s.job_id} {state}"
+                    if state != "COMPLETED"
+                    else f"job {s.job_id} ended without a result; see the log"
+                )
                 if state in FAILED_STATES and err_text:
                     s.detail = f"{state}: {err_text}"
     for s in found:
@@ -377,12 +390,12 @@ def grid_context(seeds: int, profile: ClusterProfile) -> GridContext:
     """The context every command builds the grid with (so submit, status and collect see the same specs)."""
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
-    return GridContext(seeds=seeds, **{k: v for k, v in (("imagenet", profile.imagenet),
-                                                         ("kinetics", profile.kinetics)) if v})
+    return GridContext(
+        seeds=seeds, **{k: v for k, v in (("imagenet", profile.imagenet), ("kinetics", profile.kinetics)) if v}
+    )
 
 
-def states(grid_path: str | Path, ctx: GridContext, root: Path, only: str | None = None
-           ) -> tuple[str, list[RunState]]:
+def states(grid_path: str | Path, ctx: GridContext, root: Path, only: str | None = None) -> tuple[str, list[RunState]]:
     if ctx.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {ctx.seeds}")
     name, runs = grid_runs(grid_path, ctx)
@@ -391,6 +404,7 @@ def states(grid_path: str | Path, ctx: GridContext, root: Path, only: str | None
 
 # ---- submit -----------------------------------------------------------------------------------------------------
 
+
 def _executor(cluster: str, folder: Path, res: Resources, profile: ClusterProfile, grid: str):
     import submitit
 
@@ -398,16 +412,22 @@ def _executor(cluster: str, folder: Path, res: Resources, profile: ClusterProfil
         return submitit.DebugExecutor(folder=folder)
     if cluster == "local":
         ex = submitit.LocalExecutor(folder=folder)
-        ex.update_parameters(timeout_min=res.timeout_min, gpus_per_node=res.gpus_per_node,
-                             tasks_per_node=res.tasks_per_node, nodes=1)
+        ex.update_parameters(
+            timeout_min=res.timeout_min, gpus_per_node=res.gpus_per_node, tasks_per_node=res.tasks_per_node, nodes=1
+        )
         return ex
     # A long run needs many attempts (each ends at the time limit, requeues, resumes): lift submitit's 3.
     ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=1000)
     params: dict[str, Any] = dict(
-        job_name=f"hiera-{grid}", time=res.timeout_min, nodes=res.nodes, ntasks_per_node=res.tasks_per_node,
+        job_name=f"hiera-{grid}",
+        time=res.timeout_min,
+        nodes=res.nodes,
+        ntasks_per_node=res.tasks_per_node,
         cpus_per_task=res.cpus_per_task or (profile.cpus_per_gpu if res.gpus_per_node else 1),
-        partition=profile.partition, signal_delay_s=profile.signal_delay_s,
-        array_parallelism=profile.array_parallelism, setup=list(profile.setup),
+        partition=profile.partition,
+        signal_delay_s=profile.signal_delay_s,
+        array_parallelism=profile.array_parallelism,
+        setup=list(profile.setup),
     )
     if res.gpus_per_node:
         params["gpus_per_node"] = res.gpus_per_node
@@ -448,10 +468,21 @@ def _move_aside(s: RunState, stamp: str) -> Path | None:
     return target
 
 
-def submit(grid_path: str | Path, cluster: str = "slurm", only: str | None = None, dry_run: bool = False,
-           seeds: int = 1, profile: ClusterProfile | None = None, root: str | Path | None = None,
-           allow_dirty: bool = False, failed_only: bool = False, force: bool = False, resubmit_stale: bool = False,
-           resubmit: Iterable[str] | None = None, echo=print) -> list[RunState]:
+def submit(
+    grid_path: str | Path,
+    cluster: str = "slurm",
+    only: str | None = None,
+    dry_run: bool = False,
+    seeds: int = 1,
+    profile: ClusterProfile | None = None,
+    root: str | Path | None = None,
+    allow_dirty: bool = False,
+    failed_only: bool = False,
+    force: bool = False,
+    resubmit_stale: bool = False,
+    resubmit: Iterable[str] | None = None,
+    echo=print,
+) -> list[RunState]:
     """Submit every run of the grid that is missing or failed; returns the runs' states before.
 
     `failed_only` (or `resubmit`, a set of states) narrows that; `force` adds the `unknown` runs, `resubmit_stale`
@@ -493,11 +524,20 @@ def submit(grid_path: str | Path, cluster: str = "slurm", only: str | None = Non
                 moved[s.run.spec.run] = str(target)
         todo = [s for s in todo if s not in busy]
         busy += [s for s in found if s.state == "stale" and s.live and "stale" in kinds]
-        launch = {"grid": name, "grid_file": str(Path(grid_path).resolve()), "cluster": cluster, "date": stamp,
-                  "pid": os.getpid(), "runs": [s.run.spec.run for s in todo], "moved_aside": moved,
-                  "profile": dataclasses.asdict(profile), **git}
-        atomic_write_text(_unique(grid_dir / "launches" / f"{stamp}-{os.getpid()}.json"),
-                          json.dumps(launch, indent=1) + "\n")
+        launch = {
+            "grid": name,
+            "grid_file": str(Path(grid_path).resolve()),
+            "cluster": cluster,
+            "date": stamp,
+            "pid": os.getpid(),
+            "runs": [s.run.spec.run for s in todo],
+            "moved_aside": moved,
+            "profile": dataclasses.asdict(profile),
+            **git,
+        }
+        atomic_write_text(
+            _unique(grid_dir / "launches" / f"{stamp}-{os.getpid()}.json"), json.dumps(launch, indent=1) + "\n"
+        )
         groups: dict[Resources, list[RunState]] = {}
         for s in todo:
             groups.setdefault(s.run.resources, []).append(s)
@@ -513,9 +553,21 @@ def submit(grid_path: str | Path, cluster: str = "slurm", only: str | None = Non
             for s, job in zip(group, jobs):
                 s.run_dir.mkdir(parents=True, exist_ok=True)
                 (s.run_dir / "error.json").unlink(missing_ok=True)
-                atomic_write_text(s.run_dir / "job.json", json.dumps({
-                    "job_id": str(job.job_id), "cluster": cluster, "submitted": stamp, "git_sha": git["git_sha"],
-                    "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}, indent=1) + "\n")
+                atomic_write_text(
+                    s.run_dir / "job.json",
+                    json.dumps(
+                        {
+                            "job_id": str(job.job_id),
+                            "cluster": cluster,
+                            "submitted": stamp,
+                            "git_sha": git["git_sha"],
+                            "stdout": str(job.paths.stdout),
+                            "stderr": str(job.paths.stderr),
+                        },
+                        indent=1,
+                    )
+                    + "\n",
+                )
             debug_jobs += jobs if cluster == "debug" else []
         # The debug cluster runs in this process, under the lock: its job ids name no process another submit
         # could see alive. Failures are recorded (error.json), not raised.
@@ -525,16 +577,25 @@ def submit(grid_path: str | Path, cluster: str = "slurm", only: str | None = Non
             except Exception:  # noqa: BLE001 - the task wrote error.json; status reports it
                 pass
     count = {k: sum(s.state == k for s in found) for k in STATES}
-    notes = "".join([f"; moved {len(moved)} stale run director{'y' if len(moved) == 1 else 'ies'} aside"
-                     if moved else "",
-                     f"; {len(busy)} stale run(s) not submitted: their job is still queued or running, or a process "
-                     "holds the run directory (cancel it first)" if busy else "",
-                     f"; {count['unknown']} unknown, not submitted (the queue could not be read; --force submits "
-                     "them)" if count["unknown"] and "unknown" not in kinds else "",
-                     f"; {count['stale']} stale, not submitted (--resubmit-stale)"
-                     if count["stale"] and "stale" not in kinds else ""])
-    echo(f"{name}: submitted {len(todo)} run(s) in {len(groups)} job array(s) on {cluster}; {count['done']} done, "
-         f"{count['running'] + count['pending']} already queued or running{notes}")
+    notes = "".join(
+        [
+            f"; moved {len(moved)} stale run director{'y' if len(moved) == 1 else 'ies'} aside" if moved else "",
+            f"; {len(busy)} stale run(s) not submitted: their job is still queued or running, or a process "
+            "holds the run directory (cancel it first)"
+            if busy
+            else "",
+            f"; {count['unknown']} unknown, not submitted (the queue could not be read; --force submits them)"
+            if count["unknown"] and "unknown" not in kinds
+            else "",
+            f"; {count['stale']} stale, not submitted (--resubmit-stale)"
+            if count["stale"] and "stale" not in kinds
+            else "",
+        ]
+    )
+    echo(
+        f"{name}: submitted {len(todo)} run(s) in {len(groups)} job array(s) on {cluster}; {count['done']} done, "
+        f"{count['running'] + count['pending']} already queued or running{notes}"
+    )
     return found
 
 
@@ -544,8 +605,10 @@ def format_plan(name: str, found: list[RunState], todo: list[RunState], root: Pa
     for s in found:
         r = s.run.resources
         action = "submit" if s in todo else f"skip ({s.state})"
-        lines.append(f"  {s.run.spec.run:<{width}}  {action:<17} nodes {r.nodes} x {r.gpus_per_node} GPU  "
-                     f"{r.hours:g} h/attempt  ~{s.run.gpu_hours:,.0f} GPU-h  {s.run_dir}")
+        lines.append(
+            f"  {s.run.spec.run:<{width}}  {action:<17} nodes {r.nodes} x {r.gpus_per_node} GPU  "
+            f"{r.hours:g} h/attempt  ~{s.run.gpu_hours:,.0f} GPU-h  {s.run_dir}"
+        )
     hours = sum(s.run.gpu_hours for s in todo)
     lines.append(f"{len(todo)} to submit of {len(found)} runs, ~{hours:,.0f} GPU-hours (A100-class estimate)")
     return "\n".join(lines)
@@ -561,11 +624,15 @@ def format_status(name: str, found: list[RunState]) -> str:
             line += f"  (log: {s.log})"
         lines.append(line.rstrip())
     if any(s.state == "unknown" for s in found):
-        lines.append("unknown: the queue could not be read (see above), so these jobs may still be alive; they are "
-                     "not submitted again unless --force")
+        lines.append(
+            "unknown: the queue could not be read (see above), so these jobs may still be alive; they are "
+            "not submitted again unless --force"
+        )
     if any(s.state == "stale" for s in found):
-        lines.append("stale: the run directory holds another spec than the grid's; move it away, or pass "
-                     "--resubmit-stale to submit (it is renamed to <run dir>.stale-<date> and run afresh)")
+        lines.append(
+            "stale: the run directory holds another spec than the grid's; move it away, or pass "
+            "--resubmit-stale to submit (it is renamed to <run dir>.stale-<date> and run afresh)"
+        )
     counts = {k: sum(s.state == k for s in found) for k in STATES}
     shown = [f"{v} {k}" for k, v in counts.items() if v or k not in ("stale", "unknown")]
     lines.append(f"{name}: " + ", ".join(shown) + f" of {len(found)}")
@@ -577,8 +644,11 @@ def format_status(name: str, found: list[RunState]) -> str:
 # What the tables and figures read from a finished run directory (besides the record's predictions / labels and
 # the MAE reconstruction, chosen per run): small text files, copied into the archive with the same relative paths.
 
-ARCHIVE_FILES = ("spec.json", "result.json",
-                 *(f"{phase}/{name}" for phase in PHASES for name in ("config.json", "metrics.jsonl")))
+ARCHIVE_FILES = (
+    "spec.json",
+    "result.json",
+    *(f"{phase}/{name}" for phase in PHASES for name in ("config.json", "metrics.jsonl")),
+)
 RECONSTRUCTION = "mae/reconstruction.npz"
 
 
@@ -621,9 +691,16 @@ def _reconstruction_seeds(runs: list[GridRun]) -> dict[tuple[Any, Any], int]:
     return out
 
 
-def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = None,
-            out_dir: str | Path | None = None, profile: ClusterProfile | None = None, only: str | None = None,
-            prune: bool = False, echo=None) -> Path:
+def collect(
+    grid_path: str | Path,
+    seeds: int = 1,
+    root: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    profile: ClusterProfile | None = None,
+    only: str | None = None,
+    prune: bool = False,
+    echo=None,
+) -> Path:
     """Merge into `<out_dir>/<grid>.jsonl`: each finished run's record, and a status line for every other run.
 
     A `done` line stays when its run now looks weaker (a moved, emptied or stale run directory); lines of runs not
@@ -639,9 +716,11 @@ def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = Non
     chosen = select(runs, only, name)
     found = run_states(chosen, root / name)
     if not any(s.run_dir.is_dir() for s in found):
-        raise ValueError(f"results root {root} holds none of the {len(found)} run directories of grid {name} "
-                         f"(looked for {root / name}/<run id>); pass the --root (or --profile) the grid was submitted "
-                         "with, or mount that filesystem; nothing written")
+        raise ValueError(
+            f"results root {root} holds none of the {len(found)} run directories of grid {name} "
+            f"(looked for {root / name}/<run id>); pass the --root (or --profile) the grid was submitted "
+            "with, or mount that filesystem; nothing written"
+        )
     fresh: dict[str, dict[str, Any]] = {}
     lowest = _reconstruction_seeds(runs)
     for s in found:
@@ -657,16 +736,31 @@ def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = Non
             fresh[spec.run] = {**record, "archive": relative.as_posix()}
             continue
         fresh[spec.run] = {
-            "schema": SCHEMA, "grid": name, "run": spec.run, "status": s.state, "variant": spec.variant,
-            "step": spec.step, "size": spec.size, "modality": get_variant(spec.variant).modality,
-            "dataset": spec.train.dataset, "proxy": spec.train.dataset in PROXY_DATASETS, "seed": spec.seed,
-            "table": spec.table, "ablation": spec.ablation, "setting": spec.setting, "run_dir": str(s.run_dir),
-            **({"error": s.detail} if s.state in ("failed", "unknown", "stale") else {})}
+            "schema": SCHEMA,
+            "grid": name,
+            "run": spec.run,
+            "status": s.state,
+            "variant": spec.variant,
+            "step": spec.step,
+            "size": spec.size,
+            "modality": get_variant(spec.variant).modality,
+            "dataset": spec.train.dataset,
+            "proxy": spec.train.dataset in PROXY_DATASETS,
+            "seed": spec.seed,
+            "table": spec.table,
+            "ablation": spec.ablation,
+            "setting": spec.setting,
+            "run_dir": str(s.run_dir),
+            **({"error": s.detail} if s.state in ("failed", "unknown", "stale") else {}),
+        }
     path = out / f"{name}.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     # One collect of a grid at a time: the merge reads the file, then replaces it.
-    with Lock(out / f".{name}.lock", f"records of grid {name} in {out} (another hiera-study collect)",
-              env_seconds(LOCK_WAIT_ENV, 60.0)):
+    with Lock(
+        out / f".{name}.lock",
+        f"records of grid {name} in {out} (another hiera-study collect)",
+        env_seconds(LOCK_WAIT_ENV, 60.0),
+    ):
         for p in out.glob(f".{name}.jsonl.*.tmp"):  # a killed collect's temporary file; under the lock, no owner
             if TEMP.match(p.name):
                 p.unlink(missing_ok=True)
@@ -682,8 +776,7 @@ def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = Non
                 if before is not None:
                     lines.append(before)
                 continue
-            if (not prune and before is not None and before.get("status") == "done"
-                    and now.get("status") != "done"):
+            if not prune and before is not None and before.get("status") == "done" and now.get("status") != "done":
                 kept += 1
                 lines.append(before)
             else:
@@ -693,8 +786,10 @@ def collect(grid_path: str | Path, seeds: int = 1, root: str | Path | None = Non
             lines += dropped  # runs no longer in the grid (or lines without a run id): not ours to delete
         atomic_write_text(path, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
     if echo is not None and kept:
-        echo(f"{name}: kept {kept} done record(s) whose run directories now say otherwise (stale, missing, ...); "
-             "--prune replaces them")
+        echo(
+            f"{name}: kept {kept} done record(s) whose run directories now say otherwise (stale, missing, ...); "
+            "--prune replaces them"
+        )
     if echo is not None and dropped and not prune:
         echo(f"{name}: kept {len(dropped)} line(s) of runs no longer in the grid; --prune drops them")
     return path

@@ -48,14 +48,20 @@ class RunTask(submitit.helpers.Checkpointable):
             if rank == 0:
                 (run_dir / "error.json").unlink(missing_ok=True)
             # getattr: a task pickled by an older version (a requeue across an upgrade) has no lock_wait_s
-            return run_pipeline(RunSpec.from_dict(self.spec), run_dir, progress=False,
-                                lock_wait_s=getattr(self, "lock_wait_s", LOCK_WAIT_S))
+            return run_pipeline(
+                RunSpec.from_dict(self.spec),
+                run_dir,
+                progress=False,
+                lock_wait_s=getattr(self, "lock_wait_s", LOCK_WAIT_S),
+            )
         except Exception as e:
             if rank == 0:
                 tail = traceback.format_exc().splitlines()[-12:]
                 try:
-                    atomic_write_text(run_dir / "error.json", json.dumps(
-                        {"type": type(e).__name__, "message": str(e), "traceback": tail}, indent=1) + "\n")
+                    atomic_write_text(
+                        run_dir / "error.json",
+                        json.dumps({"type": type(e).__name__, "message": str(e), "traceback": tail}, indent=1) + "\n",
+                    )
                 except OSError:  # e.g. the run directory is a file: the original error is the one to report
                     pass
             raise

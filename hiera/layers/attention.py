@@ -34,7 +34,7 @@ class Attention(nn.Module):
         super().__init__()
         dim, dim_out, heads = plan.dim_in, plan.dim_attn, plan.heads
         self.heads, self.head_dim, self.dim_out = heads, dim_out // heads, dim_out
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.window = plan.window
         self.unit_tokens = math.prod(plan.unit_in)  # tokens per unit entering the block
         self.residual = cfg.attn_residual

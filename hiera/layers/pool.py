@@ -63,15 +63,19 @@ class TokenPool(nn.Module):
             # on CPU: forward + backward 32 ms here vs 8 ms there; the whole training step was 0.92x timm's).
             split = [v for n, s in zip(self.unit_out, self.plan.stride) for v in (n, s)]
             y = t.view(*lead, -1, *split, c)
-            y = functools.reduce(torch.maximum, (y[self._slice(len(lead), offset)] for offset in
-                                                 itertools.product(*map(range, self.plan.stride))))
+            y = functools.reduce(
+                torch.maximum,
+                (y[self._slice(len(lead), offset)] for offset in itertools.product(*map(range, self.plan.stride))),
+            )
         else:
             y = t.reshape(-1, *self.unit, c).movedim(-1, 1)  # [M, C, *unit], one row per unit
             if self.op == "max":
-                y = (F.max_pool2d, F.max_pool3d)[self.ndim - 2](y, self.plan.kernel, self.plan.stride,
-                                                              self.plan.padding)
+                y = (F.max_pool2d, F.max_pool3d)[self.ndim - 2](
+                    y, self.plan.kernel, self.plan.stride, self.plan.padding
+                )
             else:
-                y = (F.conv2d, F.conv3d)[self.ndim - 2](y, self.weight, None, self.plan.stride, self.plan.padding,
-                                                      groups=c)
+                y = (F.conv2d, F.conv3d)[self.ndim - 2](
+                    y, self.weight, None, self.plan.stride, self.plan.padding, groups=c
+                )
             y = y.movedim(1, -1)
         return y.reshape(*lead, -1, c)

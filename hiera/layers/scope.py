@@ -16,8 +16,19 @@ import torch
 
 # Every family a scope may name, in the order tables and figures show them ("skip": the skip path and the residual
 # adds; "layout": token reordering, unit gathers and the reshapes around attention).
-FAMILIES = ("patch_embed", "linear", "attention", "q_pool", "kv_pool", "rel_pos", "norm", "mlp", "skip", "layout",
-            "head")
+FAMILIES = (
+    "patch_embed",
+    "linear",
+    "attention",
+    "q_pool",
+    "kv_pool",
+    "rel_pos",
+    "norm",
+    "mlp",
+    "skip",
+    "layout",
+    "head",
+)
 # The parts of a training step around the model (`hiera.bench.make_step` marks them).
 STEP_FAMILIES = ("backward", "optimizer")
 PREFIX = "hiera::"

@@ -32,15 +32,19 @@ def wait_to_sort_last(path: Path, limit_s: float = 5.0) -> None:
     in (then host, pid, a per-process counter): a restart within the same second, or on a node whose clock is a
     little behind, could sort the new file, and so its purge marker, before the events it must purge. Waiting at
     most `limit_s` (a larger clock skew only warns) costs nothing on an ordinary restart."""
-    stamps = [int(part) for part in (p.name.split(".")[3] for p in path.glob("events.out.tfevents.*"))
-              if part.isdigit()]
+    stamps = [
+        int(part) for part in (p.name.split(".")[3] for p in path.glob("events.out.tfevents.*")) if part.isdigit()
+    ]
     if not stamps:
         return
     deadline = time.time() + limit_s
     while int(time.time()) <= max(stamps):
         if time.time() > deadline:
-            warnings.warn(f"{path} holds an event file from the future (clock skew?): TensorBoard may show "
-                          "points of this run's previous start past the resumed step", stacklevel=2)
+            warnings.warn(
+                f"{path} holds an event file from the future (clock skew?): TensorBoard may show "
+                "points of this run's previous start past the resumed step",
+                stacklevel=2,
+            )
             return
         time.sleep(0.05)
 
@@ -66,8 +70,10 @@ class Board:
             self.writer = SummaryWriter(str(path), purge_step=resumed_step + 1)
         except OSError as e:
             # Same class, own message (no filename: the CLI prints it as is), naming the switch that avoids it.
-            raise type(e)(f"cannot write TensorBoard events to {path} ({e.strerror or e}); fix the directory or "
-                          "pass tensorboard=false (metrics.jsonl is written either way)") from e
+            raise type(e)(
+                f"cannot write TensorBoard events to {path} ({e.strerror or e}); fix the directory or "
+                "pass tensorboard=false (metrics.jsonl is written either way)"
+            ) from e
 
     def log(self, group: str, metrics: dict[str, Any]) -> None:
         """One scalar `group/key` per numeric field of a metrics line, at its `step`."""

@@ -54,8 +54,13 @@ class TrainConfig:
     recipe_args: dict[str, Any] = field(default_factory=dict)  # Recipe overrides
 
     def __post_init__(self) -> None:
-        for name, allowed in (("phase", PHASES), ("precision", PRECISIONS), ("dataset", DATASETS),
-                              ("target", ("pixel", "hog")), ("device", ("auto", "cpu", "cuda"))):
+        for name, allowed in (
+            ("phase", PHASES),
+            ("precision", PRECISIONS),
+            ("dataset", DATASETS),
+            ("target", ("pixel", "hog")),
+            ("device", ("auto", "cpu", "cuda")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if self.recipe not in RECIPES:
@@ -111,7 +116,8 @@ def parse_train_overrides(items: typing.Sequence[str]) -> dict[str, Any]:
     for item in items:
         key = item.partition("=")[0]
         (model if key.startswith("model.") else rec if key.startswith("recipe.") else plain).append(
-            item.removeprefix("model.").removeprefix("recipe."))
+            item.removeprefix("model.").removeprefix("recipe.")
+        )
     out = parse_overrides(plain, TrainConfig) if plain else {}
     if model:
         out["model_args"] = parse_overrides(model, ModelConfig)

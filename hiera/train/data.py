@@ -75,9 +75,16 @@ def _fmnist_transform(size: int, rec: Recipe, phase: str):
     from timm.data import create_transform
 
     posterize_zero_bits()
-    return create_transform(size, is_training=True, scale=rec.crop_scale, hflip=0.5, interpolation="bilinear",
-                            auto_augment=rec.rand_augment if phase != "mae" else None,
-                            mean=(MEAN,) * 3, std=(STD,) * 3)
+    return create_transform(
+        size,
+        is_training=True,
+        scale=rec.crop_scale,
+        hflip=0.5,
+        interpolation="bilinear",
+        auto_augment=rec.rand_augment if phase != "mae" else None,
+        mean=(MEAN,) * 3,
+        std=(STD,) * 3,
+    )
 
 
 def subset(dataset: Dataset, n: int | None, seed: int, shuffle: bool) -> Dataset:
@@ -100,23 +107,42 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tup
     if cfg.dataset == "moving-fashion-mnist":
         frames = model_cfg.input_size[0]
         # Clips are generated deterministically from (split, index): no augmentation to seed.
-        train = MovingFashionMNIST("train", length=cfg.train_samples or 6000, frames=frames, size=size,
-                                   root=cfg.data_path)
-        test = MovingFashionMNIST("test", length=cfg.eval_samples or 1000, frames=frames, size=size,
-                                  root=cfg.data_path)
+        train = MovingFashionMNIST(
+            "train", length=cfg.train_samples or 6000, frames=frames, size=size, root=cfg.data_path
+        )
+        test = MovingFashionMNIST("test", length=cfg.eval_samples or 1000, frames=frames, size=size, root=cfg.data_path)
         return train, ViewsAxis(test)
     if cfg.dataset == "imagenet":
-        train = image_folder(cfg.data_path, "train", size, train=True,
-                             rand_augment=rec.rand_augment if cfg.phase != "mae" else None, crop_scale=rec.crop_scale)
+        train = image_folder(
+            cfg.data_path,
+            "train",
+            size,
+            train=True,
+            rand_augment=rec.rand_augment if cfg.phase != "mae" else None,
+            crop_scale=rec.crop_scale,
+        )
         train = SeededAugment(subset(train, cfg.train_samples, cfg.seed, shuffle=True), cfg.seed)
         val = subset(image_folder(cfg.data_path, "val", size, train=False), cfg.eval_samples, cfg.seed, False)
         return train, val
 
     root = Path(cfg.data_path)
-    train = KineticsCSV(root / "train.csv", frames=model_cfg.input_size[0], size=size, train=True,
-                        repeat=rec.repeated_sampling, crop_scale=rec.crop_scale, seed=cfg.seed)
-    val = KineticsCSV(root / "val.csv", frames=model_cfg.input_size[0], size=size, train=False,
-                      temporal_views=cfg.eval_views[0], spatial_views=cfg.eval_views[1])
+    train = KineticsCSV(
+        root / "train.csv",
+        frames=model_cfg.input_size[0],
+        size=size,
+        train=True,
+        repeat=rec.repeated_sampling,
+        crop_scale=rec.crop_scale,
+        seed=cfg.seed,
+    )
+    val = KineticsCSV(
+        root / "val.csv",
+        frames=model_cfg.input_size[0],
+        size=size,
+        train=False,
+        temporal_views=cfg.eval_views[0],
+        spatial_views=cfg.eval_views[1],
+    )
     return train, subset(val, cfg.eval_samples, cfg.seed, False)
 
 
@@ -138,13 +164,12 @@ class SkipSampler(Sampler[int]):
     """This rank's indices of one epoch, without the first `skip` samples (the batches already consumed)."""
 
     def __init__(self, dataset: Dataset, rank: int, world: int, seed: int, epoch: int, skip: int = 0):
-        self.inner = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed,
-                                        drop_last=True)
+        self.inner = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
         self.inner.set_epoch(epoch)
         self.skip = skip
 
     def __iter__(self) -> Iterator[int]:
-        return iter(list(self.inner)[self.skip:])
+        return iter(list(self.inner)[self.skip :])
 
     def __len__(self) -> int:
         return len(self.inner) - self.skip
@@ -165,4 +190,3 @@ def denormalise(x: torch.Tensor, dataset: str) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return (x * std + mean).clamp(0, 1)
-

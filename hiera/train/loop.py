@@ -67,8 +67,10 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
     changes.update(cfg.model_args)
     mc = base.replace(**changes)
     if (mc.modality == "video") != cfg.video:
-        raise ValueError(f"model {cfg.model} takes {mc.modality} input but dataset {cfg.dataset} is "
-                         f"{'video' if cfg.video else 'images'}; pick a *_16x224 variant for video")
+        raise ValueError(
+            f"model {cfg.model} takes {mc.modality} input but dataset {cfg.dataset} is "
+            f"{'video' if cfg.video else 'images'}; pick a *_16x224 variant for video"
+        )
     return mc
 
 
@@ -80,12 +82,21 @@ def build(cfg: TrainConfig, mc: ModelConfig) -> torch.nn.Module:
     rec = cfg.resolved_recipe()
     if cfg.phase == "mae":
         if not mc.uses_mask_units:
-            raise ValueError(f"{cfg.model} pools across mask units, so it cannot be MAE-pretrained; use its "
-                             "`mae_rel_pos` step (separate-and-pad) or any later step")
+            raise ValueError(
+                f"{cfg.model} pools across mask units, so it cannot be MAE-pretrained; use its "
+                "`mae_rel_pos` step (separate-and-pad) or any later step"
+            )
         # q_pool as `model_config` resolved it (the MAE rule, or the user's model_args)
-        return build_mae(mc, checkpoint=cfg.init, decoder_dim=cfg.decoder_dim, decoder_depth=rec.decoder_depth,
-                         decoder_heads=rec.decoder_heads, multi_scale=cfg.multi_scale, target=cfg.target,
-                         q_pool=mc.q_pool)
+        return build_mae(
+            mc,
+            checkpoint=cfg.init,
+            decoder_dim=cfg.decoder_dim,
+            decoder_depth=rec.decoder_depth,
+            decoder_heads=rec.decoder_heads,
+            multi_scale=cfg.multi_scale,
+            target=cfg.target,
+            q_pool=mc.q_pool,
+        )
     return build_model(mc, checkpoint=cfg.init, num_classes=mc.num_classes) if cfg.init else build_model(mc)
 
 
@@ -101,10 +112,12 @@ def _rng_state() -> dict[str, Any]:
     # Only what `torch.load(weights_only=True)` reads back: NumPy's state tuple holds an ndarray, stored as a
     # tensor (int64, which holds every uint32 key exactly; uint32 tensors are a young, partly supported dtype).
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"torch": torch.get_rng_state(),
-            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
-            "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
@@ -156,9 +169,16 @@ def _autocast(device: torch.device, precision: str):
 def _loader(dataset, batch: int, workers: int, sampler=None, seed: int = 0) -> DataLoader:
     # Its own generator: a DataLoader iterator otherwise draws its worker base seed from the global torch RNG
     # when it is created, which happens at a different point of the RNG stream in a resumed epoch.
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=sampler is not None,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=False,
-                      generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        dataset,
+        batch_size=batch,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=sampler is not None,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def _gather_in_order(local: np.ndarray, total: int, info: DistInfo) -> np.ndarray | None:
@@ -172,13 +192,19 @@ def _gather_in_order(local: np.ndarray, total: int, info: DistInfo) -> np.ndarra
         return None
     out = np.empty(total, dtype=local.dtype)
     for rank, part in enumerate(parts):
-        out[rank::info.world] = part
+        out[rank :: info.world] = part
     return out
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, dataset, cfg: TrainConfig, device: torch.device, info: DistInfo,
-             keep: dict[str, np.ndarray | None] | None = None) -> dict[str, float]:
+def evaluate(
+    model: torch.nn.Module,
+    dataset,
+    cfg: TrainConfig,
+    device: torch.device,
+    info: DistInfo,
+    keep: dict[str, np.ndarray | None] | None = None,
+) -> dict[str, float]:
     """Top-1 / top-5 (%) and cross-entropy; video samples `[V, C, T, H, W]` average their views' softmax.
 
     With `keep` (a dict), also the per-example predicted class (the top-1 of the averaged views) and label of the
@@ -282,9 +308,11 @@ def _finished(run: RunDir, cfg: TrainConfig) -> dict[str, Any]:
     """The result of the finished phase in `run`, if it was trained with `cfg` (else a one-line error)."""
     diff = run.config_diff(cfg.to_dict(), _upgrade)
     if diff:
-        raise ValueError(f"{run.path} holds a finished run with another configuration (config.json differs in "
-                         f"{name_keys(diff)}); use another run directory (or move this one away) to train with "
-                         "these settings")
+        raise ValueError(
+            f"{run.path} holds a finished run with another configuration (config.json differs in "
+            f"{name_keys(diff)}); use another run directory (or move this one away) to train with "
+            "these settings"
+        )
     return run.result()
 
 
@@ -335,8 +363,9 @@ class _Position:
     window: list = field(default_factory=lambda: [0.0, 0])
 
 
-def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, held: contextlib.ExitStack
-           ) -> dict[str, Any]:
+def _train(
+    cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, held: contextlib.ExitStack
+) -> dict[str, Any]:
     if run.done:
         return _finished(run, cfg)
     loop = _setup(cfg, run, lock_wait_s, held)
@@ -347,8 +376,13 @@ def _train(cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, he
     # hiera.train.board) and is closed by `held` when this phase returns or raises, so no writer thread outlives it.
     loop.board = held.enter_context(Board(run.path / "tb" if loop.info.main and cfg.tensorboard else None, pos.step))
     start_time = time.perf_counter()
-    bar = Progress(loop.rec.epochs * loop.steps_per_epoch, pos.step, f"{cfg.phase} {cfg.model}", cfg.log_every,
-                   progress and loop.info.main)
+    bar = Progress(
+        loop.rec.epochs * loop.steps_per_epoch,
+        pos.step,
+        f"{cfg.phase} {cfg.model}",
+        cfg.log_every,
+        progress and loop.info.main,
+    )
     loop.net.train()
     eval_metrics: dict[str, float] = {}
     final: dict[str, np.ndarray | None] = {}  # per-example predictions of the last epoch's evaluation
@@ -390,27 +424,63 @@ def _setup(cfg: TrainConfig, run: RunDir, lock_wait_s: float, held: contextlib.E
     barrier()
     steps_per_epoch = len(train_set) // cfg.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(f"the training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}; "
-                         "lower batch_size or raise train_samples")
+        raise ValueError(
+            f"the training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}; "
+            "lower batch_size or raise train_samples"
+        )
     lr = scaled_lr(rec, cfg.batch_size)  # linear scaling from the recipe's batch
-    optimizer = create_optimizer_v2(model, "adamw", lr=lr, weight_decay=rec.weight_decay, betas=rec.betas,
-                                    layer_decay=rec.layer_decay if cfg.phase == "finetune" else None)
-    scheduler = CosineLRScheduler(optimizer, t_initial=rec.epochs * steps_per_epoch, lr_min=0.0,
-                                  warmup_t=rec.warmup_epochs * steps_per_epoch, warmup_lr_init=0.0, warmup_prefix=True,
-                                  t_in_epochs=False)
+    optimizer = create_optimizer_v2(
+        model,
+        "adamw",
+        lr=lr,
+        weight_decay=rec.weight_decay,
+        betas=rec.betas,
+        layer_decay=rec.layer_decay if cfg.phase == "finetune" else None,
+    )
+    scheduler = CosineLRScheduler(
+        optimizer,
+        t_initial=rec.epochs * steps_per_epoch,
+        lr_min=0.0,
+        warmup_t=rec.warmup_epochs * steps_per_epoch,
+        warmup_lr_init=0.0,
+        warmup_prefix=True,
+        t_in_epochs=False,
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     mixup = None
     if cfg.phase != "mae" and (rec.mixup > 0 or rec.cutmix > 0):
         if local_batch % 2:
             raise ValueError(f"mixup/cutmix need an even per-rank batch; got {local_batch}")
-        mixup = Mixup(mixup_alpha=rec.mixup, cutmix_alpha=rec.cutmix, label_smoothing=rec.label_smoothing,
-                      num_classes=mc.num_classes)
+        mixup = Mixup(
+            mixup_alpha=rec.mixup,
+            cutmix_alpha=rec.cutmix,
+            label_smoothing=rec.label_smoothing,
+            num_classes=mc.num_classes,
+        )
     net = model
     if info.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                                        else None)
-    return _Loop(cfg, rec, info, device, run, model, net, train_set, eval_set, optimizer, scheduler, scaler, mixup,
-                 _criterion(rec, mixup is not None), lr, local_batch, steps_per_epoch)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return _Loop(
+        cfg,
+        rec,
+        info,
+        device,
+        run,
+        model,
+        net,
+        train_set,
+        eval_set,
+        optimizer,
+        scheduler,
+        scaler,
+        mixup,
+        _criterion(rec, mixup is not None),
+        lr,
+        local_batch,
+        steps_per_epoch,
+    )
 
 
 def _resume(loop: _Loop) -> _Position:
@@ -437,10 +507,21 @@ def _checkpoint(loop: _Loop, pos: _Position, is_best: bool = False) -> None:
         rngs = [_rng_state()]
     if loop.info.main:
         loop.board.flush()  # first: a kill between the two leaves extra events (purged on resume), never missing ones
-        loop.run.save({"step": pos.step, "epoch": pos.epoch, "batch": pos.batch, "best": pos.best,
-                       "window": pos.window, "model": loop.model.state_dict(),
-                       "optimizer": loop.optimizer.state_dict(), "scaler": loop.scaler.state_dict(),
-                       "scheduler": loop.scheduler.state_dict(), "rng": rngs}, best=is_best)
+        loop.run.save(
+            {
+                "step": pos.step,
+                "epoch": pos.epoch,
+                "batch": pos.batch,
+                "best": pos.best,
+                "window": pos.window,
+                "model": loop.model.state_dict(),
+                "optimizer": loop.optimizer.state_dict(),
+                "scaler": loop.scaler.state_dict(),
+                "scheduler": loop.scheduler.state_dict(),
+                "rng": rngs,
+            },
+            best=is_best,
+        )
     barrier()
 
 
@@ -463,8 +544,12 @@ def _train_epoch(loop: _Loop, pos: _Position, bar: Progress) -> None:
         if pos.step % cfg.log_every == 0 or pos.batch == loop.steps_per_epoch:
             loss_sum, count = all_reduce_sum(pos.window, device)
             if info.main:
-                line = {"step": pos.step, "epoch": pos.epoch, "loss": loss_sum / count,
-                        "lr": max(g["lr"] for g in loop.optimizer.param_groups)}
+                line = {
+                    "step": pos.step,
+                    "epoch": pos.epoch,
+                    "loss": loss_sum / count,
+                    "lr": max(g["lr"] for g in loop.optimizer.param_groups),
+                }
                 loop.run.log(line)
                 loop.board.log("train", line)
             pos.window = [0.0, 0]
@@ -489,7 +574,8 @@ def _step(loop: _Loop, pos: _Position, x: torch.Tensor, y: torch.Tensor) -> floa
     if not math.isfinite(value):
         raise NonFiniteLoss(
             f"{cfg.phase} loss is {value} at step {pos.step + 1} (epoch {pos.epoch}); nothing was saved after the "
-            f"last good checkpoint ({loop.run.checkpoints / 'last.pth'}); lower the lr or use precision=fp32")
+            f"last good checkpoint ({loop.run.checkpoints / 'last.pth'}); lower the lr or use precision=fp32"
+        )
     loop.scaler.scale(loss).backward()
     if rec.grad_clip is not None:
         loop.scaler.unscale_(loop.optimizer)
@@ -511,15 +597,25 @@ def _evaluate_epoch(loop: _Loop, pos: _Position, final: dict[str, np.ndarray | N
     return metrics
 
 
-def _finish(loop: _Loop, pos: _Position, eval_metrics: dict[str, float], final: dict[str, np.ndarray | None],
-            wall_s: float) -> dict[str, Any]:
+def _finish(
+    loop: _Loop, pos: _Position, eval_metrics: dict[str, float], final: dict[str, np.ndarray | None], wall_s: float
+) -> dict[str, Any]:
     """The phase's result; the main rank writes the weights, reconstructions, predictions and `result.json` (last:
     its presence means the phase is finished)."""
     cfg, rec, info, run = loop.cfg, loop.rec, loop.info, loop.run
-    result: dict[str, Any] = {"phase": cfg.phase, "model": cfg.model, "recipe": rec.name, "steps": pos.step,
-                              "epochs": rec.epochs, "batch_size": cfg.batch_size, "lr": loop.lr,
-                              "precision": cfg.precision, "world_size": info.world,
-                              "train_samples": len(loop.train_set), "wall_s_last_start": wall_s}
+    result: dict[str, Any] = {
+        "phase": cfg.phase,
+        "model": cfg.model,
+        "recipe": rec.name,
+        "steps": pos.step,
+        "epochs": rec.epochs,
+        "batch_size": cfg.batch_size,
+        "lr": loop.lr,
+        "precision": cfg.precision,
+        "world_size": info.world,
+        "train_samples": len(loop.train_set),
+        "wall_s_last_start": wall_s,
+    }
     if cfg.phase == "mae":
         losses = [m["loss"] for m in run.metrics() if "loss" in m]
         result["final_loss"] = losses[-1] if losses else None

@@ -95,8 +95,7 @@ def _main_process() -> bool:
     return int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or int(os.environ.get("SLURM_PROCID", "0")) == 0
 
 
-def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock_wait_s: float = 0.0
-                 ) -> dict[str, Any]:
+def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
     """Run (or resume) every phase of `spec` in `run_dir` and write its record; returns the record.
 
     The main process holds `<run_dir>/.lock` throughout (a second live writer is refused with one line, or
@@ -108,15 +107,18 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock
     with Lock(run_dir / ".lock", f"run directory {run_dir}", lock_wait_s) if main else contextlib.nullcontext():
         diff = spec_diff(run_dir, spec)
         if diff:
-            raise ValueError(f"{run_dir} holds another run (spec.json differs in {name_keys(diff)}); use another run "
-                             "directory, or move this one away to rerun it with this spec")
+            raise ValueError(
+                f"{run_dir} holds another run (spec.json differs in {name_keys(diff)}); use another run "
+                "directory, or move this one away to rerun it with this spec"
+            )
         record_path = run_dir / "result.json"
         if record_path.is_file():
             return json.loads(record_path.read_text())
         if main:  # under the lock: temporary files left here by a killed write belong to no live writer
             clean_temps(run_dir)
-            atomic_write_text(run_dir / "spec.json", json.dumps(spec.to_dict(), indent=1, sort_keys=True,
-                                                                default=list) + "\n")
+            atomic_write_text(
+                run_dir / "spec.json", json.dumps(spec.to_dict(), indent=1, sort_keys=True, default=list) + "\n"
+            )
         return _run_phases(spec, run_dir, progress, main, lock_wait_s)
 
 
@@ -138,19 +140,39 @@ def _run_phases(spec: RunSpec, run_dir: Path, progress: bool, main: bool, lock_w
     mc = model_config(phase_cfg)
     params, gmacs = model_stats(mc, load_stats())
     record = {
-        "schema": SCHEMA, "grid": spec.grid, "run": spec.run, "status": "done", "variant": spec.variant,
-        "step": spec.step, "size": spec.size, "modality": mc.modality, "dataset": spec.train.dataset,
-        "proxy": spec.train.dataset in PROXY_DATASETS, "seed": spec.seed, "table": spec.table,
-        "ablation": spec.ablation, "setting": spec.setting,
-        "metrics": {"top1": fin["top1"], "top5": fin["top5"], "best_top1": fin["best_top1"],
-                    "mae_loss": pre["final_loss"] if pre else None},
-        "input_size": list(mc.input_size), "params_m": round(params, 4), "gmacs": round(gmacs, 4),
+        "schema": SCHEMA,
+        "grid": spec.grid,
+        "run": spec.run,
+        "status": "done",
+        "variant": spec.variant,
+        "step": spec.step,
+        "size": spec.size,
+        "modality": mc.modality,
+        "dataset": spec.train.dataset,
+        "proxy": spec.train.dataset in PROXY_DATASETS,
+        "seed": spec.seed,
+        "table": spec.table,
+        "ablation": spec.ablation,
+        "setting": spec.setting,
+        "metrics": {
+            "top1": fin["top1"],
+            "top5": fin["top5"],
+            "best_top1": fin["best_top1"],
+            "mae_loss": pre["final_loss"] if pre else None,
+        },
+        "input_size": list(mc.input_size),
+        "params_m": round(params, 4),
+        "gmacs": round(gmacs, 4),
         "epochs": {"pretrain": pre["epochs"] if pre else None, "finetune": fin["epochs"]},
         "train_samples": {"pretrain": pre["train_samples"] if pre else None, "finetune": fin["train_samples"]},
-        "eval_samples": fin["eval_samples"], "precision": spec.train.precision,
+        "eval_samples": fin["eval_samples"],
+        "precision": spec.train.precision,
         "batch_size": {"pretrain": pre["batch_size"] if pre else None, "finetune": fin["batch_size"]},
-        "world_size": fin["world_size"], "wall_s": round(time.perf_counter() - started, 2),
-        "env": collect_env(), "run_dir": str(run_dir), **({"extra": spec.extra} if spec.extra else {}),
+        "world_size": fin["world_size"],
+        "wall_s": round(time.perf_counter() - started, 2),
+        "env": collect_env(),
+        "run_dir": str(run_dir),
+        **({"extra": spec.extra} if spec.extra else {}),
     }
     # Per-example test predictions for the tables' paired statistics, relative to run_dir (so a copied or moved
     # run directory stays whole); absent for a phase finished by a version that did not write them.

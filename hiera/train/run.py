@@ -47,8 +47,7 @@ def check_dir(path: str | Path, what: str = "run directory") -> Path:
             break
         if p.exists() or p.is_symlink():
             where = "is" if p == path else f"is inside {p}, which is"
-            raise ValueError(f"{what} {path} {where} a file, not a directory; pass another path or move the file "
-                             "away")
+            raise ValueError(f"{what} {path} {where} a file, not a directory; pass another path or move the file away")
     return path
 
 
@@ -93,8 +92,9 @@ class RunDir:
         check_dir(self.path)
         return Lock(self.path / ".lock", f"run directory {self.path}", wait_s)
 
-    def config_diff(self, config: dict[str, Any],
-                    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[str]:
+    def config_diff(
+        self, config: dict[str, Any], upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    ) -> list[str]:
         """Dotted keys where `config.json` differs from `config` (empty without one). `upgrade` maps the stored
         dict to the current format (fields added since then take their defaults); if it fails, the raw one counts.
         An unreadable config.json is `["config.json unreadable"]`."""
@@ -112,16 +112,17 @@ class RunDir:
                 pass
         return dict_diff(stored, config) if isinstance(stored, dict) else ["config.json unreadable"]
 
-    def start(self, config: dict[str, Any],
-              upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+    def start(self, config: dict[str, Any], upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         """Create or reopen the run (call it holding `lock()`): a restart with another configuration is refused;
         temporary files of writes killed in an earlier start are removed."""
         check_dir(self.path)
         diff = self.config_diff(config, upgrade)
         if diff:
-            raise ValueError(f"{self.path} holds a run with another configuration (config.json differs in "
-                             f"{name_keys(diff)}); resume it with the same settings, or use another run directory "
-                             "(or move this one away)")
+            raise ValueError(
+                f"{self.path} holds a run with another configuration (config.json differs in "
+                f"{name_keys(diff)}); resume it with the same settings, or use another run directory "
+                "(or move this one away)"
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         # Only our own temporary names; the lock guarantees that no live writer owns them.
         for directory in (self.path, self.checkpoints):
@@ -160,8 +161,9 @@ class RunDir:
         path = self.checkpoints / "last.pth"
         state = load_checkpoint(path) if path.is_file() else None
         if state is not None and (not isinstance(state, dict) or "step" not in state):
-            raise ValueError(f"checkpoint {path} has no 'step'; it was not written by this project; delete it to "
-                             "restart this phase")
+            raise ValueError(
+                f"checkpoint {path} has no 'step'; it was not written by this project; delete it to restart this phase"
+            )
         step = state["step"] if state is not None else 0  # no checkpoint: the run restarts at step 0
         metrics_path = self.path / "metrics.jsonl"
         if metrics_path.is_file():
@@ -186,8 +188,12 @@ def load_checkpoint(path: Path) -> Any:
         # A safe load refuses whole, well-formed archives that hold objects beyond tensors and containers; a
         # torn or garbage file is not a zip archive at all (or not a complete one).
         if isinstance(e, pickle.UnpicklingError) and zipfile.is_zipfile(path):
-            raise ValueError(f"checkpoint {path} holds Python objects that a safe load (weights_only) refuses: it "
-                             "was written by an older version of hiera-study or by someone else, so it is not "
-                             f"trusted; delete it (rm {path}) to restart this phase from its beginning") from None
-        raise ValueError(f"checkpoint {path} is corrupted ({type(e).__name__}); restore best.pth or delete "
-                         "the checkpoint to restart the run") from None
+            raise ValueError(
+                f"checkpoint {path} holds Python objects that a safe load (weights_only) refuses: it "
+                "was written by an older version of hiera-study or by someone else, so it is not "
+                f"trusted; delete it (rm {path}) to restart this phase from its beginning"
+            ) from None
+        raise ValueError(
+            f"checkpoint {path} is corrupted ({type(e).__name__}); restore best.pth or delete "
+            "the checkpoint to restart the run"
+        ) from None
