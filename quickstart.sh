@@ -66,4 +66,5 @@ if [[ -z "${HIERA_NO_SLURM:-}" ]] && ! { command -v sinfo >/dev/null 2>&1 && sin
   fi
 fi
 "$venv/bin/ruff" check hiera tests ablations
+"$venv/bin/ruff" format --check hiera tests ablations
 exec "$venv/bin/python" -m pytest -q
