@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+import grids
 import numpy as np
 import pytest
 
@@ -20,34 +21,6 @@ from hiera.cli import main
 from hiera.env import REPO
 from hiera.launch.grid import GridContext, grid_runs
 
-# Two Table-1 steps (e, f) in the demo's layout, so the tables have a paired Δ column; tiny enough for seconds.
-GRID = '''"""Archive test grid. Command: hiera-study submit {path} --cluster debug"""
-import importlib.util
-
-from hiera.launch.grid import GridRun, Resources
-from hiera.train.config import TrainConfig
-from hiera.train.pipeline import RunSpec
-
-spec = importlib.util.spec_from_file_location("smoke", "{smoke}")
-smoke = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(smoke)
-
-
-def runs(ctx):
-    out = []
-    for seed in range(ctx.seeds):
-        for step, slug in (("e", ".e_no_attn_residual"), ("f", "")):
-            variant = f"hiera_tiny_224{{slug}}"
-            common = dict(model=variant, size="tiny", dataset="fashion-mnist", train_samples=64, eval_samples=32,
-                          batch_size=32, seed=seed, ckpt_every=1, log_every=1, device="cpu", model_args=smoke.TINY)
-            pre = TrainConfig(phase="mae", recipe="proxy_mae", decoder_dim=16,
-                              recipe_args={{"decoder_depth": 1, "epochs": 1}}, **common)
-            fin = TrainConfig(phase="finetune", recipe="proxy_finetune", recipe_args={{"epochs": 1}}, **common)
-            out.append(GridRun(RunSpec(grid="{grid}", run=f"{{variant}}/seed{{seed}}", variant=variant, step=step,
-                                       size="proxy", table="demo", train=fin, pretrain=pre, seed=seed),
-                               Resources(gpus_per_node=0, hours=0.25)))
-    return out
-'''
 RUNS = ("hiera_tiny_224.e_no_attn_residual/seed0", "hiera_tiny_224/seed0")
 # What a finished MAE -> finetune run leaves in its archive (the record names finetune/{predictions,labels}.npy)
 EXPECTED = {
@@ -63,9 +36,12 @@ EXPECTED = {
 
 
 def write_grid(directory: Path, grid: str) -> Path:
-    path = directory / f"{grid}.py"
-    path.write_text(GRID.format(path=path, smoke=REPO / "ablations" / "smoke.py", grid=grid))
-    return path
+    """Two Table-1 steps (e, f) in the demo's layout, so the tables have a paired Δ column; seconds to run."""
+    runs = [
+        ("hiera_tiny_224.e_no_attn_residual/seed{seed}", "hiera_tiny_224.e_no_attn_residual", "e"),
+        ("hiera_tiny_224/seed{seed}", "hiera_tiny_224", "f"),
+    ]
+    return grids.write_grid(directory, grid, runs, table="demo")
 
 
 def tree(directory: Path) -> dict[str, bytes]:

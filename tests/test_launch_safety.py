@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import grids
 import pytest
 
 from hiera.cli import main
@@ -26,41 +27,10 @@ from hiera.files import Lock, atomic_write_text
 from hiera.launch.grid import GridContext, grid_runs
 from hiera.launch.submit import collect, format_plan, format_status
 
-# A grid of proxy runs that finish in a few seconds on one CPU (64 training images, one epoch per phase).
-GRID = '''"""Test grid. Command: hiera-study submit {path} --cluster debug"""
-import importlib.util
-from hiera.launch.grid import GridRun, Resources
-from hiera.train.config import TrainConfig
-from hiera.train.pipeline import RunSpec
-
-spec = importlib.util.spec_from_file_location("smoke", "{smoke}")
-smoke = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(smoke)
-
-
-def runs(ctx):
-    out = []
-    for seed in range(ctx.seeds):
-        for name in {names!r}:
-            common = dict(model="hiera_tiny_224", size="tiny", dataset="fashion-mnist", train_samples=64,
-                          eval_samples=32, batch_size=32, ckpt_every=1, log_every=1, device="cpu", seed=seed,
-                          model_args=smoke.TINY, data_path={data_path})
-            pre = TrainConfig(phase="mae", recipe="proxy_mae", decoder_dim=16,
-                              recipe_args={{"decoder_depth": 1, "epochs": 1}}, **common)
-            fin = TrainConfig(phase="finetune", recipe="proxy_finetune", recipe_args={{"epochs": 1}}, **common)
-            out.append(GridRun(RunSpec(grid="{grid}", run=f"{{name}}/seed{{seed}}", variant="hiera_tiny_224",
-                                       step="f", size="proxy", table="smoke", train=fin, pretrain=pre, seed=seed),
-                               Resources(gpus_per_node=0, hours=0.25)))
-    return out
-'''
-
 
 def write_grid(tmp_path: Path, grid: str = "g", names=("r0",), data_path: str = "None") -> Path:
-    path = tmp_path / f"{grid}.py"
-    path.write_text(
-        GRID.format(path=path, smoke=REPO / "ablations" / "smoke.py", names=list(names), grid=grid, data_path=data_path)
-    )
-    return path
+    """Proxy runs `<name>/seed<seed>` that finish in a few seconds on one CPU (`tests/grids.py`)."""
+    return grids.write_grid(tmp_path, grid, grids.named(names), data_path=data_path)
 
 
 def one_error_line(capsys, argv: list[str]) -> str:

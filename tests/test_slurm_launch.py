@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import grids
 import pytest
 import torch
 from slurm_check import REASON
@@ -23,47 +24,22 @@ from hiera.launch.submit import states
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
-GRID = '''"""Test grid. Command: hiera-study submit {path} --cluster slurm --partition debug"""
-import importlib.util
-from hiera.launch.grid import GridRun, Resources
-from hiera.train.config import TrainConfig
-from hiera.train.pipeline import RunSpec
-
-spec = importlib.util.spec_from_file_location("smoke", "{smoke}")
-smoke = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(smoke)
-
-
-def runs(ctx):
-    out = []
-    for name in {names!r}:
-        common = dict(model="hiera_tiny_224", size="tiny", dataset="fashion-mnist", train_samples={samples},
-                      eval_samples=64, batch_size=32, ckpt_every=2, log_every=2, device="cpu",
-                      model_args=smoke.TINY, data_path={data_path!r})
-        pre = TrainConfig(phase="mae", recipe="proxy_mae", decoder_dim=16,
-                          recipe_args={{"decoder_depth": 1, "epochs": {epochs}}}, **common)
-        fin = TrainConfig(phase="finetune", recipe="proxy_finetune", recipe_args={{"epochs": 1}}, **common)
-        out.append(GridRun(RunSpec(grid="{grid}", run=name, variant="hiera_tiny_224", step="f", size="proxy",
-                                   table="smoke", train=fin, pretrain=pre), Resources(gpus_per_node=0, hours={hours})))
-    return out
-'''
-
 
 def write_grid(tmp_path: Path, grid: str, names=("r0",), samples=256, epochs=1, hours=0.25, data_path=None) -> Path:
-    path = tmp_path / f"{grid}.py"
-    path.write_text(
-        GRID.format(
-            path=path,
-            smoke=REPO / "ablations" / "smoke.py",
-            names=list(names),
-            grid=grid,
-            samples=samples,
-            epochs=epochs,
-            hours=hours,
-            data_path=data_path,
-        )
+    """Proxy runs named `names` (one seed) on partition debug (`tests/grids.py`)."""
+    return grids.write_grid(
+        tmp_path,
+        grid,
+        grids.named(names, seeds=False),
+        command="--cluster slurm --partition debug",
+        train_samples=samples,
+        eval_samples=64,
+        ckpt_every=2,
+        log_every=2,
+        mae_epochs=epochs,
+        hours=hours,
+        data_path=repr(data_path),
     )
-    return path
 
 
 def wait(grid: Path, root: Path, until, timeout: float = 300.0):

@@ -1,0 +1,82 @@
+"""Grid files the launcher tests write: tiny MAE -> finetune runs on the embedded data, seconds each on one CPU.
+
+One template for `test_launch_safety.py`, `test_archive.py` and `test_slurm_launch.py`; each test picks the runs
+(id template, variant, ladder step), the size and where the grid's data path comes from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hiera.env import REPO
+
+TEMPLATE = '''"""Test grid. Command: hiera-study submit {path} {command}"""
+import importlib.util
+
+from hiera.launch.grid import GridRun, Resources
+from hiera.train.config import TrainConfig
+from hiera.train.pipeline import RunSpec
+
+spec = importlib.util.spec_from_file_location("smoke", "{smoke}")
+smoke = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(smoke)
+
+
+def runs(ctx):
+    out = []
+    for seed in range(ctx.seeds):
+        for run_id, variant, step in {runs!r}:
+            common = dict(model=variant, size="tiny", dataset="fashion-mnist", train_samples={train_samples},
+                          eval_samples={eval_samples}, batch_size=32, ckpt_every={ckpt_every}, log_every={log_every},
+                          device="cpu", seed=seed, model_args=smoke.TINY, data_path={data_path})
+            pre = TrainConfig(phase="mae", recipe="proxy_mae", decoder_dim=16,
+                              recipe_args={{"decoder_depth": 1, "epochs": {mae_epochs}}}, **common)
+            fin = TrainConfig(phase="finetune", recipe="proxy_finetune", recipe_args={{"epochs": 1}}, **common)
+            out.append(GridRun(RunSpec(grid="{grid}", run=run_id.format(seed=seed), variant=variant, step=step,
+                                       size="proxy", table="{table}", train=fin, pretrain=pre, seed=seed),
+                               Resources(gpus_per_node=0, hours={hours})))
+    return out
+'''
+
+
+def write_grid(
+    directory: Path,
+    grid: str,
+    runs: list[tuple[str, str, str]],
+    *,
+    command: str = "--cluster debug",
+    train_samples: int = 64,
+    eval_samples: int = 32,
+    ckpt_every: int = 1,
+    log_every: int = 1,
+    mae_epochs: int = 1,
+    hours: float = 0.25,
+    table: str = "smoke",
+    data_path: str = "None",
+) -> Path:
+    """`<directory>/<grid>.py`. `runs`: (run id, `{seed}` filled in per seed; variant; ladder step). `data_path`: a
+    Python expression in the grid (`"ctx.imagenet"`, or a quoted path)."""
+    path = directory / f"{grid}.py"
+    path.write_text(
+        TEMPLATE.format(
+            path=path,
+            command=command,
+            smoke=REPO / "ablations" / "smoke.py",
+            runs=[tuple(r) for r in runs],
+            train_samples=train_samples,
+            eval_samples=eval_samples,
+            ckpt_every=ckpt_every,
+            log_every=log_every,
+            mae_epochs=mae_epochs,
+            hours=hours,
+            table=table,
+            grid=grid,
+            data_path=data_path,
+        )
+    )
+    return path
+
+
+def named(names, seeds: bool = True) -> list[tuple[str, str, str]]:
+    """Runs of Hiera-T's proxy (row f) with these ids (`<name>/seed<seed>`, or the bare name)."""
+    return [(f"{n}/seed{{seed}}" if seeds else n, "hiera_tiny_224", "f") for n in names]
