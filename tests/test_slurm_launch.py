@@ -211,7 +211,7 @@ def test_scancel_shows_in_status(tmp_path, capsys):
 
 def test_a_failing_run_is_the_only_failure(tmp_path, capsys):
     grid, root = write_grid(tmp_path, "failing", names=("ok", "broken")), tmp_path / "root"
-    text = grid.read_text().replace("data_path=None", "data_path=None if name == 'ok' else '/nonexistent'")
+    text = grid.read_text().replace("data_path=None", "data_path=None if run_id == 'ok' else '/nonexistent'")
     grid.write_text(text)
     submit(grid, root)
     found = wait(grid, root, finished)
