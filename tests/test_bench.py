@@ -133,6 +133,7 @@ def test_sweep_stops_at_first_oom_and_flags_best(tmp_path, monkeypatch):
     assert sum(r["best_batch"] for r in rows) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["train", "mae"])
 def test_training_modes_run(tmp_path, mode):
     (row,) = read(

@@ -97,6 +97,7 @@ def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
     assert "demo finished in" in out
 
 
+@pytest.mark.slow
 def test_console_script():
     """`pip install -e .` puts `hiera-study` beside the interpreter running the tests."""
     script = Path(sys.executable).parent / "hiera-study"

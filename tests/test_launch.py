@@ -116,6 +116,7 @@ def runs(ctx):
 '''
 
 
+@pytest.mark.slow
 def test_a_failing_run_is_reported_with_its_error(tmp_path, capsys):
     grid = tmp_path / "failing.py"
     grid.write_text(FAILING.format(path=grid, smoke=REPO / "ablations" / "smoke.py", missing=tmp_path / "none"))

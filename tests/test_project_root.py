@@ -13,7 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hiera.env import REPO
+
+pytestmark = pytest.mark.slow  # each test runs the CLI in fresh processes
 
 
 def cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -397,6 +397,7 @@ def test_checkpoint_state_loads_weights_only():
     assert torch.equal(a[0], torch.rand(3)) and (a[1] == np.random.rand(3)).all() and a[2] == random.random()
 
 
+@pytest.mark.slow
 def test_resume_after_a_torn_metrics_line_is_bit_identical(tmp_path, monkeypatch):
     cfg = tiny_cfg(
         train_samples=192,
