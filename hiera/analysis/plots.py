@@ -56,6 +56,7 @@ from hiera.analysis.tables import (
     SPEED_UNIT,
     _first_variant,
     breakdown_groups,
+    context_name,
     describe_breakdown,
     describe_runs,
     resolution_label,
@@ -404,8 +405,7 @@ def ladders_data(recs: Records) -> tuple[pd.DataFrame, dict[tuple[str, str], lis
     rows, captions = [], {}
     for kind, label, _, _ in LADDER_KINDS_SHOWN:
         for suffix, part in split_contexts(recs.runs[recs.runs["table"] == kind], kind):
-            # one name for both kinds: table1's "-proxy[-size]" and appendix_b's "[-size]" -> "proxy[-size]"
-            context = ("proxy" if part["proxy"].any() else "full") + suffix.removeprefix("-proxy")
+            context = context_name(suffix, part)
             for modality in ("image", "video"):
                 mine = part[part["modality"] == modality]
                 if not (mine["status"] == "done").any():
@@ -436,10 +436,6 @@ def ladders_data(recs: Records) -> tuple[pd.DataFrame, dict[tuple[str, str], lis
     return pd.DataFrame(rows, columns=columns), captions
 
 
-def _finite(x) -> bool:
-    return x is not None and not pd.isna(x)
-
-
 def plot_ladders(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
     """One figure per context and modality with a ladder trained both ways (or one way): top-1 (95% CI bars over
     seeds) against throughput, a marker per step, the ladders joined in step order (paper App. B's contrast)."""
@@ -463,7 +459,7 @@ def plot_ladders(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
             ax.plot(part["speed"], part["acc"], dashes, color="0.45", linewidth=0.8, zorder=1, label=label)
             for r in part.itertuples():
                 color = STEP_COLORS.get(r.step, "0.5")
-                if _finite(r.lo):
+                if pd.notna(r.lo):
                     ax.errorbar(
                         r.speed,
                         r.acc,

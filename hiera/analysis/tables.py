@@ -1264,6 +1264,12 @@ PAPER_KINDS = ("table1", "table2", "table3")
 LADDER_KINDS = ("table1", "demo", "appendix_b")
 
 
+def context_name(suffix: str, part: pd.DataFrame) -> str:
+    """One name for a `split_contexts` part whatever the table kind: "proxy[-size]" or "full[-size]" (table1's
+    suffixes carry "-proxy", appendix_b's do not), so the two ladders of one context can be paired."""
+    return ("proxy" if part["proxy"].any() else "full") + suffix.removeprefix("-proxy")
+
+
 def split_contexts(runs: pd.DataFrame, kind: str) -> list[tuple[str, pd.DataFrame]]:
     """The runs of one table kind, pooled over grids (Table 1's images and video are separate grids) and split
     where numbers must not be averaged together: proxy vs full datasets (suffix `-proxy` on a paper table) and,
@@ -1308,13 +1314,10 @@ def build_tables(recs: Records) -> list[Table]:
         )
         for suffix, part in scratch
     ]
-    # the two ladders side by side where both ran in one context (table1's "-proxy[-size]" = appendix_b's "[-size]")
-    mae = {
-        ("proxy" if part["proxy"].any() else "full") + suffix.removeprefix("-proxy"): part
-        for suffix, part in split_contexts(runs[runs["table"] == "table1"], "table1")
-    }
+    # the two ladders side by side where both ran in one context
+    mae = {context_name(s, part): part for s, part in split_contexts(runs[runs["table"] == "table1"], "table1")}
     for suffix, part in scratch:
-        context = ("proxy" if part["proxy"].any() else "full") + suffix
+        context = context_name(suffix, part)
         if context in mae:
             label = "-" + context if context.startswith("proxy") else context.removeprefix("full")
             table = mae_vs_scratch("mae_vs_scratch" + label, mae[context], part)
