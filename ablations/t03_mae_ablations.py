@@ -22,7 +22,7 @@ def _recipe(**fields) -> dict:
 # Settings both modalities ablate (a, c, d, e), then each modality's mask ratios (b) and schedules (f).
 SHARED = [
     ("default", "-", {}),
-    ("multi_scale", "last_only", {"multi_scale": False}),
+    ("multi_scale", "false", {"multi_scale": False}),  # the name and text of results/paper/table3.csv
     ("target", "hog", {"target": "hog"}),
     *[("drop_path", str(p), _recipe(drop_path=p)) for p in (0.0, 0.1, 0.3)],
     *[("decoder_depth", str(d), _recipe(decoder_depth=d)) for d in (4, 12)],

@@ -47,6 +47,7 @@ from hiera.kernels import attention_kernels, backends
 from hiera.ladder import SIZES
 from hiera.layers.scope import scope
 from hiera.masking import default_mask_ratio, mae_q_pool
+from hiera.records.speed import CONDITIONS, SpeedRecord
 from hiera.registry import Variant, get_variant, list_variants
 
 MODES = ("infer", "train", "mae")
@@ -218,10 +219,6 @@ def time_step(step: Callable[[], None], cfg: BenchConfig, warmup: int | None = N
 
 def is_oom(err: BaseException) -> bool:
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
-
-
-# Where an out-of-memory can happen, in order; a record's `oom_stage` is one of them.
-OOM_STAGES = ("build", "inputs", "compile", "warmup", "timing", "profile")
 
 
 @contextlib.contextmanager
@@ -553,7 +550,7 @@ def _sep_state(mcfg: ModelConfig) -> str | None:
     return "on" if mcfg.separate_and_pad else "off"
 
 
-def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dict[str, Any]) -> list[dict]:
+def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dict[str, Any]) -> list[SpeedRecord]:
     variant = get_variant(name)
     records = []
     mae_count = None
@@ -590,26 +587,11 @@ def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dic
                     "trials": cfg.trials,
                     "peak_tflops": peak,
                     "mfu": row["tflops"] / peak if peak and row.get("tflops") else None,
-                    **{
-                        k: env[k]
-                        for k in (
-                            "device",
-                            "driver",
-                            "torch",
-                            "cuda",
-                            "cudnn",
-                            "cpu_threads",
-                            "git_sha",
-                            "git_dirty",
-                            "date",
-                            "python",
-                            "timm",
-                        )
-                    },
+                    **{k: env[k] for k in CONDITIONS},
                 }
             )
     add_ratios(records)
-    return records
+    return [SpeedRecord(**r) for r in records]  # an unknown or missing field fails here, not in a table
 
 
 def mae_gmacs(mcfg: ModelConfig, cfg: BenchConfig) -> float:
@@ -715,29 +697,32 @@ def run(
         records = run_isolated(name, cfg, overrides) if isolate else run_variant(name, cfg, overrides, env)
         # One write per variant, fsynced, after cutting off a line a killed earlier run tore: an interrupted run
         # loses only the variant it was measuring, and concurrent benches into the same file queue.
-        append_jsonl(path, records)
+        append_jsonl(path, [r.to_json() for r in records])
         for r in records:
-            if r.get("status") == "oom" and r.get("batch_size") is None:
+            if r.status == "oom" and r.batch_size is None:
                 progress(
-                    f"  {r['impl']:<11} {r['model']:<36} out of memory at batch {r['requested_batch']} "
-                    f"({r['oom_stage']}); recorded, moving on"
+                    f"  {r.impl:<11} {r.model:<36} out of memory at batch {r.requested_batch} "
+                    f"({r.oom_stage}); recorded, moving on"
                 )
-            if r.get("samples_per_s"):
-                extra = f"  x{r['ratio_vs_peer']:.2f} vs timm" if r.get("ratio_vs_peer") else ""
+            if r.samples_per_s:
+                extra = f"  x{r.ratio_vs_peer:.2f} vs timm" if r.ratio_vs_peer else ""
                 progress(
-                    f"  {r['impl']:<11} {r['model']:<36} sep_pad={r['separate_and_pad'] or '-':<3} "
-                    f"bs {r['batch_size']:>4}  {r['samples_per_s']:9.1f}/s{extra}"
+                    f"  {r.impl:<11} {r.model:<36} sep_pad={r.separate_and_pad or '-':<3} "
+                    f"bs {r.batch_size:>4}  {r.samples_per_s:9.1f}/s{extra}"
                 )
     return path
 
 
-def run_isolated(name: str, cfg: BenchConfig, overrides: dict[str, Any]) -> list[dict]:
+def run_isolated(name: str, cfg: BenchConfig, overrides: dict[str, Any]) -> list[SpeedRecord]:
     """Measure one variant in a fresh Python process, so it cannot warm or fragment memory for the next."""
     job = json.dumps({"name": name, "cfg": asdict(cfg), "overrides": overrides})
     out = subprocess.run([sys.executable, "-m", "hiera.bench", job], capture_output=True, text=True, cwd=REPO)
     if out.returncode != 0:
         raise RuntimeError(f"isolated benchmark of {name} failed: {out.stderr.strip().splitlines()[-1:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return [
+        SpeedRecord.from_json(r, f"isolated benchmark of {name}")
+        for r in json.loads(out.stdout.strip().splitlines()[-1])
+    ]
 
 
 def _child(job: str) -> None:
@@ -745,7 +730,7 @@ def _child(job: str) -> None:
     cfg = BenchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["cfg"].items()})
     overrides = ModelConfig.from_dict({**get_variant(spec["name"]).config.to_dict(), **spec["overrides"]})
     changed = {k: getattr(overrides, k) for k in spec["overrides"]}
-    print(json.dumps(run_variant(spec["name"], cfg, changed, bench_env(cfg))))
+    print(json.dumps([r.to_json() for r in run_variant(spec["name"], cfg, changed, bench_env(cfg))]))
 
 
 def protocol_config(protocol: str | None, **given: Any) -> BenchConfig:

@@ -50,14 +50,11 @@ from hiera.bench import (
 )
 from hiera.env import at_root
 from hiera.files import append_jsonl
-from hiera.layers.scope import FAMILIES, PREFIX, STEP_FAMILIES, scopes_on
+from hiera.layers.scope import PREFIX, scopes_on
+from hiera.records.speed import BREAKDOWN_FAMILIES, BREAKDOWN_SCHEMA, CONDITIONS, TIME_SOURCES
 from hiera.registry import get_variant
 
-SCHEMA = "hiera-study/breakdown/1"
 BREAKDOWN_DIR = ("results", "breakdown")  # under the project root
-# Families of a record, in the order tables and figures show them: the model's scopes, then what no scope covers.
-ALL_FAMILIES = (*FAMILIES, "other", *STEP_FAMILIES)
-TIME_SOURCES = {"cpu": "cpu self time", "cuda": "cuda kernel time"}
 PROFILED_STEPS = 3
 # A breakdown explains where time goes; it needs fewer timed steps than a speed record (bench's 10 + 5 x 20), and
 # the profiled steps come on top. The CLI uses these unless --warmup / --iters / --trials are given.
@@ -65,19 +62,6 @@ DEFAULTS = dict(warmup=3, iters=5, trials=3)
 # The autograd engine names every backward node's range so; on CUDA the backward runs on the engine's device
 # thread, outside our `hiera::backward` range, and is recognised by this ancestor instead.
 AUTOGRAD = "autograd::engine::evaluate_function"
-ENV_KEYS = (
-    "device",
-    "driver",
-    "torch",
-    "cuda",
-    "cudnn",
-    "cpu_threads",
-    "git_sha",
-    "git_dirty",
-    "date",
-    "python",
-    "timm",
-)
 
 
 # ---- the step ----------------------------------------------------------------------------------------------------
@@ -100,8 +84,8 @@ def family_of(event: Any) -> str:
     while node is not None:
         if node.name.startswith(PREFIX):
             family = node.name[len(PREFIX) :]
-            if family not in ALL_FAMILIES:
-                raise ValueError(f"profiler range {node.name!r} names no op family ({', '.join(ALL_FAMILIES)})")
+            if family not in BREAKDOWN_FAMILIES:
+                raise ValueError(f"profiler range {node.name!r} names no op family ({', '.join(BREAKDOWN_FAMILIES)})")
             return family
         backward = backward or node.name.startswith(AUTOGRAD)
         node = node.cpu_parent
@@ -116,8 +100,8 @@ def attribute(events: Iterable[Any], device: bool) -> tuple[dict[str, float], di
     the profiler could link to no host op go to `other`, so the families still sum to all kernel time. Without it
     the first two are the same host self times.
     """
-    families = dict.fromkeys(ALL_FAMILIES, 0.0)
-    host = dict.fromkeys(ALL_FAMILIES, 0.0)
+    families = dict.fromkeys(BREAKDOWN_FAMILIES, 0.0)
+    host = dict.fromkeys(BREAKDOWN_FAMILIES, 0.0)
     ranges = 0.0
     kernels = linked = 0.0
     for e in events:
@@ -209,7 +193,7 @@ def breakdown_variant(
     families = {k: round(v / 1e3 / steps, 4) for k, v in families_us.items()}
     total = round(sum(families.values()), 4)
     record = {
-        "schema": SCHEMA,
+        "schema": BREAKDOWN_SCHEMA,
         "variant": variant.name,
         "step": variant.step,
         "size": variant.size,
@@ -235,7 +219,7 @@ def breakdown_variant(
         "iters": cfg.iters,
         "trials": cfg.trials,
         "gmacs": gmacs,
-        **{k: env.get(k) for k in ENV_KEYS},
+        **{k: env.get(k) for k in CONDITIONS},
     }
     if device:  # the host side of a GPU step: where launch overhead goes (small models are launch-bound)
         record["host_families"] = {k: round(v / 1e3 / steps, 4) for k, v in host_us.items()}
@@ -253,7 +237,7 @@ def format_breakdown(record: dict[str, Any]) -> str:
     """A compact table of one record for the terminal: the families with time, their share, the totals."""
     total = record["total_ms"]
     lines = [f"  {'family':<12} {'ms/step':>10} {'share':>7}"]
-    for family in ALL_FAMILIES:
+    for family in BREAKDOWN_FAMILIES:
         ms = record["families"].get(family, 0.0)
         if ms > 0:
             lines.append(f"  {family:<12} {ms:10.3f} {100 * ms / total:6.1f}%")  # ms > 0, so total > 0
@@ -306,7 +290,7 @@ def oom_record(name: str, cfg: BenchConfig, env: dict[str, Any], where: str) -> 
     """The record of a variant that ran out of memory at stage `where`: its conditions, no times."""
     variant = get_variant(name)
     return {
-        "schema": SCHEMA,
+        "schema": BREAKDOWN_SCHEMA,
         "status": "oom",
         "oom_stage": where,
         "variant": variant.name,
@@ -319,5 +303,5 @@ def oom_record(name: str, cfg: BenchConfig, env: dict[str, Any], where: str) -> 
         "attn": cfg.attn,
         "compile": False,
         "batch_size": cfg.batch_sizes[0],
-        **{k: env.get(k) for k in ENV_KEYS},
+        **{k: env.get(k) for k in CONDITIONS},
     }

@@ -133,7 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "--recipe in1k_mae)"
         )
     result = train(TrainConfig(**fields), args.run_dir)
-    print(json.dumps(result, indent=1, sort_keys=True))
+    print(json.dumps(result.to_json(), indent=1, sort_keys=True))
     return 0
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from hiera.env import at_root
 from hiera.files import atomic_write_text
 from hiera.proxy import ladder_specs
+from hiera.records.run import RunRecord, run_records_text
 from hiera.train.pipeline import RunSpec, run_pipeline
 
 
@@ -139,7 +140,7 @@ def default_jobs(device: str, runs: int) -> int:
     return max(1, min(runs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def _train_in_worker(spec: dict[str, Any], run_dir: str, threads: int) -> dict[str, Any]:
+def _train_in_worker(spec: dict[str, Any], run_dir: str, threads: int) -> RunRecord:
     """One run in a worker process (spawned: no CUDA or thread-pool state inherited), `threads` CPU threads."""
     import torch
 
@@ -147,7 +148,7 @@ def _train_in_worker(spec: dict[str, Any], run_dir: str, threads: int) -> dict[s
     return run_pipeline(RunSpec.from_dict(spec), Path(run_dir), progress=False)
 
 
-def train_specs(specs: list[RunSpec], out: Path, jobs: int) -> list[dict[str, Any]]:
+def train_specs(specs: list[RunSpec], out: Path, jobs: int) -> list[RunRecord]:
     """Train (or resume) every run under `out/<run id>`, `jobs` at a time; the run records in the order of `specs`."""
 
     def started(i: int, spec: RunSpec) -> None:
@@ -157,8 +158,8 @@ def train_specs(specs: list[RunSpec], out: Path, jobs: int) -> list[dict[str, An
             flush=True,
         )
 
-    def finished(spec: RunSpec, rec: dict[str, Any], seconds: float) -> None:
-        print(f"    {spec.run}: top-1 {rec['metrics']['top1']:.2f}%  ({seconds:.0f} s)", file=sys.stderr, flush=True)
+    def finished(spec: RunSpec, rec: RunRecord, seconds: float) -> None:
+        print(f"    {spec.run}: top-1 {rec.top1:.2f}%  ({seconds:.0f} s)", file=sys.stderr, flush=True)
 
     if jobs <= 1:
         records = []
@@ -174,7 +175,7 @@ def train_specs(specs: list[RunSpec], out: Path, jobs: int) -> list[dict[str, An
     import torch
 
     threads = max(1, torch.get_num_threads() // jobs)
-    results: dict[int, dict[str, Any]] = {}
+    results: dict[int, RunRecord] = {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending, begun = {}, {}
         queue = list(enumerate(specs))
@@ -220,7 +221,7 @@ def run_demo(
     print(f"training {len(specs)} runs, {jobs} at a time", file=sys.stderr, flush=True)
     records = train_specs(specs, out, jobs)
     records_dir = out / "records"
-    atomic_write_text(records_dir / "demo.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    atomic_write_text(records_dir / "demo.jsonl", run_records_text(records))
     speed_dir = out / "speed"
     profile = latest_profile(out)
     if bench:

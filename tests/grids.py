@@ -80,3 +80,32 @@ def write_grid(
 def named(names, seeds: bool = True) -> list[tuple[str, str, str]]:
     """Runs of Hiera-T's proxy (row f) with these ids (`<name>/seed<seed>`, or the bare name)."""
     return [(f"{n}/seed{{seed}}" if seeds else n, "hiera_tiny_224", "f") for n in names]
+
+
+def done_record(run: str, grid: str = "g", **fields) -> dict:
+    """A complete finished-run record of schema 1, as runs wrote it (to `result.json`) before `record.json`:
+    collect validates what it copies, so a test's hand-made run directory needs every field a real one has."""
+    return {
+        "schema": "hiera-study/run/1",
+        "grid": grid,
+        "run": run,
+        "status": "done",
+        "variant": "hiera_tiny_224",
+        "step": "f",
+        "size": "proxy",
+        "modality": "image",
+        "dataset": "fashion-mnist",
+        "proxy": True,
+        "seed": 0,
+        "table": "smoke",
+        "metrics": {"top1": 50.0},
+        "input_size": [32, 32],
+        "params_m": 1.0,
+        "gmacs": 0.01,
+        "epochs": {"pretrain": 1, "finetune": 1},
+        "precision": "fp32",
+        "batch_size": 32,
+        "wall_s": 1.0,
+        "env": {"date": "2026-01-01T00:00:00+00:00", "device": "x86_64"},
+        **fields,
+    }

@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 
 from hiera.analysis import register
-from hiera.analysis.plots import ladders_data, plot_all, speedup_data, write_plots
-from hiera.analysis.records import (
+from hiera.analysis.frames import (
     load_all,
     load_curves,
     load_paper,
@@ -28,6 +27,7 @@ from hiera.analysis.records import (
     load_speed,
     setting_key,
 )
+from hiera.analysis.plots import ladders_data, plot_all, speedup_data, write_plots
 from hiera.analysis.tables import build_tables, mae_vs_scratch, render_markdown, update_readme, write_tables
 
 FIX = Path(__file__).parent / "fixtures" / "analysis"
@@ -498,7 +498,7 @@ def test_every_figure_written_with_caption_and_index(figures):
     assert any("curves-t2_demo" in m for m in logged)  # no curves there: skipped with a message
     curves = made["curves-t1_images_demo"].data
     assert set(curves["phase"]) == {"mae", "finetune", "supervised"}
-    mae = curves[(curves["step_id"] == "a") & (curves["phase"] == "mae")]
+    mae = curves[(curves["step"] == "a") & (curves["phase"] == "mae")]
     assert (mae.groupby("epochs")["seed"].nunique() == 2).all()  # both seeds of row a go into its mean and band
     assert sorted(set(mae["epochs"])) == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]  # step / steps per epoch
     evals = curves[(curves["phase"] == "finetune") & curves["top1"].notna()]

@@ -25,7 +25,7 @@ RUNS = ("hiera_tiny_224.e_no_attn_residual/seed0", "hiera_tiny_224/seed0")
 # What a finished MAE -> finetune run leaves in its archive (the record names finetune/{predictions,labels}.npy)
 EXPECTED = {
     "spec.json",
-    "result.json",
+    "record.json",
     "mae/config.json",
     "mae/metrics.jsonl",
     "finetune/config.json",
@@ -147,17 +147,14 @@ def _finished(run_dir: Path, spec) -> None:
     (run_dir / "spec.json").write_text(json.dumps(spec.to_dict(), sort_keys=True, default=list))  # else: stale
     np.save(run_dir / "finetune" / "predictions.npy", np.array([1, 2], dtype=np.int16))
     np.save(run_dir / "finetune" / "labels.npy", np.array([1, 3], dtype=np.int16))
-    (run_dir / "result.json").write_text(
+    (run_dir / "record.json").write_text(  # over the placeholder bytes above
         json.dumps(
-            {
-                "schema": "hiera-study/run/1",
-                "run": spec.run,
-                "status": "done",
-                "seed": spec.seed,
-                "metrics": {"top1": 50},
-                "predictions": "finetune/predictions.npy",
-                "labels": "finetune/labels.npy",
-            }
+            grids.done_record(
+                spec.run,
+                seed=spec.seed,
+                predictions="finetune/predictions.npy",
+                labels="finetune/labels.npy",
+            )
         )
     )
 

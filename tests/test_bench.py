@@ -12,7 +12,7 @@ import torch
 
 import hiera
 from hiera import bench
-from hiera.analysis.records import Records, load_speed
+from hiera.analysis.frames import Records, load_speed
 from hiera.analysis.tables import speed_tables
 from hiera.bench import BenchConfig, protocol_config, run
 from hiera.cli import main
@@ -67,6 +67,13 @@ SCHEMA = {
     "peak_mem_gib",
     "attn_kernels",
     "attn_backends",
+    "python",
+    "timm",
+    "overrides",
+    "status",
+    "oom_stage",
+    "ratio_vs_official",
+    "official_version",
 }
 
 
@@ -79,7 +86,8 @@ def test_records_schema_and_peer_ratio_from_the_same_run(tmp_path):
     # mode, precision, attention, device (CPU: its architecture) and torch version, as README "Profiling speed"
     assert path.name == f"bench-infer-fp32-math-cpu_{platform.machine()}-pt{torch.__version__.split('+')[0]}.jsonl"
     ours, peer = read(path)
-    assert SCHEMA <= set(ours)
+    # every field of the documented schema (results/README.md) and nothing else: none the loader would drop
+    assert set(ours) == SCHEMA | {"schema"} and ours["schema"] == "hiera-study/speed/1"
     assert ours["impl"] == "hiera-study" and peer["impl"] == "timm" and peer["model"] == "hiera_tiny_224"
     assert ours["ratio_vs_peer"] == pytest.approx(ours["samples_per_s"] / peer["samples_per_s"])
     assert ours["params_m"] == pytest.approx(27.910216) and peer["params_m"] == pytest.approx(27.910216)

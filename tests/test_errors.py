@@ -23,11 +23,12 @@ import pytest
 import torch
 
 import hiera.cli as cli
+from hiera.analysis.frames import load_all, load_curves, load_runs, load_speed
 from hiera.analysis.plots import plot_all
-from hiera.analysis.records import load_all, load_curves, load_runs, load_speed
 from hiera.analysis.tables import write_tables
 from hiera.cli import main
 from hiera.files import LockHeld, append_jsonl, read_jsonl
+from hiera.records import RunRecord
 
 FIX = Path(__file__).parent / "fixtures" / "analysis"
 SPEED_LINE = (FIX / "speed" / "bench-infer-fp32-math-cpu_x86_64-pt2.5.1.jsonl").read_text().splitlines()[0]
@@ -166,7 +167,7 @@ def test_torn_last_lines_are_skipped_by_every_loader(tmp_path, capsys):
     metrics = tmp_path / "run" / "mae" / "metrics.jsonl"
     metrics.parent.mkdir(parents=True)
     metrics.write_text('{"step": 1, "epoch": 0.5, "loss": 1.0}\n{"step": 2, "epoch": 1.0, "lo')
-    assert list(load_curves(tmp_path / "run")["step"]) == [1]
+    assert list(load_curves(tmp_path / "run")["opt_step"]) == [1]
     err = capsys.readouterr().err
     assert err.count("skipped the torn last line") == 3
     # the reader never modifies the file (results may be read-only); a bad line that is not the last is an error
@@ -319,7 +320,8 @@ def test_demo_keeps_foreign_speed_records_and_shows_its_latest_profile(capsys, t
     speed = json.loads(SPEED_LINE)
 
     def pipeline(spec, run_dir):
-        return {**template, "run": spec.run, "step": spec.step, "variant": spec.variant, "run_dir": str(run_dir)}
+        canned = {**template, "run": spec.run, "step": spec.step, "variant": spec.variant, "run_dir": str(run_dir)}
+        return RunRecord.from_json(canned, "canned")
 
     rate = {"now": 111.0}
     created = []

@@ -82,7 +82,7 @@ def test_debug_cluster_runs_the_smoke_grid_and_relaunch_submits_nothing(tmp_path
     assert main(argv) == 0, capsys.readouterr().err
     assert "submitted 2 run(s)" in capsys.readouterr().out
     for run in ("hiera_tiny_224.e_no_attn_residual/seed0", "hiera_tiny_224/seed0"):
-        record = json.loads((tmp_path / "smoke" / run / "result.json").read_text())
+        record = json.loads((tmp_path / "smoke" / run / "record.json").read_text())
         assert record["status"] == "done" and record["run"] == run and record["proxy"] is True
         assert 0 <= record["metrics"]["top1"] <= 100 and record["metrics"]["mae_loss"] > 0
         assert record["env"]["git_sha"] and record["dataset"] == "fashion-mnist"

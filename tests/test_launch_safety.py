@@ -49,15 +49,12 @@ def slurm_job(run_dir: Path, job_id: str) -> None:
 
 
 def finished(run_dir: Path, spec=None, **extra) -> None:
-    """A finished run directory: result.json (and spec.json when `spec` is given, as run_pipeline writes it)."""
+    """A finished run directory as runs wrote it before `record.json`: result.json (schema 1; collect still reads
+    it) and spec.json when `spec` is given, as run_pipeline writes it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if spec is not None:
         (run_dir / "spec.json").write_text(json.dumps(spec.to_dict(), sort_keys=True, default=list))
-    (run_dir / "result.json").write_text(
-        json.dumps(
-            {"schema": "hiera-study/run/1", "run": spec.run if spec else extra.pop("run"), "status": "done", **extra}
-        )
-    )
+    (run_dir / "result.json").write_text(json.dumps(grids.done_record(spec.run if spec else extra.pop("run"), **extra)))
 
 
 def fake(bin_dir: Path, name: str, body: str) -> None:
@@ -118,10 +115,10 @@ def test_two_concurrent_local_submits_start_each_run_once(tmp_path):
     assert sorted(len(json.loads(p.read_text())["runs"]) for p in launches) == [0, 2]
     run_dirs = [root / "race" / run / "seed0" for run in ("a", "b")]
     deadline = time.time() + 120
-    while time.time() < deadline and not all((d / "result.json").is_file() for d in run_dirs):
+    while time.time() < deadline and not all((d / "record.json").is_file() for d in run_dirs):
         time.sleep(0.2)
     for d in run_dirs:
-        assert (d / "result.json").is_file(), sorted(p.name for p in d.iterdir())
+        assert (d / "record.json").is_file(), sorted(p.name for p in d.iterdir())
         for phase in ("mae", "finetune"):  # one writer: every step logged once, in order
             steps = [
                 json.loads(x)["step"]
@@ -192,7 +189,7 @@ def test_a_failing_squeue_makes_the_run_unknown_and_only_force_resubmits(tmp_pat
     assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty", "--force"]) == 0
     assert "submitted 1 run(s)" in capsys.readouterr().out
     assert json.loads((run_dir / "job.json").read_text())["cluster"] == "debug"
-    assert (run_dir / "result.json").is_file()
+    assert (run_dir / "record.json").is_file()
 
 
 def test_a_hanging_squeue_times_out_into_unknown(tmp_path, capsys, fakebin, monkeypatch):
@@ -313,7 +310,7 @@ def test_a_run_directory_of_another_spec_is_stale_until_moved_aside(tmp_path, ca
     assert "submitted 1 run(s)" in capsys.readouterr().out
     (aside,) = list(run_dir.parent.glob("seed0.stale-*"))
     assert json.loads((aside / "result.json").read_text())["metrics"] == {"top1": 12.5}  # kept, not deleted
-    assert json.loads((run_dir / "result.json").read_text())["status"] == "done"
+    assert json.loads((run_dir / "record.json").read_text())["status"] == "done"
     assert json.loads((run_dir / "spec.json").read_text())["train"]["batch_size"] == 32
     assert main(["status", str(grid), "--root", str(root)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "st: 1 done, 0 running, 0 pending, 0 failed, 0 missing of 1"
@@ -458,7 +455,7 @@ def test_collect_killed_at_random_points_leaves_the_old_file_or_the_new(tmp_path
                     name = names[i % len(names)]
                     atomic_write_text(
                         root / "k" / name / "seed0" / "result.json",
-                        json.dumps({"run": f"{name}/seed0", "status": "done", "n": kill * 10**6 + i, "pad": pad}),
+                        json.dumps(grids.done_record(f"{name}/seed0", n=kill * 10**6 + i, pad=pad)),
                     )
                     collect(grid, root=root, out_dir=rec, echo=None)
             finally:

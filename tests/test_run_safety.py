@@ -25,8 +25,8 @@ from hiera.cli import main
 from hiera.files import LockHeld
 from hiera.train.config import TrainConfig
 from hiera.train.loop import train
+from hiera.train.phase_dir import PhaseDir
 from hiera.train.pipeline import RunSpec, run_pipeline, spec_diff
-from hiera.train.run import RunDir
 
 TINY = dict(
     input_size=(32, 32),
@@ -153,13 +153,13 @@ def test_train_refuses_a_live_writer_then_takes_over_its_stale_lock(tmp_path, ca
         kill(pid)  # kill -9: the kernel drops its lock, the file (with its pid) stays
     assert (run_dir / ".lock").is_file()
     result = train(tiny_cfg(), run_dir, progress=False)
-    assert 0 <= result["top1"] <= 100 and (run_dir / "result.json").is_file()
+    assert 0 <= result.top1 <= 100 and (run_dir / "result.json").is_file()
 
 
 def test_train_holds_the_lock_for_the_whole_phase(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     seen = []
-    log, save = RunDir.log, RunDir.save
+    log, save = PhaseDir.log, PhaseDir.save
 
     def checking_log(self, metrics):
         seen.append(("log", lock_is_free(run_dir / ".lock")))
@@ -169,8 +169,8 @@ def test_train_holds_the_lock_for_the_whole_phase(tmp_path, monkeypatch):
         seen.append(("save", lock_is_free(run_dir / ".lock")))
         save(self, state, best)
 
-    monkeypatch.setattr(RunDir, "log", checking_log)
-    monkeypatch.setattr(RunDir, "save", checking_save)
+    monkeypatch.setattr(PhaseDir, "log", checking_log)
+    monkeypatch.setattr(PhaseDir, "save", checking_save)
     train(tiny_cfg(ckpt_every=1, log_every=1), run_dir, progress=False)
     assert {kind for kind, _ in seen} == {"log", "save"} and not any(free for _, free in seen), seen
     assert lock_is_free(run_dir / ".lock")  # released at the end
@@ -268,7 +268,7 @@ def test_run_pipeline_writes_the_spec_first_and_refuses_another(tmp_path, monkey
         run_pipeline(tiny_spec(seed=7, train={"seed": 7}), run_dir)  # an unfinished run ...
     assert "another run directory" in str(err.value) and "\n" not in str(err.value)
     record = run_pipeline(tiny_spec(), run_dir, progress=False)
-    assert record["status"] == "done" and record["seed"] == 0
+    assert record.status == "done" and record.seed == 0
     with pytest.raises(ValueError, match="spec.json differs in train.recipe_args.epochs"):
         run_pipeline(tiny_spec(train={"recipe_args": {"epochs": 2}}), run_dir)  # ... and a finished one
     many = tiny_spec(
@@ -294,7 +294,7 @@ def test_run_dir_that_is_a_file_is_one_line(tmp_path, capsys):
 
 
 def test_torn_metrics_line_is_cut_and_skipped(tmp_path, capsys):
-    run = RunDir(tmp_path)
+    run = PhaseDir(tmp_path)
     run.log({"step": 1, "loss": 1.0})
     with (tmp_path / "metrics.jsonl").open("a") as f:
         f.write('{"step": 2, "lo')  # the crash
@@ -316,7 +316,7 @@ def test_files_follow_the_umask_and_are_fsynced(tmp_path, monkeypatch):
             fsync(fd)
 
         monkeypatch.setattr(os, "fsync", recording_fsync)
-        RunDir(tmp_path / "probe").save({"step": 1}, best=True)
+        PhaseDir(tmp_path / "probe").save({"step": 1}, best=True)
         assert synced.count(False) >= 2 and synced.count(True) >= 2  # each file, then its directory
         monkeypatch.undo()
         mae = tiny_cfg(phase="mae", recipe="proxy_mae", decoder_dim=16, recipe_args={"decoder_depth": 1})
@@ -330,7 +330,7 @@ def test_files_follow_the_umask_and_are_fsynced(tmp_path, monkeypatch):
 
 
 def test_start_removes_temp_files_of_killed_writes(tmp_path):
-    run = RunDir(tmp_path)
+    run = PhaseDir(tmp_path)
     (tmp_path / "checkpoints").mkdir()
     leftovers = [
         tmp_path / "checkpoints" / ".last.pth.ab12cd_9.tmp",
@@ -360,7 +360,7 @@ class Planted:
 
 
 def test_resume_never_unpickles_code(tmp_path):
-    run = RunDir(tmp_path / "run")
+    run = PhaseDir(tmp_path / "run")
     marker = tmp_path / "pwned"
     run.checkpoints.mkdir(parents=True)
     torch.save({"step": 1, "x": Planted(marker)}, run.checkpoints / "last.pth")
@@ -406,7 +406,7 @@ def test_resume_after_a_torn_metrics_line_is_bit_identical(tmp_path, monkeypatch
         recipe_args={"epochs": 2, "mixup": 0.8, "cutmix": 1.0, "drop_path": 0.1},
     )
     ref = train(cfg, tmp_path / "ref", progress=False)
-    log = RunDir.log
+    log = PhaseDir.log
 
     def dying_log(self, metrics):  # the process dies while appending step 5 (checkpoint: step 4)
         log(self, metrics)
@@ -415,15 +415,13 @@ def test_resume_after_a_torn_metrics_line_is_bit_identical(tmp_path, monkeypatch
                 f.write('{"epoch": 0, "loss": 2.3')
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(RunDir, "log", dying_log)
+    monkeypatch.setattr(PhaseDir, "log", dying_log)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", progress=False)
     monkeypatch.undo()
     assert torch.load(tmp_path / "cut" / "checkpoints" / "last.pth", weights_only=True)["step"] == 4
     out = train(cfg, tmp_path / "cut", progress=False)
-    for r in (ref, out):
-        r.pop("wall_s_last_start")
-    assert out == ref
+    assert out.replace(wall_s_last_start=0.0) == ref.replace(wall_s_last_start=0.0)
     a, b = (
         torch.load(d / "checkpoints" / "model.pth", weights_only=True)["model_state"]
         for d in (tmp_path / "ref", tmp_path / "cut")
@@ -440,7 +438,7 @@ def test_kill_9_during_checkpoint_saves_never_leaves_an_unreadable_file(tmp_path
     """≥ 20 kills at random delays of a process that saves checkpoints in a loop; forked, not spawned, so each
     round costs milliseconds instead of seconds of imports."""
     rng = random.Random(0)
-    run = RunDir(tmp_path / "run")
+    run = PhaseDir(tmp_path / "run")
     big = torch.randn(4 << 20)  # 16 MB: a save takes long enough for kills to land mid-write
     with run.lock():
         run.start({"test": "kill"})
@@ -474,7 +472,7 @@ def test_kill_9_during_checkpoint_saves_never_leaves_an_unreadable_file(tmp_path
 
 def test_restart_without_a_checkpoint_drops_the_old_metrics(tmp_path):
     """Deleting last.pth (the fix for an untrusted one) restarts the phase at step 0: its old lines go too."""
-    run = RunDir(tmp_path)
+    run = PhaseDir(tmp_path)
     for step in (1, 2, 3):
         run.log({"step": step, "loss": 1.0})
     assert run.resume() is None and run.metrics() == []

@@ -107,7 +107,7 @@ def test_smoke_grid_as_an_array_then_relaunch_submits_nothing(tmp_path, capsys):
     found = wait(REPO / "ablations" / "smoke.py", root, finished)
     assert [s.state for s in found] == ["done", "done"], [s.detail for s in found]
     for s in found:
-        record = json.loads((s.run_dir / "result.json").read_text())
+        record = json.loads((s.run_dir / "record.json").read_text())
         assert record["run"] == s.run.spec.run and 0 <= record["metrics"]["top1"] <= 100
     submit(REPO / "ablations" / "smoke.py", root)
     assert "submitted 0 run(s)" in capsys.readouterr().out

@@ -228,7 +228,7 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
         recipe_args={"decoder_depth": 1},
     )
     result = train(mae, tmp_path / "mae", progress=False)
-    assert result["final_loss"] is not None and (tmp_path / "mae" / "reconstruction.npz").is_file()
+    assert result.final_loss is not None and (tmp_path / "mae" / "reconstruction.npz").is_file()
     import numpy as np
 
     rec = np.load(tmp_path / "mae" / "reconstruction.npz")
@@ -252,7 +252,7 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
     encoder = torch.load(tmp_path / "mae" / "checkpoints" / "model.pth", weights_only=True)["model_state"]
     assert torch.equal(model.state_dict()["blocks.0.attn.qkv.weight"], encoder["blocks.0.attn.qkv.weight"])
     out = train(fin, tmp_path / "ft", progress=False)
-    assert 0 <= out["top1"] <= 100 and out["eval_samples"] == 32
+    assert 0 <= out.top1 <= 100 and out.eval_samples == 32
 
 
 def _final_predictions(run_dir: Path) -> tuple:
@@ -293,12 +293,12 @@ def test_pipeline_record_names_the_per_example_predictions(tmp_path):
     )
     spec = RunSpec(grid="adhoc", run="r", variant="hiera_tiny_224", step="f", size="proxy", table="adhoc", train=cfg)
     record = run_pipeline(spec, tmp_path / "run", progress=False)
-    assert record["predictions"] == "supervised/predictions.npy" and record["labels"] == "supervised/labels.npy"
-    assert json.loads((tmp_path / "run" / "result.json").read_text())["predictions"] == record["predictions"]
+    assert record.predictions == "supervised/predictions.npy" and record.labels == "supervised/labels.npy"
+    assert json.loads((tmp_path / "run" / "record.json").read_text())["predictions"] == record.predictions
     pred, labels, truth, fresh = _final_predictions(tmp_path / "run" / "supervised")
     assert pred.dtype == labels.dtype == np.int16 and pred.shape == labels.shape == (48,)
     assert np.array_equal(labels, truth) and np.array_equal(pred, fresh)  # the final weights', in dataset order
-    assert record["metrics"]["top1"] == pytest.approx(100 * float((pred == labels).mean()))
+    assert record.top1 == pytest.approx(100 * float((pred == labels).mean()))
 
 
 DDP_ARGS = dict(train_samples=128, eval_samples=64, batch_size=32, log_every=1, **{"recipe.epochs": 1})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hiera.analysis.records import Records, display_path, load_all
+from hiera.analysis.frames import Records, display_path, load_all
 from hiera.env import at_root
 
 __all__ = ["Records", "load_all", "register", "cmd_tables", "cmd_plots"]
@@ -108,7 +108,7 @@ def _common(p: argparse.ArgumentParser, out: str, what: str) -> None:
         nargs="+",
         metavar="PATH",
         help="directories of <grid>.jsonl run records, single JSONL files, or run directories holding "
-        "result.json (default results/records)",
+        "record.json (default results/records)",
     )
     p.add_argument(
         "--speed", type=Path, metavar="DIR", help="directory of hiera-study bench records (default results/speed)"

@@ -34,7 +34,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from hiera.analysis.records import (
+from hiera.analysis.frames import (
     BREAKDOWN_FAMILIES,
     Records,
     display_path,
@@ -740,9 +740,9 @@ def epochs_elapsed(curves: pd.DataFrame) -> pd.Series:
     out = pd.Series(np.nan, index=curves.index)
     for _, d in curves.groupby("phase", sort=True):
         first = d.loc[d["loss"].notna(), "epoch"]
-        per_epoch = d.loc[d["epoch"] == first.min(), "step"].max() if len(first) else np.nan
+        per_epoch = d.loc[d["epoch"] == first.min(), "opt_step"].max() if len(first) else np.nan
         if per_epoch and per_epoch > 0:
-            out[d.index] = d["step"] / per_epoch
+            out[d.index] = d["opt_step"] / per_epoch
         else:  # evaluation lines only: one point per finished epoch
             out[d.index] = d["epoch"] + 1
     return out
@@ -760,7 +760,7 @@ def curves_data(runs: pd.DataFrame) -> pd.DataFrame:
                     epochs=epochs_elapsed(c),
                     run=r.run,
                     seed=r.seed,
-                    step_id=r.step,
+                    step=r.step,  # the ladder row (`opt_step` is the optimizer step)
                     size=r.size,
                     modality=r.modality,
                     variant=r.variant,
@@ -778,7 +778,7 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
             out.append(f"curves-{grid}: no finished run with metrics.jsonl curves")
             continue
         key, colors, labels = _hue(runs[runs["status"] == "done"])
-        data["hue"] = (data["step_id"] if key == "step" else data[key]).fillna("").astype(str)
+        data["hue"] = data[key].fillna("").astype(str)
         # the supervised baseline's single phase shares the finetuning panels (same loss, same evaluation)
         panels = [
             ("mae", "loss", "MAE pretraining loss"),

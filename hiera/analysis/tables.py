@@ -1,7 +1,7 @@
 """The paper's tables from our records, beside the paper's numbers: Table 1 (the MViTv2 -> Hiera ladder), Table 2
 (model sizes), Table 3 (MAE ablations), and speed tables per device and protocol (paper Tables 16/17 protocol).
 
-Every table is a pure function of the records (`hiera.analysis.records`) and is written as Markdown, LaTeX
+Every table is a pure function of the records (`hiera.analysis.frames`) and is written as Markdown, LaTeX
 (booktabs) and CSV with byte-for-byte identical output for identical records: rows in a fixed order, fixed float
 formats, and no clock reads (the only dates shown come from the records).
 
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hiera.analysis.records import (
+from hiera.analysis.frames import (
     BREAKDOWN_FAMILIES,
     Records,
     load_all,

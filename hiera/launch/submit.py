@@ -8,7 +8,8 @@
                         tables and figures read) copied into `results/archive/<grid>/<run id>/` (below)
 
 Run states:
-    done      `result.json` is there, and the run directory's `spec.json` is the grid's current entry
+    done      its record is there (`record.json`, or `result.json` of schema 1; `hiera.records`), and the run
+              directory's `spec.json` is the grid's current entry
     running   in the queue and started (squeue), or on `local` its process is alive
     pending   in the queue, not started
     failed    ended without a result (the error tail, the log path); submitted again by `submit` and
@@ -73,6 +74,15 @@ from hiera.config import check_keys, coerce
 from hiera.env import _git, at_root, project_root
 from hiera.files import TEMP, Lock, LockHeld, atomic_write, atomic_write_text, read_jsonl
 from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
+from hiera.records.run import (
+    PROXY_DATASETS,
+    RUN_RECORD,
+    RUN_RECORD_V1,
+    RunRecord,
+    read_run_record_json,
+    run_record_path,
+    run_records_text,
+)
 from hiera.train.config import PHASES
 
 CLUSTERS = ("slurm", "local", "debug")
@@ -301,7 +311,7 @@ def _from_run_dir(run: GridRun, run_dir: Path) -> RunState:
     from hiera.train.pipeline import spec_diff
 
     diff = spec_diff(run_dir, run.spec) if run_dir.is_dir() else []
-    if (run_dir / "result.json").is_file():
+    if run_record_path(run_dir) is not None:
         return RunState(run, run_dir, "done", diff=diff)
     job_file = run_dir / "job.json"
     if not job_file.is_file():
@@ -347,7 +357,7 @@ def _states(pairs: list[tuple[GridRun, Path]]) -> list[RunState]:
                 s.live = True
                 s.state = "running" if state in STARTED else "pending"
                 s.detail = f"job {s.job_id}" + ("" if state in STARTED else f" {state.lower()}")
-            elif (s.run_dir / "result.json").is_file():  # it finished between the two looks
+            elif run_record_path(s.run_dir) is not None:  # it finished between the two looks
                 s.state, s.detail = "done", ""
             else:
                 ended.append(s)
@@ -646,13 +656,14 @@ def format_status(name: str, found: list[RunState]) -> str:
 
 ARCHIVE_FILES = (
     "spec.json",
-    "result.json",
+    RUN_RECORD,
+    RUN_RECORD_V1,  # a run finished before records had their own name
     *(f"{phase}/{name}" for phase in PHASES for name in ("config.json", "metrics.jsonl")),
 )
 RECONSTRUCTION = "mae/reconstruction.npz"
 
 
-def archive_run(run_dir: Path, dest: Path, record: dict[str, Any], reconstruction: bool) -> list[Path]:
+def archive_run(run_dir: Path, dest: Path, record: RunRecord, reconstruction: bool) -> list[Path]:
     """Copy a finished run's small files (`ARCHIVE_FILES`, the predictions / labels its record names, and with
     `reconstruction` the MAE reconstruction) from `run_dir` into `dest`, keeping their relative paths.
 
@@ -661,8 +672,7 @@ def archive_run(run_dir: Path, dest: Path, record: dict[str, Any], reconstructio
     Returns the files written.
     """
     names = list(ARCHIVE_FILES)
-    for key in ("predictions", "labels"):
-        name = record.get(key)
+    for name in (record.predictions, record.labels):
         # only paths inside the run directory: an absolute or `..` path would land outside the archive
         if isinstance(name, str) and not Path(name).is_absolute() and ".." not in Path(name).parts:
             names.append(Path(name).as_posix())
@@ -707,7 +717,6 @@ def collect(
     looked at (outside `only`, or gone from the grid) stay too. `prune` lets the current states replace all.
     """
     from hiera.registry import get_variant
-    from hiera.train.pipeline import PROXY_DATASETS, SCHEMA
 
     profile = profile or ClusterProfile()
     root = resolve_root(root, profile)
@@ -726,33 +735,32 @@ def collect(
     for s in found:
         spec = s.run.spec
         if s.state == "done":
-            record = _read_json(s.run_dir / "result.json")
+            record, written = read_run_record_json(s.run_dir)  # validated; copied as written
             relative = Path("archive", name, spec.run)
             dest = out.parent / relative
             if not dest.resolve().is_relative_to((out.parent / "archive").resolve()):  # a run id with `..`
                 raise ValueError(f"run id {spec.run!r} of grid {name} would archive outside {out.parent / 'archive'}")
             archive_run(s.run_dir, dest, record, spec.seed == lowest[(spec.variant, spec.setting)])
             # POSIX and relative to the records folder's parent: the same string resolves on any clone
-            fresh[spec.run] = {**record, "archive": relative.as_posix()}
+            fresh[spec.run] = {**written, "archive": relative.as_posix()}
             continue
-        fresh[spec.run] = {
-            "schema": SCHEMA,
-            "grid": name,
-            "run": spec.run,
-            "status": s.state,
-            "variant": spec.variant,
-            "step": spec.step,
-            "size": spec.size,
-            "modality": get_variant(spec.variant).modality,
-            "dataset": spec.train.dataset,
-            "proxy": spec.train.dataset in PROXY_DATASETS,
-            "seed": spec.seed,
-            "table": spec.table,
-            "ablation": spec.ablation,
-            "setting": spec.setting,
-            "run_dir": str(s.run_dir),
-            **({"error": s.detail} if s.state in ("failed", "unknown", "stale") else {}),
-        }
+        fresh[spec.run] = RunRecord(
+            grid=name,
+            run=spec.run,
+            status=s.state,
+            variant=spec.variant,
+            step=spec.step,
+            size=spec.size,
+            modality=get_variant(spec.variant).modality,
+            dataset=spec.train.dataset,
+            proxy=spec.train.dataset in PROXY_DATASETS,
+            seed=spec.seed,
+            table=spec.table,
+            ablation=spec.ablation,
+            setting=spec.setting,
+            run_dir=str(s.run_dir),
+            error=s.detail if s.state in ("failed", "unknown", "stale") else None,
+        ).to_json()
     path = out / f"{name}.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     # One collect of a grid at a time: the merge reads the file, then replaces it.
@@ -765,7 +773,10 @@ def collect(
             if TEMP.match(p.name):
                 p.unlink(missing_ok=True)
         old = read_jsonl(path) if path.is_file() else []
-        kept, lines, seen = 0, [], set()
+        # Every line as written: a finished run's record as the run wrote it (validated above; an earlier schema
+        # stays that schema), a status line by `RunRecord.to_json`, a line of before as it was.
+        lines: list[dict[str, Any]] = []
+        kept, seen = 0, set()
         old_by_run = {r.get("run"): r for r in old if isinstance(r, dict)}
         for r in runs:  # the grid's order; runs outside --only keep their line
             run = r.spec.run
@@ -776,7 +787,7 @@ def collect(
                 if before is not None:
                     lines.append(before)
                 continue
-            if not prune and before is not None and before.get("status") == "done" and now.get("status") != "done":
+            if not prune and before is not None and before.get("status") == "done" and now["status"] != "done":
                 kept += 1
                 lines.append(before)
             else:
@@ -784,7 +795,7 @@ def collect(
         dropped = [r for r in old if not (isinstance(r, dict) and r.get("run") in seen)]
         if not prune:
             lines += dropped  # runs no longer in the grid (or lines without a run id): not ours to delete
-        atomic_write_text(path, "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+        atomic_write_text(path, run_records_text(lines))
     if echo is not None and kept:
         echo(
             f"{name}: kept {kept} done record(s) whose run directories now say otherwise (stale, missing, ...); "

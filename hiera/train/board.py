@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from hiera.train.run import check_dir
+from hiera.train.phase_dir import check_dir
 
 # Positions, not measurements: plotting them against the step says nothing.
 SKIPPED = ("step", "epoch")

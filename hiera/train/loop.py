@@ -5,13 +5,13 @@ no weight decay on 1-D and position parameters), timm's cosine schedule with lin
 optimizer step, timm's Mixup/CutMix with label smoothing (`SoftTargetCrossEntropy`), drop path, dropout,
 gradient clipping and AMP (bf16 autocast, or fp16 with a `GradScaler`), then trains and evaluates.
 
-Records (`hiera/train/run.py`): `config.json`, `env.json`, `metrics.jsonl` (train lines: step, epoch, loss,
+Records (`hiera/train/phase_dir.py`): `config.json`, `env.json`, `metrics.jsonl` (train lines: step, epoch, loss,
 lr; eval lines: top1, top5, eval_loss), `checkpoints/last.pth` every `ckpt_every` steps and at every epoch end
 (`best.pth` at the best top-1), TensorBoard events of the same metrics in `tb/` (`hiera.train.board`),
 `checkpoints/model.pth` (weights only, the official `model_state` format, so a finetune
 or `hiera.build_model(..., checkpoint=)` can start from it), MAE reconstructions (`reconstruction.npz`),
 the final evaluation's per-example predictions (`predictions.npy`, `labels.npy`; classification phases)
-and `result.json` last. Every file is written atomically and durably (`hiera.files`);
+and `result.json` (a `PhaseResult`, `hiera.records`) last. Every file is written atomically and durably (`hiera.files`);
 the main process holds the run directory's lock for the whole phase, so two live writers never interleave.
 
 Resume restores model, optimizer, scaler, scheduler, the torch/NumPy/Python/CUDA RNGs, the data position
@@ -43,12 +43,13 @@ from hiera.config import ModelConfig
 from hiera.files import atomic_write
 from hiera.masking import mae_q_pool
 from hiera.recipes import Recipe, scaled_lr
+from hiera.records.run import PhaseResult
 from hiera.registry import get_variant
 from hiera.train.board import Board
 from hiera.train.config import NUM_CLASSES, TrainConfig
 from hiera.train.data import SkipSampler, build_datasets, denormalise, set_epoch
 from hiera.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
-from hiera.train.run import RunDir, check_dir, name_keys
+from hiera.train.phase_dir import PhaseDir, check_dir, name_keys
 
 
 class NonFiniteLoss(RuntimeError):
@@ -259,7 +260,7 @@ def _mix(mixup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return mixup(x, y)
 
 
-def save_reconstructions(model, dataset, cfg: TrainConfig, run: RunDir, device: torch.device, n: int = 8) -> None:
+def save_reconstructions(model, dataset, cfg: TrainConfig, run: PhaseDir, device: torch.device, n: int = 8) -> None:
     """`reconstruction.npz`: input, visible-pixel mask and reconstruction of `n` samples (video: middle frame),
     per-patch normalisation and the data normalisation undone; visible patches are shown as input."""
     from hiera.masking import random_mask
@@ -304,7 +305,7 @@ def _upgrade(stored: dict[str, Any]) -> dict[str, Any]:
     return TrainConfig.from_dict(stored).to_dict()
 
 
-def _finished(run: RunDir, cfg: TrainConfig) -> dict[str, Any]:
+def _finished(run: PhaseDir, cfg: TrainConfig) -> PhaseResult:
     """The result of the finished phase in `run`, if it was trained with `cfg` (else a one-line error)."""
     diff = run.config_diff(cfg.to_dict(), _upgrade)
     if diff:
@@ -316,14 +317,14 @@ def _finished(run: RunDir, cfg: TrainConfig) -> dict[str, Any]:
     return run.result()
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
-    """Run (or resume, or return the result of) one phase in `run_dir`; returns the `result.json` content.
+def train(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, lock_wait_s: float = 0.0) -> PhaseResult:
+    """Run (or resume, or return the result of) one phase in `run_dir` (its phase directory); returns its result.
 
     The main process holds `<run_dir>/.lock` while it writes (another live writer is refused with one line, or
     waited for up to `lock_wait_s` seconds); a finished phase is returned only if it ran with the same `cfg`.
     """
     with contextlib.ExitStack() as held:  # whatever `_train` locks is released when it returns or raises
-        return _train(cfg, RunDir(check_dir(run_dir)), progress, lock_wait_s, held)
+        return _train(cfg, PhaseDir(check_dir(run_dir)), progress, lock_wait_s, held)
 
 
 @dataclass
@@ -335,7 +336,7 @@ class _Loop:
     rec: Recipe
     info: DistInfo
     device: torch.device
-    run: RunDir
+    run: PhaseDir
     model: torch.nn.Module
     net: torch.nn.Module
     train_set: Any
@@ -364,8 +365,8 @@ class _Position:
 
 
 def _train(
-    cfg: TrainConfig, run: RunDir, progress: bool, lock_wait_s: float, held: contextlib.ExitStack
-) -> dict[str, Any]:
+    cfg: TrainConfig, run: PhaseDir, progress: bool, lock_wait_s: float, held: contextlib.ExitStack
+) -> PhaseResult:
     if run.done:
         return _finished(run, cfg)
     loop = _setup(cfg, run, lock_wait_s, held)
@@ -399,7 +400,7 @@ def _train(
     return _finish(loop, pos, eval_metrics, final, time.perf_counter() - start_time)
 
 
-def _setup(cfg: TrainConfig, run: RunDir, lock_wait_s: float, held: contextlib.ExitStack) -> _Loop | dict[str, Any]:
+def _setup(cfg: TrainConfig, run: PhaseDir, lock_wait_s: float, held: contextlib.ExitStack) -> _Loop | PhaseResult:
     """Model, data, optimizer, schedule and loss of the phase; the run directory locked and started (main rank).
     Returns the finished result instead when the writer this process waited for completed the phase."""
     from timm.data import Mixup
@@ -599,31 +600,32 @@ def _evaluate_epoch(loop: _Loop, pos: _Position, final: dict[str, np.ndarray | N
 
 def _finish(
     loop: _Loop, pos: _Position, eval_metrics: dict[str, float], final: dict[str, np.ndarray | None], wall_s: float
-) -> dict[str, Any]:
+) -> PhaseResult:
     """The phase's result; the main rank writes the weights, reconstructions, predictions and `result.json` (last:
     its presence means the phase is finished)."""
     cfg, rec, info, run = loop.cfg, loop.rec, loop.info, loop.run
-    result: dict[str, Any] = {
-        "phase": cfg.phase,
-        "model": cfg.model,
-        "recipe": rec.name,
-        "steps": pos.step,
-        "epochs": rec.epochs,
-        "batch_size": cfg.batch_size,
-        "lr": loop.lr,
-        "precision": cfg.precision,
-        "world_size": info.world,
-        "train_samples": len(loop.train_set),
-        "wall_s_last_start": wall_s,
-    }
+    common = dict(
+        phase=cfg.phase,
+        model=cfg.model,
+        recipe=rec.name,
+        opt_steps=pos.step,
+        epochs=rec.epochs,
+        batch_size=cfg.batch_size,
+        lr=loop.lr,
+        precision=cfg.precision,
+        world_size=info.world,
+        train_samples=len(loop.train_set),
+        wall_s_last_start=wall_s,
+    )
     if cfg.phase == "mae":
         losses = [m["loss"] for m in run.metrics() if "loss" in m]
-        result["final_loss"] = losses[-1] if losses else None
-        result["first_loss"] = losses[0] if losses else None
+        result = PhaseResult(
+            **common, final_loss=losses[-1] if losses else None, first_loss=losses[0] if losses else None
+        )
     else:
         if not eval_metrics:  # a resumed, already finished loop: evaluate the final weights again
             eval_metrics = evaluate(loop.model, loop.eval_set, cfg, loop.device, info, final)
-        result.update(eval_metrics, best_top1=pos.best, eval_samples=len(loop.eval_set))
+        result = PhaseResult(**common, **eval_metrics, best_top1=pos.best, eval_samples=len(loop.eval_set))
     if info.main:
         atomic_write(run.checkpoints / "model.pth", lambda f: torch.save({"model_state": loop.model.state_dict()}, f))
         if cfg.phase == "mae":

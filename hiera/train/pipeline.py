@@ -1,8 +1,8 @@
 """One ablation run end to end: MAE pretraining -> finetuning -> evaluation, or supervised training (paper Table 1).
 
-    <run_dir>/mae/          the pretraining phase (a `RunDir`, `hiera/train/loop.py`)
+    <run_dir>/mae/          the pretraining phase (a `PhaseDir`, `hiera/train/loop.py`)
     <run_dir>/finetune/     finetuning from `mae/checkpoints/model.pth`   (or <run_dir>/supervised/)
-    <run_dir>/result.json   the run record (schema `hiera-study/run/1`, results/README.md), written last
+    <run_dir>/record.json   the run record (`hiera.records.RunRecord`, results/README.md), written last
 
 `spec.json` (written first) names the run a directory holds: another spec is refused, finished or not
 (`spec_diff`, which `hiera-study status` also uses to show a run as stale). `.lock` keeps one live writer.
@@ -25,11 +25,9 @@ from typing import Any
 
 from hiera.env import collect_env
 from hiera.files import Lock, atomic_write_text, clean_temps
+from hiera.records.run import PROXY_DATASETS, RunRecord, read_run_record, run_record_path, write_run_record
 from hiera.train.config import TrainConfig
-from hiera.train.run import check_dir, dict_diff, name_keys
-
-SCHEMA = "hiera-study/run/1"
-PROXY_DATASETS = ("fashion-mnist", "moving-fashion-mnist")
+from hiera.train.phase_dir import check_dir, dict_diff, name_keys
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ def _main_process() -> bool:
     return int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or int(os.environ.get("SLURM_PROCID", "0")) == 0
 
 
-def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock_wait_s: float = 0.0) -> dict[str, Any]:
+def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock_wait_s: float = 0.0) -> RunRecord:
     """Run (or resume) every phase of `spec` in `run_dir` and write its record; returns the record.
 
     The main process holds `<run_dir>/.lock` throughout (a second live writer is refused with one line, or
@@ -111,9 +109,9 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock
                 f"{run_dir} holds another run (spec.json differs in {name_keys(diff)}); use another run "
                 "directory, or move this one away to rerun it with this spec"
             )
-        record_path = run_dir / "result.json"
-        if record_path.is_file():
-            return json.loads(record_path.read_text())
+        finished = run_record_path(run_dir)  # also a run finished before records had their own name
+        if finished is not None:
+            return read_run_record(finished)
         if main:  # under the lock: temporary files left here by a killed write belong to no live writer
             clean_temps(run_dir)
             atomic_write_text(
@@ -122,7 +120,7 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock
         return _run_phases(spec, run_dir, progress, main, lock_wait_s)
 
 
-def _run_phases(spec: RunSpec, run_dir: Path, progress: bool, main: bool, lock_wait_s: float) -> dict[str, Any]:
+def _run_phases(spec: RunSpec, run_dir: Path, progress: bool, main: bool, lock_wait_s: float) -> RunRecord:
     """The phases of `spec` (each resumes or returns its finished result) and the run record."""
     from hiera.flops import load_stats, model_stats
     from hiera.train.loop import model_config, train
@@ -139,46 +137,47 @@ def _run_phases(spec: RunSpec, run_dir: Path, progress: bool, main: bool, lock_w
     fin = train(phase_cfg, phase_dir, progress, lock_wait_s)
     mc = model_config(phase_cfg)
     params, gmacs = model_stats(mc, load_stats())
-    record = {
-        "schema": SCHEMA,
-        "grid": spec.grid,
-        "run": spec.run,
-        "status": "done",
-        "variant": spec.variant,
-        "step": spec.step,
-        "size": spec.size,
-        "modality": mc.modality,
-        "dataset": spec.train.dataset,
-        "proxy": spec.train.dataset in PROXY_DATASETS,
-        "seed": spec.seed,
-        "table": spec.table,
-        "ablation": spec.ablation,
-        "setting": spec.setting,
-        "metrics": {
-            "top1": fin["top1"],
-            "top5": fin["top5"],
-            "best_top1": fin["best_top1"],
-            "mae_loss": pre["final_loss"] if pre else None,
-        },
-        "input_size": list(mc.input_size),
-        "params_m": round(params, 4),
-        "gmacs": round(gmacs, 4),
-        "epochs": {"pretrain": pre["epochs"] if pre else None, "finetune": fin["epochs"]},
-        "train_samples": {"pretrain": pre["train_samples"] if pre else None, "finetune": fin["train_samples"]},
-        "eval_samples": fin["eval_samples"],
-        "precision": spec.train.precision,
-        "batch_size": {"pretrain": pre["batch_size"] if pre else None, "finetune": fin["batch_size"]},
-        "world_size": fin["world_size"],
-        "wall_s": round(time.perf_counter() - started, 2),
-        "env": collect_env(),
-        "run_dir": str(run_dir),
-        **({"extra": spec.extra} if spec.extra else {}),
-    }
     # Per-example test predictions for the tables' paired statistics, relative to run_dir (so a copied or moved
     # run directory stays whole); absent for a phase finished by a version that did not write them.
     files = {name: phase_dir / f"{name}.npy" for name in ("predictions", "labels")}
-    if all(path.is_file() for path in files.values()):
-        record.update({name: str(path.relative_to(run_dir)) for name, path in files.items()})
+    saved = {name: str(path.relative_to(run_dir)) for name, path in files.items() if path.is_file()}
+    record = RunRecord(
+        grid=spec.grid,
+        run=spec.run,
+        status="done",
+        variant=spec.variant,
+        step=spec.step,
+        size=spec.size,
+        modality=mc.modality,
+        dataset=spec.train.dataset,
+        proxy=spec.train.dataset in PROXY_DATASETS,
+        seed=spec.seed,
+        table=spec.table,
+        ablation=spec.ablation,
+        setting=spec.setting,
+        run_dir=str(run_dir),
+        top1=fin.top1,
+        top5=fin.top5,
+        best_top1=fin.best_top1,
+        mae_loss=pre.final_loss if pre else None,
+        input_size=tuple(mc.input_size),
+        params_m=round(params, 4),
+        gmacs=round(gmacs, 4),
+        pretrain_epochs=pre.epochs if pre else None,
+        finetune_epochs=fin.epochs,
+        pretrain_samples=pre.train_samples if pre else None,
+        finetune_samples=fin.train_samples,
+        eval_samples=fin.eval_samples,
+        precision=spec.train.precision,
+        pretrain_batch=pre.batch_size if pre else None,
+        finetune_batch=fin.batch_size,
+        world_size=fin.world_size,
+        wall_s=round(time.perf_counter() - started, 2),
+        env=collect_env(),
+        predictions=saved.get("predictions") if len(saved) == 2 else None,
+        labels=saved.get("labels") if len(saved) == 2 else None,
+        extra=spec.extra or None,
+    )
     if main:  # one writer under DDP
-        atomic_write_text(run_dir / "result.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
+        write_run_record(run_dir, record)
     return record

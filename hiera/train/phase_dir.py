@@ -1,16 +1,18 @@
-"""One directory per run, written so that nothing is ever half-written and a run can always be resumed.
+"""One directory per training phase (a run's `mae/`, `finetune/` or `supervised/`), written so that nothing is ever
+half-written and a phase can always be resumed.
 
-    <run_dir>/config.json          the resolved configuration (a restart must match it)
-    <run_dir>/env.json             one entry per (re)start: versions, device, git SHA (`hiera.env.collect_env`),
+    <phase>/config.json            the resolved configuration (a restart must match it)
+    <phase>/env.json               one entry per (re)start: versions, device, git SHA (`hiera.env.collect_env`),
                                    under SLURM the job, array task and restart count (`hiera.env.slurm_env`)
-    <run_dir>/metrics.jsonl        one JSON object per logged step/epoch, each with its `step`
-    <run_dir>/tb/                  the same metrics as TensorBoard events (`hiera.train.board`; main rank only)
-    <run_dir>/checkpoints/last.pth the latest state (model, optimizer, scaler, scheduler, RNG, data position)
-    <run_dir>/checkpoints/best.pth the state with the best monitored metric
-    <run_dir>/predictions.npy      finetune/supervised: the final evaluation's predicted class per test example,
+    <phase>/metrics.jsonl          one JSON object per logged step/epoch, each with its `step`
+    <phase>/tb/                    the same metrics as TensorBoard events (`hiera.train.board`; main rank only)
+    <phase>/checkpoints/last.pth   the latest state (model, optimizer, scaler, scheduler, RNG, data position)
+    <phase>/checkpoints/best.pth   the state with the best monitored metric
+    <phase>/predictions.npy        finetune/supervised: the final evaluation's predicted class per test example,
                                    int16, in dataset order (`labels.npy`: the labels), for paired statistics
-    <run_dir>/result.json          final metrics, written last: its presence means the run is finished
-    <run_dir>/.lock                held by the one live writer (`lock()`, a `hiera.files.Lock`)
+    <phase>/result.json            the `PhaseResult` (`hiera.records`), written last: its presence means the phase
+                                   is finished
+    <phase>/.lock                  held by the one live writer (`lock()`, a `hiera.files.Lock`)
 
 Every file is replaced atomically and durably (`hiera.files.atomic_write`: temporary file, fsync, rename,
 directory fsync) and follows the umask; metrics lines are appended whole and fsynced (`append_jsonl`), and a
@@ -33,6 +35,7 @@ import torch
 
 from hiera.env import collect_env, slurm_env
 from hiera.files import Lock, append_jsonl, atomic_write, atomic_write_text, clean_temps, read_jsonl
+from hiera.records.run import PHASE_RESULT, PhaseResult, read_phase_result, write_phase_result
 
 # Temporary names of the code before `hiera.files` (a kill left them behind; no writer uses them any more).
 LEGACY_TEMPS = ("checkpoints/model.tmp", ".reconstruction.tmp.npz")
@@ -78,14 +81,16 @@ def name_keys(keys: list[str], limit: int = 8) -> str:
     return ", ".join(keys[:limit]) + more
 
 
-class RunDir:
+class PhaseDir:
+    """The files of one phase (above); `path` is the phase's directory."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.checkpoints = self.path / "checkpoints"
 
     @property
     def done(self) -> bool:
-        return (self.path / "result.json").is_file()
+        return (self.path / PHASE_RESULT).is_file()
 
     def lock(self, wait_s: float = 0.0) -> Lock:
         """The run directory's writer lock (`with run.lock(): ...`); `wait_s` > 0 waits for a live holder."""
@@ -171,12 +176,13 @@ class RunDir:
             atomic_write_text(metrics_path, "".join(json.dumps(m, sort_keys=True) + "\n" for m in kept))
         return state
 
-    def result(self) -> dict[str, Any]:
-        """The finished run's `result.json`."""
-        return json.loads((self.path / "result.json").read_text())
+    def result(self) -> PhaseResult:
+        """The finished phase's result."""
+        return read_phase_result(self.path)
 
-    def finish(self, result: dict[str, Any]) -> None:
-        atomic_write_text(self.path / "result.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
+    def finish(self, result: PhaseResult) -> None:
+        """Write the result, last: from now on the phase is finished."""
+        write_phase_result(self.path, result)
 
 
 def load_checkpoint(path: Path) -> Any:
