@@ -7,7 +7,7 @@ from hiera.recipes import Recipe, recipe, scaled_lr
 
 
 @pytest.mark.parametrize(
-    "size,lr,epochs,drop_path,layer_decay",
+    ("size", "lr", "epochs", "drop_path", "layer_decay"),
     [
         ("tiny", 2e-3, 300, 0.1, 0.65),
         ("small", 2e-3, 200, 0.1, 0.65),
@@ -21,7 +21,8 @@ def test_in1k_finetune_table14(size, lr, epochs, drop_path, layer_decay):
     r = recipe("in1k_finetune", size)  # after 400 pretraining epochs (Table 1 / Table 3)
     assert (r.lr, r.epochs, r.drop_path, r.layer_decay) == (lr, epochs, drop_path, layer_decay)
     assert (r.batch_size, r.warmup_epochs, r.mixup, r.cutmix, r.label_smoothing) == (1024, 5, 0.8, 1.0, 0.1)
-    assert r.rand_augment == "rand-m9-mstd0.5-inc1" and r.betas == (0.9, 0.999)
+    assert r.rand_augment == "rand-m9-mstd0.5-inc1"
+    assert r.betas == (0.9, 0.999)
 
 
 def test_schedule_dependent_columns():
@@ -71,7 +72,8 @@ def test_bad_recipes_are_one_line_errors():
     ]:
         with pytest.raises(ValueError) as err:
             call()
-        assert needle in str(err.value) and "\n" not in str(err.value)
+        assert needle in str(err.value)
+        assert "\n" not in str(err.value)
 
 
 def test_lr_scales_linearly_with_global_batch():
