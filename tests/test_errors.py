@@ -305,7 +305,7 @@ def test_a_figure_cut_off_mid_write_leaves_the_previous_one(tmp_path, monkeypatc
         return real(self, fname, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", savefig)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         plot_all(recs, out, log=lambda _: None)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no torn file, no temporary left behind
 

@@ -42,7 +42,7 @@ def test_a_failing_writer_keeps_the_old_file(tmp_path):
         f.write(b"new, half")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         atomic_write(path, half)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
