@@ -96,6 +96,12 @@ class ModelConfig:
     attn_impl: str = "sdpa"  # "math": explicit softmax(QK^T)V as in the paper's timings; "sdpa": fused kernel
 
     def __post_init__(self) -> None:
+        self._check_choices_and_axes()
+        self._check_counts()
+        self._check_geometry()
+
+    def _check_choices_and_axes(self) -> None:
+        """String switches hold allowed values; input_size has 2 or 3 axes, each per-axis tuple one integer per axis."""
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
@@ -107,6 +113,9 @@ class ModelConfig:
             value = getattr(self, name)
             if len(value) != nd or any(int(v) != v or v < (0 if name == "patch_padding" else 1) for v in value):
                 raise ValueError(f"{name}={value} must have {nd} positive integers, one per axis of input_size")
+
+    def _check_counts(self) -> None:
+        """Stages, pooling transitions, channel and class counts, dropout rates."""
         if len(self.stages) < 1 or any(d < 1 for d in self.stages):
             raise ValueError(f"stages={self.stages} must list at least one stage, each with >= 1 block")
         if not 0 <= self.q_pool < len(self.stages):
@@ -121,6 +130,9 @@ class ModelConfig:
         for name in ("drop_path_rate", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")
+
+    def _check_geometry(self) -> None:
+        """The fields together: head widths, the patch embedding, and pooling inside the token grid and units."""
         for dim, heads in zip(self.stage_dims, self.stage_heads):
             if heads < 1 or dim % heads:
                 raise ValueError(
@@ -235,36 +247,7 @@ def coerce(name: str, value: typing.Any, hint: typing.Any, shown: str | None = N
         return coerce(name, value, inner, shown)
     kind = getattr(hint, "__name__", hint)
     try:
-        if origin is tuple:
-            if isinstance(value, (int, float, bool)):
-                value = (value,)
-            item = typing.get_args(hint)[0]
-            return tuple(coerce(name, v, item, shown) for v in value)
-        if hint in (int, float) and not isinstance(value, (bool, str)):
-            number = float(value)  # OverflowError for an int beyond float range: not a usable size either
-            if not math.isfinite(number):
-                raise ValueError(f"{name}={shown} is not a finite number; give a finite {kind}")
-        if hint is bool:
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if hint is int:
-            if isinstance(value, bool) or int(value) != value:
-                raise TypeError
-            return int(value)
-        if hint is float:
-            if isinstance(value, bool):
-                raise TypeError
-            number = float(value)
-            if not math.isfinite(number):  # also the strings "nan", "inf", which float() accepts
-                raise ValueError(f"{name}={shown} is not a finite number; give a finite {kind}")
-            return number
-        if hint is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
+        return _convert(name, value, hint, shown, kind)
     except OverflowError:
         raise ValueError(f"{name}={shown} is out of range; give a {kind} of a usable size") from None
     except ValueError as e:
@@ -272,9 +255,43 @@ def coerce(name: str, value: typing.Any, hint: typing.Any, shown: str | None = N
             raise
     except TypeError:
         pass
-    else:
-        return value
     raise ValueError(f"{name}={shown} is not a valid {kind}")
+
+
+def _convert(name: str, value: typing.Any, hint: typing.Any, shown: str, kind: typing.Any) -> typing.Any:
+    """`coerce` for a non-Optional hint: the converted value, or TypeError (wrong type), ValueError or
+    OverflowError, which `coerce` turns into its one-line message. Other hints pass the value through."""
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, (int, float, bool)):
+            value = (value,)
+        item = typing.get_args(hint)[0]
+        return tuple(coerce(name, v, item, shown) for v in value)
+    if hint in (int, float) and not isinstance(value, (bool, str)):
+        number = float(value)  # OverflowError for an int beyond float range: not a usable size either
+        if not math.isfinite(number):
+            raise ValueError(f"{name}={shown} is not a finite number; give a finite {kind}")
+    if hint is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+    if hint is int:
+        if isinstance(value, bool) or int(value) != value:
+            raise TypeError
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+        if not math.isfinite(number):  # also the strings "nan", "inf", which float() accepts
+            raise ValueError(f"{name}={shown} is not a finite number; give a finite {kind}")
+        return number
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    return value
 
 
 def parse_overrides(items: typing.Sequence[str], cls: type = ModelConfig) -> dict[str, typing.Any]:

@@ -18,7 +18,6 @@ OFFICIAL_CACHE = (
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)
-    yield
 
 
 @pytest.fixture(scope="session")

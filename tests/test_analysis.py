@@ -10,6 +10,7 @@ Golden files: the Markdown, LaTeX and CSV of every table made from the fixtures 
 import argparse
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -95,7 +96,10 @@ def test_every_table_kind_in_every_format(tables_dir):
         for suffix in ("md", "tex", "csv"):
             assert (tables_dir / f"{stem}.{suffix}").is_file()
     tex = (tables_dir / "table1-proxy.tex").read_text()
-    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"\cmidrule" in tex
+    assert r"\toprule" in tex
+    assert r"\midrule" in tex
+    assert r"\bottomrule" in tex
+    assert r"\cmidrule" in tex
 
 
 def test_partial_grid_shows_gaps_and_lists_missing_runs(tables_dir):
@@ -106,7 +110,8 @@ def test_partial_grid_shows_gaps_and_lists_missing_runs(tables_dir):
     assert rows["b"][2] == "—"  # both seeds of row b failed or missing: a gap, not a dropped row
     assert rows["c"][2] == "88.90 (1/2)"  # one of two seeds finished
     assert rows["a"][2] == "89.18 ± 0.18 (2)"
-    assert rows["d"][2] == "—" and rows["d"][6] == "905.5"  # not in the grid, but measured
+    assert rows["d"][2] == "—"
+    assert rows["d"][6] == "905.5"  # not in the grid, but measured
     missing = md.split("Missing (4):")[1]
     for run, status in (
         ("t1_images_demo/hiera_tiny_224.b_max_pool/seed0", "failed (RuntimeError: CUDA out of memory | batch 64)"),
@@ -116,7 +121,8 @@ def test_partial_grid_shows_gaps_and_lists_missing_runs(tables_dir):
     ):
         assert f"`{run}`: {status}" in missing
     csv = pd.read_csv(tables_dir / "table1-proxy.csv").set_index("row")
-    assert csv.loc["b", "image_acc_n"] == 0 and csv.loc["b", "image_acc_expected"] == 2
+    assert csv.loc["b", "image_acc_n"] == 0
+    assert csv.loc["b", "image_acc_expected"] == 2
     assert np.isnan(csv.loc["b", "image_acc_mean"])
 
 
@@ -145,16 +151,21 @@ def test_proxy_numbers_are_labelled(tables_dir):
 def test_table3_defaults_aliases_and_extra_settings(tables_dir):
     csv = pd.read_csv(tables_dir / "table3-proxy.csv", dtype={"setting": str})
     default = csv[(csv["ablation"] == "mask_ratio") & (csv["setting"] == "0.6")].iloc[0]
-    assert default["image_acc_n"] == 2 and default["image_acc_mean"] == pytest.approx(89.48)
+    assert default["image_acc_n"] == 2
+    assert default["image_acc_mean"] == pytest.approx(89.48)
     hog = csv[(csv["ablation"] == "target") & (csv["setting"] == "hog")].iloc[0]
-    assert hog["image_acc_mean"] == pytest.approx(89.70) and hog["image_acc_paper"] == pytest.approx(85.7)
+    assert hog["image_acc_mean"] == pytest.approx(89.70)
+    assert hog["image_acc_paper"] == pytest.approx(85.7)
     extra = csv[(csv["ablation"] == "decoder_depth") & (csv["setting"] == "2")]
-    assert len(extra) == 1 and np.isnan(extra["image_acc_paper"].iloc[0])
+    assert len(extra) == 1
+    assert np.isnan(extra["image_acc_paper"].iloc[0])
     # the grid files' names: multi_scale=last_only is the paper's "false", pretrain_epochs its "epochs"
     last_only = csv[(csv["ablation"] == "multi_scale") & (csv["setting"] == "false")].iloc[0]
-    assert last_only["image_acc_mean"] == pytest.approx(88.70) and last_only["image_acc_paper"] == pytest.approx(85.0)
+    assert last_only["image_acc_mean"] == pytest.approx(88.70)
+    assert last_only["image_acc_paper"] == pytest.approx(85.0)
     epochs = csv[(csv["ablation"] == "epochs") & (csv["setting"] == "800")].iloc[0]
-    assert epochs["image_acc_mean"] == pytest.approx(89.90) and epochs["image_acc_paper"] == pytest.approx(85.8)
+    assert epochs["image_acc_mean"] == pytest.approx(89.90)
+    assert epochs["image_acc_paper"] == pytest.approx(85.8)
 
 
 def test_demo_in_table1_layout_with_its_own_models_speeds(tables_dir):
@@ -163,7 +174,8 @@ def test_demo_in_table1_layout_with_its_own_models_speeds(tables_dir):
     csv = pd.read_csv(tables_dir / "demo.csv").set_index("row")
     assert csv.loc["a", "image_im_s"] == pytest.approx(1020.3)
     assert csv.loc["f", "image_speedup"] == pytest.approx(1480.8 / 910.5, abs=1e-4)
-    assert csv["video_clip_s"].isna().all() and csv["video_acc_n"].sum() == 0
+    assert csv["video_clip_s"].isna().all()
+    assert csv["video_acc_n"].sum() == 0
     md = (tables_dir / "demo.md").read_text()
     assert "image im/s of the trained models (32px): cpu (x86_64)" in md
     assert "`demo/hiera_tiny_224.b_max_pool/seed0`: failed (no error text)" in md
@@ -201,7 +213,8 @@ def test_paired_difference_column_against_an_independent_computation(tables_dir)
     csv = pd.read_csv(tables_dir / "appendix_b.csv").set_index("row")
     md = (tables_dir / "appendix_b.md").read_text()
     rows = {line.split(" | ")[0].strip("| *"): line.split(" | ") for line in md.splitlines() if line.startswith("| ")}
-    assert csv["image_acc_paper"].isna().all() and rows["a"][5] == "—"  # the paper has no App. B table
+    assert csv["image_acc_paper"].isna().all()  # the paper has no App. B table
+    assert rows["a"][5] == "—"
     assert csv.loc["sup", "image_im_s_paper"] == pytest.approx(219.8)  # ... but the speeds are the same models'
     for step, prev, seeds in (("a", "sup", [0, 1, 2]), ("b", "a", [0])):  # b's seed 1 saved no predictions
         a, b = _fixture_correct(prev, seeds), _fixture_correct(step, seeds)
@@ -213,18 +226,24 @@ def test_paired_difference_column_against_an_independent_computation(tables_dir)
         idx = np.random.default_rng(123).integers(0, a.shape[1], size=(4000, a.shape[1]))
         lo, hi = np.percentile(100 * per_image[idx].mean(1) / len(seeds), [2.5, 97.5])
         r = csv.loc[step]
-        assert r["image_diff_vs"] == prev and r["image_diff_seeds"] == len(seeds)
+        assert r["image_diff_vs"] == prev
+        assert r["image_diff_seeds"] == len(seeds)
         assert r["image_diff"] == pytest.approx(diff, abs=1e-4)
         assert r["image_diff_p"] == pytest.approx(p, rel=1e-2)  # the CSV keeps 3 significant digits
-        assert r["image_diff_lo"] == pytest.approx(lo, abs=0.5) and r["image_diff_hi"] == pytest.approx(hi, abs=0.5)
+        assert r["image_diff_lo"] == pytest.approx(lo, abs=0.5)
+        assert r["image_diff_hi"] == pytest.approx(hi, abs=0.5)
         significant = r["image_diff_lo"] > 0 or r["image_diff_hi"] < 0
         assert bool(r["image_diff_significant"]) == significant
         cell = rows[step][4]
-        assert cell.startswith(f"{diff:+.2f} [") and cell.endswith(f" vs {prev} ({len(seeds)})")
+        assert cell.startswith(f"{diff:+.2f} [")
+        assert cell.endswith(f" vs {prev} ({len(seeds)})")
         assert ("‡" in cell) == significant
-    assert bool(csv.loc["a", "image_diff_significant"]) and not bool(csv.loc["b", "image_diff_significant"])
-    assert rows["sup"][4] == "—" and np.isnan(csv.loc["sup", "image_diff"])  # nothing before the first row
-    assert "‡: the interval excludes 0" in md and "95% CI: Student-t interval" in md
+    assert bool(csv.loc["a", "image_diff_significant"])
+    assert not bool(csv.loc["b", "image_diff_significant"])
+    assert rows["sup"][4] == "—"
+    assert np.isnan(csv.loc["sup", "image_diff"])  # nothing before the first row
+    assert "‡: the interval excludes 0" in md
+    assert "95% CI: Student-t interval" in md
 
 
 def test_prediction_files_absent_missing_or_malformed(tmp_path, capsys):
@@ -240,9 +259,13 @@ def test_prediction_files_absent_missing_or_malformed(tmp_path, capsys):
     (tmp_path / "records" / "appb_demo.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     runs = load_runs(tmp_path / "records")
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "appb_demo.jsonl:4:" in err and "labels.npy is missing" in err
+    assert err.count("\n") == 0
+    assert "appb_demo.jsonl:4:" in err
+    assert "labels.npy is missing" in err
     have = runs.set_index("run")["predictions"].map(lambda x: isinstance(x, np.ndarray))
-    assert not have[lines[3]["run"]] and not have[lines[7]["run"]] and have.sum() == 6
+    assert not have[lines[3]["run"]]
+    assert not have[lines[7]["run"]]
+    assert have.sum() == 6
     table = next(
         t for t in build_tables(load_all(tmp_path / "records", FIX / "speed", breakdown=())) if t.name == "appendix_b"
     )
@@ -257,9 +280,11 @@ def test_without_runs_tables_still_show_paper_and_speed(tmp_path):
     (tmp_path / "records").mkdir()
     recs = load_all(tmp_path / "records", FIX / "speed")
     names = [t.name for t in build_tables(recs)]
-    assert names[:2] == ["table1", "table2"] and "table3" not in names
+    assert names[:2] == ["table1", "table2"]
+    assert "table3" not in names
     md = render_markdown(build_tables(recs)[0])
-    assert "No Table-1 runs were found" in md and "| f | replace kv pooling" in md
+    assert "No Table-1 runs were found" in md
+    assert "| f | replace kv pooling" in md
 
 
 def test_grid_filter(recs):
@@ -285,7 +310,8 @@ def test_update_readme(tmp_path):
     plain.write_text("no markers\n")
     with pytest.raises(ValueError, match="tables:begin") as err:
         update_readme(plain, "| a |\n")
-    assert "\n" not in str(err.value) and plain.read_text() == "no markers\n"
+    assert "\n" not in str(err.value)
+    assert plain.read_text() == "no markers\n"
 
 
 # ---- validation: one-line errors naming the file, the line and the field ----------------------------------------
@@ -296,7 +322,7 @@ def _first_record() -> dict:
 
 
 @pytest.mark.parametrize(
-    "change, field",
+    ("change", "field"),
     [
         (lambda r: r.update(status="finished"), "status"),
         (lambda r: r["metrics"].update(top1="91"), "metrics.top1"),
@@ -320,11 +346,11 @@ def test_malformed_run_record(tmp_path, change, field):
     change(bad)
     path = tmp_path / "t1_images_demo.jsonl"
     path.write_text(json.dumps({**good, "run": "other/seed0"}) + "\n" + json.dumps(bad) + "\n")
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match=re.escape("t1_images_demo.jsonl:2:")) as err:
         load_runs(tmp_path)
     message = str(err.value)
     assert "\n" not in message
-    assert "t1_images_demo.jsonl:2:" in message and f"field '{field}'" in message
+    assert f"field '{field}'" in message
 
 
 def test_invalid_json_and_duplicate_runs(tmp_path):
@@ -377,7 +403,8 @@ def test_run_directories_with_their_result_json(tmp_path):
         run_dir.mkdir()
         (run_dir / "result.json").write_text(json.dumps({**record, "run": f"r{i}/seed0"}, indent=1))
     runs = load_runs(dirs)
-    assert list(runs["run_dir"]) == [str(d) for d in dirs] and (runs["status"] == "done").all()
+    assert list(runs["run_dir"]) == [str(d) for d in dirs]
+    assert (runs["status"] == "done").all()
     with pytest.raises(ValueError, match="no such records directory, JSONL file or finished run directory"):
         load_runs([tmp_path / "nothing"])
 
@@ -398,7 +425,8 @@ def test_mae_vs_scratch_pairs_the_same_model_trained_both_ways(recs):
         ].copy()
 
     mae, scratch = pick("table1"), pick("appendix_b")
-    assert sorted(mae["seed"]) == [0, 1] and sorted(scratch["seed"]) == [0, 1, 2]
+    assert sorted(mae["seed"]) == [0, 1]
+    assert sorted(scratch["seed"]) == [0, 1, 2]
     correct = {}
     for name, frame, p_right in (("mae", mae, 0.8), ("scratch", scratch, 0.6)):
         preds = []
@@ -410,11 +438,13 @@ def test_mae_vs_scratch_pairs_the_same_model_trained_both_ways(recs):
     expected = 100 * np.mean([correct[("mae", s)].mean() - correct[("scratch", s)].mean() for s in (0, 1)])
     table = mae_vs_scratch("mae_vs_scratch-test", mae, scratch)
     row = table.data.set_index("step").loc["a"]
-    assert row["seeds"] == 2 and row["diff"] == pytest.approx(expected)
+    assert row["seeds"] == 2
+    assert row["diff"] == pytest.approx(expected)
     assert row["diff_lo"] <= row["diff"] <= row["diff_hi"]
     assert (row["mae_n"], row["scratch_n"]) == (2, 3)
     assert table.rows[0][:3] == ["image", "a", "replace rel pos with absolute"]
-    assert table.rows[0][5].startswith(f"{expected:+.2f} [") and table.rows[0][5].endswith("(2)")
+    assert table.rows[0][5].startswith(f"{expected:+.2f} [")
+    assert table.rows[0][5].endswith("(2)")
 
 
 def test_setting_key():
@@ -467,10 +497,12 @@ def test_ladders_figure_places_each_ladder_at_its_own_models_speed(recs, figures
             r["samples_per_s"] for r in speeds if r["variant"] == variant and r["input_size"] == [32, 32]
         )
     table1 = data[(data["kind"] == "table1") & (data["modality"] == "image")]
-    assert set(table1["step"]) == {"sup", "a", "c", "f"} and table1["speed"].isna().all()
+    assert set(table1["step"]) == {"sup", "a", "c", "f"}
+    assert table1["speed"].isna().all()
     info = figures[1]["ladders-proxy"]
     assert "Not placed (no speed record of the model): sup (table1)" in info.caption
-    assert "from scratch (App. B)" in info.caption and "95% Student-t" in info.caption
+    assert "from scratch (App. B)" in info.caption
+    assert "95% Student-t" in info.caption
 
 
 def test_every_figure_written_with_caption_and_index(figures):
@@ -493,7 +525,8 @@ def test_every_figure_written_with_caption_and_index(figures):
         for suffix in ("png", "pdf", "txt"):
             assert (out / f"{name}.{suffix}").stat().st_size > 0
         assert (out / f"{name}.txt").read_text().strip() == info.caption
-        assert f"## {name}" in index and info.records
+        assert f"## {name}" in index
+        assert info.records
     assert "hiera-study plots --records tests/fixtures/analysis/records" in index
     assert any("curves-t2_demo" in m for m in logged)  # no curves there: skipped with a message
     curves = made["curves-t1_images_demo"].data
@@ -551,7 +584,8 @@ def test_register_adds_tables_command(tmp_path):
     assert (tmp_path / "tables" / "table1-proxy.md").is_file()
     assert not (tmp_path / "tables" / "table3-proxy.md").exists()
     text = readme.read_text()
-    assert "### Table 1: simplifying MViTv2" in text and "--grid 't1_*'" in text
+    assert "### Table 1: simplifying MViTv2" in text
+    assert "--grid 't1_*'" in text
     # --readme copies the tables and changes none of them: tables.md is the same file without it
     with_readme = (tmp_path / "tables" / "tables.md").read_bytes()
     args = parser.parse_args(
@@ -570,13 +604,15 @@ def test_register_adds_tables_command(tmp_path):
     assert args.func(args) == 0
     assert (tmp_path / "tables" / "tables.md").read_bytes() == with_readme
     args = parser.parse_args(["plots", "--records", str(FIX / "records")])
-    assert args.func is not None and args.out is None  # unset: the project's paper_figures/ (hiera.env.at_root)
+    assert args.func is not None
+    assert args.out is None  # unset: the project's paper_figures/ (hiera.env.at_root)
 
 
 def test_write_tables_from_directories(tmp_path):
     """The keyword form the demo uses: records, speed and output directories."""
     written = write_tables(records_dir=FIX / "records", speed_dir=FIX / "speed", out_dir=tmp_path)
-    assert tmp_path / "demo.md" in written and (tmp_path / "tables.md").is_file()
+    assert tmp_path / "demo.md" in written
+    assert (tmp_path / "tables.md").is_file()
 
 
 def test_speed_table_names_the_kernel_that_ran(tmp_path):

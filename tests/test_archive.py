@@ -72,7 +72,8 @@ def test_collect_archives_exactly_the_small_files_and_rewrites_nothing_again(col
     grid, root, rec = collected
     archive = rec.parent / "archive" / "arch"
     lines = [json.loads(x) for x in (rec / "arch.jsonl").read_text().splitlines()]
-    assert [x["run"] for x in lines] == list(RUNS) and all(x["status"] == "done" for x in lines)
+    assert [x["run"] for x in lines] == list(RUNS)
+    assert all(x["status"] == "done" for x in lines)
     for line in lines:
         # relative to results/ (the records folder's parent), POSIX: the same string resolves on any clone
         assert line["archive"] == f"archive/arch/{line['run']}"
@@ -80,7 +81,8 @@ def test_collect_archives_exactly_the_small_files_and_rewrites_nothing_again(col
         for name, data in tree(archive / line["run"]).items():
             assert data == (root / "arch" / line["run"] / name).read_bytes(), name
     # the run directories hold checkpoints, tb/ events, env.json, locks: none of it is archived
-    assert any((root / "arch" / RUNS[0]).rglob("*.pth")) and any((root / "arch" / RUNS[0]).rglob("events.*"))
+    assert any((root / "arch" / RUNS[0]).rglob("*.pth"))
+    assert any((root / "arch" / RUNS[0]).rglob("events.*"))
     before = stamps(archive)
     assert main(["collect", str(grid), "--root", str(root), "--out", str(rec)]) == 0
     assert stamps(archive) == before  # identical files are not rewritten (git and rsync see no change)
@@ -177,7 +179,8 @@ def test_reconstructions_of_the_lowest_seed_only_and_the_archive_is_never_delete
     assert lines["hiera_tiny_224/seed1"]["archive"] == "archive/h/hiera_tiny_224/seed1"
     assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec), "--prune"]) == 0
     lines = {x["run"]: x for x in map(json.loads, (rec / "h.jsonl").read_text().splitlines())}
-    assert lines["hiera_tiny_224/seed1"]["status"] == "missing" and "archive" not in lines["hiera_tiny_224/seed1"]
+    assert lines["hiera_tiny_224/seed1"]["status"] == "missing"
+    assert "archive" not in lines["hiera_tiny_224/seed1"]
     assert set(tree(archive / "hiera_tiny_224" / "seed1")) == EXPECTED
     # a changed file is replaced (atomically), an unchanged one keeps its inode and mtime
     before = stamps(archive)

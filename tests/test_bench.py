@@ -87,14 +87,21 @@ def test_records_schema_and_peer_ratio_from_the_same_run(tmp_path):
     assert path.name == f"bench-infer-fp32-math-cpu_{platform.machine()}-pt{torch.__version__.split('+')[0]}.jsonl"
     ours, peer = read(path)
     # every field of the documented schema (results/README.md) and nothing else: none the loader would drop
-    assert set(ours) == SCHEMA | {"schema"} and ours["schema"] == "hiera-study/speed/1"
-    assert ours["impl"] == "hiera-study" and peer["impl"] == "timm" and peer["model"] == "hiera_tiny_224"
+    assert set(ours) == SCHEMA | {"schema"}
+    assert ours["schema"] == "hiera-study/speed/1"
+    assert ours["impl"] == "hiera-study"
+    assert peer["impl"] == "timm"
+    assert peer["model"] == "hiera_tiny_224"
     assert ours["ratio_vs_peer"] == pytest.approx(ours["samples_per_s"] / peer["samples_per_s"])
-    assert ours["params_m"] == pytest.approx(27.910216) and peer["params_m"] == pytest.approx(27.910216)
+    assert ours["params_m"] == pytest.approx(27.910216)
+    assert peer["params_m"] == pytest.approx(27.910216)
     assert ours["tflops"] == pytest.approx(2 * ours["gmacs"] * ours["samples_per_s"] / 1e3)
-    assert ours["device"].startswith("cpu") and ours["cpu_threads"] >= 1 and ours["git_sha"]
+    assert ours["device"].startswith("cpu")
+    assert ours["cpu_threads"] >= 1
+    assert ours["git_sha"]
     # the paper's protocol: no SDPA call in either model (timm's fused attention switched off too)
-    assert ours["attn_backends"] == peer["attn_backends"] == ["explicit"] and ours["peak_mem_gib"] is None
+    assert ours["attn_backends"] == peer["attn_backends"] == ["explicit"]
+    assert ours["peak_mem_gib"] is None
 
 
 def test_rows_a_c_also_time_separate_and_pad_off(tmp_path):
@@ -137,7 +144,8 @@ def test_sweep_stops_at_first_oom_and_flags_best(tmp_path, monkeypatch):
     cfg = BenchConfig(**{**FAST, "sweep": True, "max_batch": 8})
     rows = read(run(["hiera_tiny_224"], cfg, out_dir=tmp_path, progress=lambda s: None))
     assert [r["requested_batch"] for r in rows] == [1, 2, 4]
-    assert rows[-1]["batch_size"] is None and rows[-1]["oom"]
+    assert rows[-1]["batch_size"] is None
+    assert rows[-1]["oom"]
     assert sum(r["best_batch"] for r in rows) == 1
 
 
@@ -152,7 +160,8 @@ def test_training_modes_run(tmp_path, mode):
             progress=lambda s: None,
         )
     )
-    assert row["mode"] == mode and row["samples_per_s"] > 0
+    assert row["mode"] == mode
+    assert row["samples_per_s"] > 0
     assert row["tflops"] == pytest.approx(6 * row["gmacs"] * row["samples_per_s"] / 1e3)
     if mode == "mae":  # the count follows the sparse encoder: fewer MACs with more units masked
         mcfg = hiera.get_variant("hiera_tiny_224.d_kernel_eq_stride").config.replace(q_pool=2)
@@ -172,7 +181,8 @@ def test_isolated_run_in_a_fresh_process(tmp_path):
             progress=lambda s: None,
         )
     )
-    assert row["overrides"] == {"num_classes": 10} and row["samples_per_s"] > 0
+    assert row["overrides"] == {"num_classes": 10}
+    assert row["samples_per_s"] > 0
 
 
 def test_protocol_presets():
@@ -183,7 +193,7 @@ def test_protocol_presets():
 
 
 @pytest.mark.parametrize(
-    "argv,needle",
+    ("argv", "needle"),
     [
         (["bench", "hiera_nope_224", "--device", "cpu"], "unknown variant"),
         (["bench", "hiera_tiny_224", "--device", "cpu", "--batch-size", "0"], "batch sizes must be >= 1"),
@@ -200,14 +210,16 @@ def test_protocol_presets():
 def test_bad_arguments_are_one_line_errors(capsys, tmp_path, argv, needle):
     assert main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert needle in err and err.count("\n") == 1
+    assert needle in err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.slow
 def test_official_package_timed_in_its_own_environment(tmp_path, official_python):
     cfg = BenchConfig(official_python=official_python, **FAST)
     ours, official = read(run(["hiera_tiny_224"], cfg, out_dir=tmp_path, progress=lambda s: None))
-    assert official["impl"] == "official" and official["model"] == "hiera_tiny_224"
+    assert official["impl"] == "official"
+    assert official["model"] == "hiera_tiny_224"
     assert official["params_m"] == pytest.approx(27.910216)  # the same model, counted in the other process
     assert ours["ratio_vs_official"] == pytest.approx(ours["samples_per_s"] / official["samples_per_s"])
 
@@ -265,7 +277,7 @@ def oom_in(monkeypatch, where):
 
 
 @pytest.mark.parametrize(
-    "where, cfg",
+    ("where", "cfg"),
     [
         ("build", {}),
         ("inputs", {}),
@@ -283,16 +295,20 @@ def test_oom_at_any_stage_is_recorded_and_the_next_variant_measured(tmp_path, mo
     path = run(TWO, BenchConfig(**{**FAST, **cfg}), out_dir=tmp_path, progress=lines.append)
     first, second = read(path)
     assert (first["variant"], first["status"], first["oom_stage"]) == (TWO[0], "oom", where)
-    assert first["oom"] and first["batch_size"] is None and first["requested_batch"] == 1
+    assert first["oom"]
+    assert first["batch_size"] is None
+    assert first["requested_batch"] == 1
     assert (second["variant"], second["status"], second["oom_stage"]) == (TWO[1], "ok", None)
     assert second["samples_per_s"] > 0
     assert any("out of memory at batch 1" in line and where in line for line in lines)
     # the analysis reads the record and shows it as a gap with a note, beside the measured model
     speed = load_speed(tmp_path)
-    assert list(speed["status"]) == ["oom", "ok"] and list(speed["oom_stage"].fillna("-")) == [where, "-"]
+    assert list(speed["status"]) == ["oom", "ok"]
+    assert list(speed["oom_stage"].fillna("-")) == [where, "-"]
     (table,) = speed_tables(Records(speed.iloc[:0], speed, {}))
     note = " ".join(table.notes)
-    assert f"`{TWO[0]}`" in note and ("while building" in note if where == "build" else f"({where})" in note)
+    assert f"`{TWO[0]}`" in note
+    assert "while building" in note if where == "build" else f"({where})" in note
 
 
 def test_oom_halving_records_where_the_larger_batch_failed(tmp_path, monkeypatch):
@@ -337,7 +353,8 @@ def test_bench_appends_repair_a_torn_last_line(tmp_path, capsys):
     whole = path.read_text()
     path.write_text(whole + whole[:57])  # the torn copy of a record
     assert len(load_speed(tmp_path)) == 1  # the reader skips it (with a warning), without touching the file
-    assert "torn last line" in capsys.readouterr().err and path.read_text().endswith(whole[:57])
+    assert "torn last line" in capsys.readouterr().err
+    assert path.read_text().endswith(whole[:57])
     run(["hiera_tiny_224"], BenchConfig(**FAST), out_dir=tmp_path, progress=lambda s: None)
     assert "cut the torn last line" in capsys.readouterr().err
     assert [r["variant"] for r in read(path)] == ["hiera_tiny_224"] * 2

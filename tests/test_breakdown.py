@@ -9,6 +9,7 @@ must not.
 import argparse
 import contextlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,13 +73,13 @@ def ladder(tmp_path_factory):
 
 def test_records_schema_conditions_and_sums(ladder):
     path, records, lines = ladder
-    assert path.name.startswith("breakdown-infer-fp32-sdpa-cpu_") and path.name.endswith(
-        "-pt" + torch.__version__.split("+")[0] + ".jsonl"
-    )
+    assert path.name.startswith("breakdown-infer-fp32-sdpa-cpu_")
+    assert path.name.endswith("-pt" + torch.__version__.split("+")[0] + ".jsonl")
     assert [r["variant"] for r in records] == LADDER  # one line per variant, in ladder order
     assert [r["step"] for r in records] == list(STEP_IDS)
     for r in records:
-        assert r["schema"] == SCHEMA and ENV_KEYS <= set(r)
+        assert r["schema"] == SCHEMA
+        assert set(r) >= ENV_KEYS
         assert (r["mode"], r["precision"], r["attn"], r["compile"], r["batch_size"]) == (
             "infer",
             "fp32",
@@ -87,11 +88,14 @@ def test_records_schema_conditions_and_sums(ladder):
             1,
         )
         assert (r["size"], r["modality"], r["input_size"], r["profiled_steps"]) == ("T", "image", [64, 64], 1)
-        assert r["overrides"]["embed_dim"] == 8 and r["time_source"] == "cpu self time"
+        assert r["overrides"]["embed_dim"] == 8
+        assert r["time_source"] == "cpu self time"
         assert set(r["families"]) == set(ALL_FAMILIES)
         assert sum(r["families"].values()) == pytest.approx(r["total_ms"], abs=1e-3)
         assert sum(r["fractions"].values()) == pytest.approx(1.0, abs=1e-3)
-        assert r["total_ms"] > 0 and r["wall_step_ms"] > 0 and r["profiled_step_ms"] > 0
+        assert r["total_ms"] > 0
+        assert r["wall_step_ms"] > 0
+        assert r["profiled_step_ms"] > 0
         assert r["families"]["backward"] == r["families"]["optimizer"] == 0  # inference
     assert sum(line.startswith("breakdown hiera_tiny_224") for line in lines) == len(LADDER)
     assert any("total" in line and "cpu self time" in line for line in lines)  # the compact table per variant
@@ -113,8 +117,10 @@ def test_families_follow_the_configs(ladder):
         for family in ("patch_embed", "linear", "attention", "norm", "mlp", "head"):
             assert fam[family] > 0, (r["variant"], family)
     # the expectations themselves cover both cases, so the checks above can fail either way
-    assert expected["sup"][:2] == (True, True) and expected["a"][:2] == (False, True)
-    assert expected["f"][:2] == (False, False) and all(q for _, _, q in expected.values())
+    assert expected["sup"][:2] == (True, True)
+    assert expected["a"][:2] == (False, True)
+    assert expected["f"][:2] == (False, False)
+    assert all(q for _, _, q in expected.values())
 
 
 def test_cuda_attribution_on_made_up_events():
@@ -156,7 +162,8 @@ def test_cuda_attribution_on_made_up_events():
     assert sum(families.values()) == 40.0 + 30.0 + 2.0 + 7.0  # every kernel once
     assert (host["linear"], host["backward"], host["other"], ranges) == (7.0, 5.0, 1.0, 3.0)
     families, host, _ = attribute(events, device=False)
-    assert families == host and families["linear"] == 7.0
+    assert families == host
+    assert families["linear"] == 7.0
 
 
 @pytest.mark.parametrize("mode", ["train", "mae"])
@@ -164,8 +171,12 @@ def test_training_modes_have_backward_and_optimizer(mode):
     name = "hiera_tiny_224.a_abs_pos"
     r = breakdown_variant(name, BenchConfig(mode=mode, **FAST), OVERRIDES, steps=1)
     fam = r["families"]
-    assert r["mode"] == mode and fam["backward"] > 0 and fam["optimizer"] > 0
-    assert fam["rel_pos"] == 0 and fam["kv_pool"] > 0 and fam["linear"] > 0
+    assert r["mode"] == mode
+    assert fam["backward"] > 0
+    assert fam["optimizer"] > 0
+    assert fam["rel_pos"] == 0
+    assert fam["kv_pool"] > 0
+    assert fam["linear"] > 0
     assert sum(fam.values()) == pytest.approx(r["total_ms"], abs=1e-3)
     assert (fam["head"] > 0) == (mode == "train")  # the MAE model has no classifier head
 
@@ -205,13 +216,15 @@ def test_scopes_are_off_by_default_and_restored():
             model(x)
         return {e.name for e in prof.events() if e.name.startswith("hiera::")}
 
-    assert hiera_events() == set() and isinstance(scope("linear"), contextlib.nullcontext)
+    assert hiera_events() == set()
+    assert isinstance(scope("linear"), contextlib.nullcontext)
     with scopes_on():
         names = hiera_events()
         with scopes_on():  # nested: still on after the inner one ends
             pass
         assert not isinstance(scope("linear"), contextlib.nullcontext)
-    assert {n.removeprefix("hiera::") for n in names} <= set(FAMILIES) and "hiera::rel_pos" in names
+    assert {n.removeprefix("hiera::") for n in names} <= set(FAMILIES)
+    assert "hiera::rel_pos" in names
     assert isinstance(scope("linear"), contextlib.nullcontext)
     with pytest.raises(ZeroDivisionError), scopes_on():
         raise ZeroDivisionError
@@ -294,7 +307,7 @@ def write_fixture(directory, records=FIXTURE):
 
 
 @pytest.mark.parametrize(
-    "change, field",
+    ("change", "field"),
     [
         (lambda r: r.update(schema="hiera-study/breakdown/0"), "schema"),
         (lambda r: r["families"].update(linear=-1.0), "families.linear"),
@@ -311,18 +324,22 @@ def test_loader_rejects_malformed_records_with_file_and_line(tmp_path, change, f
     bad = record("hiera_base_224", {"linear": 1.0})
     change(bad)
     path = write_fixture(tmp_path, [record("hiera_base_224", {"linear": 1.0}), bad])
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match=re.escape(f"{path.name}:2:")) as err:
         load_breakdown(tmp_path)
     message = str(err.value)
-    assert "\n" not in message and f"{path.name}:2:" in message and f"field '{field}'" in message
+    assert "\n" not in message
+    assert f"field '{field}'" in message
 
 
 def test_loader_defaults_and_missing_directories(tmp_path):
-    assert load_breakdown(()).empty and load_all(breakdown=()).breakdown.empty
+    assert load_breakdown(()).empty
+    assert load_all(breakdown=()).breakdown.empty
     with pytest.raises(ValueError, match="no such breakdown-records directory"):
         load_breakdown(tmp_path / "nothing")
     frame = load_breakdown(write_fixture(tmp_path / "b"))
-    assert len(frame) == len(FIXTURE) and frame.loc[1, "rel_pos_ms"] == 5.0 and frame.loc[0, "rel_pos_ms"] == 0.0
+    assert len(frame) == len(FIXTURE)
+    assert frame.loc[1, "rel_pos_ms"] == 5.0
+    assert frame.loc[0, "rel_pos_ms"] == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -356,8 +373,10 @@ def test_breakdown_table_rows_columns_and_came_from(fixture_records):
     assert t.rows[0][1:8] == ["10.00", "8.00", "3.00", "4.00", "5.00", "20.00", "50.00"]
     assert list(t.data["came_from"].fillna("")) == ["", "rel_pos", "q_pool", "kv_pool"]
     md = render_markdown(t)
-    assert "CPU numbers: CPU self time on cpu (x86_64) with 2 threads" in md and "not GPU kernel time" in md
-    assert "breakdown-infer-fp32-sdpa-cpu_x86_64-pt2.14.1.jsonl" in md and "batch 8" in md
+    assert "CPU numbers: CPU self time on cpu (x86_64) with 2 threads" in md
+    assert "not GPU kernel time" in md
+    assert "breakdown-infer-fp32-sdpa-cpu_x86_64-pt2.14.1.jsonl" in md
+    assert "batch 8" in md
     assert "`mvitv2_base_224`" in md  # measured under the same condition, outside the ladder
 
 
@@ -380,7 +399,8 @@ def test_breakdown_figure(fixture_records, tmp_path):
     info = {f.name: f for f in made}["breakdown-cpu_x86_64-infer-fp32-sdpa-pt2.14.1-base-image-bs8"]
     assert list(dict.fromkeys(info.data["step"])) == ["sup", "a", "e", "f"]
     assert list(dict.fromkeys(info.data["family"])) == ["linear", "attention", "q_pool", "kv_pool", "rel_pos", "mlp"]
-    assert "CPU numbers" in info.caption and (tmp_path / "a" / f"{info.name}.txt").read_text().strip() == info.caption
+    assert "CPU numbers" in info.caption
+    assert (tmp_path / "a" / f"{info.name}.txt").read_text().strip() == info.caption
     for f in made:
         assert (tmp_path / "a" / f"{f.name}.png").read_bytes() == (tmp_path / "b" / f"{f.name}.png").read_bytes()
     assert len(again) == len(made) == 2
@@ -434,7 +454,9 @@ def test_cli_bench_breakdown(capsys, tmp_path):
     assert [r["variant"] for r in records] == ["hiera_tiny_224.sup_mvitv2", "hiera_tiny_224"]
     assert all(r["batch_size"] == 1 and r["attn"] == "math" and r["input_size"] == [64, 64] for r in records)
     assert (records[0]["warmup"], records[0]["iters"], records[0]["trials"]) == (0, 1, 1)
-    assert "rel_pos" in out and "wall" in out and f"breakdown records appended to {path}" in out
+    assert "rel_pos" in out
+    assert "wall" in out
+    assert f"breakdown records appended to {path}" in out
     # the analysis commands read them with --breakdown
     parser = argparse.ArgumentParser(prog="hiera-study")
     register(parser.add_subparsers(dest="command", required=True))
@@ -454,14 +476,17 @@ def test_cli_bench_breakdown(capsys, tmp_path):
     )
     assert args.func(args) == 0
     (table,) = (tmp_path / "tables").glob("breakdown-*-tiny-image-bs1-o*.md")
-    assert "| sup |" in table.read_text() and "| f |" in table.read_text()
+    assert "| sup |" in table.read_text()
+    assert "| f |" in table.read_text()
 
 
 @pytest.mark.parametrize("flag", [["--sweep"], ["--compile"], ["--protocol", "paper"], ["--peers"]])
 def test_cli_breakdown_rejects_flags_that_do_not_apply(capsys, tmp_path, flag):
     assert main(["bench", "hiera_tiny_224", "--breakdown", "--device", "cpu", *flag, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "--breakdown profiles our eager model" in err and flag[0] in err and err.count("\n") == 1
+    assert "--breakdown profiles our eager model" in err
+    assert flag[0] in err
+    assert err.count("\n") == 1
 
 
 def test_oom_is_recorded_and_the_next_variant_broken_down(tmp_path, monkeypatch):
@@ -490,7 +515,8 @@ def test_oom_is_recorded_and_the_next_variant_broken_down(tmp_path, monkeypatch)
     first, second = read(path)
     assert (first["status"], first["oom_stage"]) == ("oom", "build")
     assert first["variant"] == "hiera_tiny_224.d_kernel_eq_stride"
-    assert second["variant"] == "hiera_tiny_224" and second["total_ms"] > 0
+    assert second["variant"] == "hiera_tiny_224"
+    assert second["total_ms"] > 0
     assert any("out of memory (build)" in line for line in lines)
     frame = load_breakdown(tmp_path)
     assert list(frame["variant"]) == ["hiera_tiny_224"]  # nothing to show for the OOM: skipped, not an error

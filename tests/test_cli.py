@@ -19,26 +19,31 @@ def run(capsys, *argv):
 def test_variants_json_schema_and_glob(capsys):
     code, out, _ = run(capsys, "variants", "hiera_large_224*", "--json")
     rows = json.loads(out)
-    assert code == 0 and len(rows) == 8
+    assert code == 0
+    assert len(rows) == 8
     assert all(set(r) == {"name", "step", "size", "modality", "masked", "params_m", "gmacs"} for r in rows)
     assert [r["step"] for r in rows] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
-    assert {r["size"] for r in rows} == {"L"} and {r["modality"] for r in rows} == {"image"}
+    assert {r["size"] for r in rows} == {"L"}
+    assert {r["modality"] for r in rows} == {"image"}
     # Every MAE step encodes sparsely; the supervised baseline pools across mask units by design.
     assert [r["masked"] for r in rows] == [False] + [True] * 7
     by_step = {r["step"]: r for r in rows}
-    assert by_step["sup"]["params_m"] == 217.99 and by_step["f"]["params_m"] == 213.74
+    assert by_step["sup"]["params_m"] == 217.99
+    assert by_step["f"]["params_m"] == 213.74
     assert abs(by_step["f"]["gmacs"] - 40.27) / 40.27 < 0.005
 
 
 def test_variants_table_and_overrides(capsys):
     code, out, _ = run(capsys, "variants", "hiera_tiny_224", "num_classes=10")
-    assert code == 0 and "hiera_tiny_224" in out and "params (M)" in out
+    assert code == 0
+    assert "hiera_tiny_224" in out
+    assert "params (M)" in out
     code, out, _ = run(capsys, "variants", "hiera_tiny_224", "num_classes=10", "--json")
     assert json.loads(out)[0]["params_m"] == round(27.91 - (1000 - 10) * 769 / 1e6, 2)
 
 
 @pytest.mark.parametrize(
-    "argv,needle",
+    ("argv", "needle"),
     [
         (["variants", "nothing_*"], "no variant matches"),
         (["variants", "hiera_tiny_224", "embed=3"], "unknown ModelConfig field"),
@@ -47,7 +52,10 @@ def test_variants_table_and_overrides(capsys):
 )
 def test_bad_input_is_one_line_error(capsys, argv, needle):
     code, out, err = run(capsys, *argv)
-    assert code == 2 and needle in err and err.count("\n") == 1 and not out
+    assert code == 2
+    assert needle in err
+    assert err.count("\n") == 1
+    assert not out
 
 
 def test_unknown_flag_is_usage_error(capsys):
@@ -81,7 +89,8 @@ def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
     records = [json.loads(x) for x in (tmp_path / "records" / "demo.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
     assert all(r["status"] == "done" and r["proxy"] and r["dataset"] == "fashion-mnist" for r in records)
-    assert records[0]["metrics"]["mae_loss"] is None and all(r["metrics"]["mae_loss"] > 0 for r in records[1:])
+    assert records[0]["metrics"]["mae_loss"] is None
+    assert all(r["metrics"]["mae_loss"] > 0 for r in records[1:])
     # per-example predictions for the paired statistics: named in every record, found under its run directory
     assert records[0]["predictions"] == "supervised/predictions.npy"
     assert all(r["predictions"] == "finetune/predictions.npy" for r in records[1:])
@@ -91,9 +100,11 @@ def test_demo_end_to_end_at_a_tiny_scale(capsys, tmp_path):
     speed = [json.loads(x) for x in profile.read_text().splitlines()]
     assert sorted(r["step"] for r in speed) == sorted(r["step"] for r in records)
     table = (tmp_path / "tables" / "demo.md").read_text()
-    assert "Fashion-MNIST" in table and "85.6" in table  # ours labelled as the proxy, the paper's row beside it
+    assert "Fashion-MNIST" in table
+    assert "85.6" in table  # ours labelled as the proxy, the paper's row beside it
     assert "] vs sup (1) |" in table.replace("‡", "")  # row mae's paired difference to sup, one seed
-    assert table in out and (tmp_path / "figures" / "index.md").is_file()
+    assert table in out
+    assert (tmp_path / "figures" / "index.md").is_file()
     assert "demo finished in" in out
 
 

@@ -62,7 +62,8 @@ def grads(model):
 
 def assert_grads_close(eager, compiled):
     a, b = grads(eager), grads(compiled)
-    assert a.keys() == b.keys() and a
+    assert a.keys() == b.keys()
+    assert a
     for name in a:
         torch.testing.assert_close(b[name], a[name], **TOL, msg=lambda m, n=name: f"grad of {n}: {m}")
 
@@ -123,13 +124,13 @@ CASES = [
 ]  # the supervised baseline cannot mask
 
 
-@pytest.mark.parametrize("step,mode", CASES)
+@pytest.mark.parametrize(("step", "mode"), CASES)
 def test_image_ladder_compiles_fullgraph_without_recompiles(step, mode):
     MODES[mode](variant(step, video=False), IMAGE)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("step,mode", CASES)
+@pytest.mark.parametrize(("step", "mode"), CASES)
 def test_video_ladder_compiles_fullgraph_without_recompiles(step, mode):
     MODES[mode](variant(step, video=True), VIDEO)
 
@@ -196,7 +197,9 @@ def test_bench_records_fullgraph_breaks_recompiles_and_compile_time(tmp_path, mo
     )
     path = run(["hiera_tiny_224"], cfg, dict(IMAGE), out_dir=tmp_path, progress=lambda s: None)
     (row,) = [json.loads(line) for line in path.read_text().splitlines()]
-    assert row["compile"] is True and row["mode"] == "mae" and row["samples_per_s"] > 0
+    assert row["compile"] is True
+    assert row["mode"] == "mae"
+    assert row["samples_per_s"] > 0
     assert (row["compile_fullgraph"], row["graph_breaks"], row["recompiles"]) == (True, 0, 0)
     assert row["compile_s"] > 0
 

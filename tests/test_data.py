@@ -30,11 +30,14 @@ def fake_root(tmp_path):
 
 def test_reads_idx_files(fake_root):
     images, labels = load_split("train", fake_root)
-    assert images.shape == (12, 28, 28) and images.dtype == np.uint8
+    assert images.shape == (12, 28, 28)
+    assert images.dtype == np.uint8
     assert labels.tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
     ds = FashionMNIST("test", size=32, root=fake_root)
     x, y = ds[3]
-    assert x.shape == (3, 32, 32) and y == 3 and torch.equal(x[0], x[2])
+    assert x.shape == (3, 32, 32)
+    assert y == 3
+    assert torch.equal(x[0], x[2])
 
 
 def test_missing_and_corrupted_files_are_one_line_errors(fake_root, tmp_path_factory, monkeypatch):
@@ -62,26 +65,31 @@ def test_missing_and_corrupted_files_are_one_line_errors(fake_root, tmp_path_fac
 def test_debian_package_matches_the_published_dataset():
     train_x, train_y = load_split("train", fashion_mnist.DEBIAN)
     test_x, test_y = load_split("test", fashion_mnist.DEBIAN)
-    assert train_x.shape == (60000, 28, 28) and test_x.shape == (10000, 28, 28)
+    assert train_x.shape == (60000, 28, 28)
+    assert test_x.shape == (10000, 28, 28)
     assert train_y[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
     assert test_y[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
     assert np.bincount(train_y).tolist() == [6000] * 10
     pixels = train_x / 255.0
-    assert abs(pixels.mean() - 0.2860) < 5e-4 and abs(pixels.std() - 0.3530) < 5e-4
+    assert abs(pixels.mean() - 0.2860) < 5e-4
+    assert abs(pixels.std() - 0.3530) < 5e-4
 
 
 def test_moving_clips_are_deterministic_and_bounce(fake_root):
     ds = MovingFashionMNIST("train", length=50, frames=16, canvas=64, root=fake_root)
     a, b = ds.raw_clip(7), MovingFashionMNIST("train", length=50, root=fake_root).raw_clip(7)
-    assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
+    assert np.array_equal(a[0], b[0])
+    assert a[1:] == b[1:]
     assert not np.array_equal(a[0], ds.raw_clip(8)[0])
     assert not np.array_equal(a[0], MovingFashionMNIST("test", length=50, root=fake_root).raw_clip(7)[0])
     x, y = ds[7]
-    assert x.shape == (3, 16, 64, 64) and y == a[1]
+    assert x.shape == (3, 16, 64, 64)
+    assert y == a[1]
     free, bounced = 64 - 28, 0
     for seed in range(200):  # the object stays on the canvas and moves `speed` px per frame between bounces
         path, theta = clip_path(seed, 16, 64, 3.6)
-        assert path.min() >= 0 and path.max() <= free
+        assert path.min() >= 0
+        assert path.max() <= free
         # frame 1 from frame 0: a straight step along theta (y = sin, x = cos), mirrored at a wall it crossed
         ahead = path[0] + 3.6 * np.array([math.sin(theta), math.cos(theta)])
         assert np.allclose(path[1], np.where(ahead < 0, -ahead, np.where(ahead > free, 2 * free - ahead, ahead)))
@@ -94,8 +102,11 @@ def test_moving_clips_are_deterministic_and_bounce(fake_root):
 
 
 def test_direction_labels():
-    assert direction_bin(0.0) == 0 and direction_bin(math.pi / 2) == 2 and direction_bin(math.pi) == 4
-    assert direction_bin(2 * math.pi - 0.1) == 0 and direction_bin(math.radians(22.4)) == 0
+    assert direction_bin(0.0) == 0
+    assert direction_bin(math.pi / 2) == 2
+    assert direction_bin(math.pi) == 4
+    assert direction_bin(2 * math.pi - 0.1) == 0
+    assert direction_bin(math.radians(22.4)) == 0
     assert direction_bin(math.radians(22.6)) == 1
     path, theta = clip_path(3, 2, 640, 3.6)  # a canvas too large to bounce: displacement follows theta
     dy, dx = path[1] - path[0]

@@ -43,7 +43,9 @@ def run(capsys, *argv):
 
 def one_line_error(code, out, err, needle):
     assert code == 2, err
-    assert err.startswith("hiera-study: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("hiera-study: error: "), err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err, err
     assert needle in err, err
 
 
@@ -51,7 +53,7 @@ def one_line_error(code, out, err, needle):
 
 
 @pytest.mark.parametrize(
-    "argv, needle",
+    ("argv", "needle"),
     [
         (["variants", "hiera_tiny_224", "embed_dim=1e999"], "embed_dim=1e999 is not a finite number"),
         (["variants", "hiera_tiny_224", "mlp_ratio=nan"], "mlp_ratio=nan is not a finite number"),
@@ -94,7 +96,7 @@ def _oom():
 
 
 @pytest.mark.parametrize(
-    "error, needle",
+    ("error", "needle"),
     [
         (
             lambda: PermissionError(errno.EACCES, "Permission denied", "/data/results/records"),
@@ -136,10 +138,13 @@ def test_debug_flag_and_env_show_the_traceback(capsys, monkeypatch):
     monkeypatch.setattr(cli, "cmd_variants", fails)
     for argv in (["--debug", "variants"], ["variants", "--debug"]):
         code, _, err = run(capsys, *argv)
-        assert code == 2 and "Traceback" in err and "no space left" in err
+        assert code == 2
+        assert "Traceback" in err
+        assert "no space left" in err
     monkeypatch.setenv("HIERA_DEBUG", "1")
     code, _, err = run(capsys, "variants")
-    assert code == 2 and "Traceback" in err
+    assert code == 2
+    assert "Traceback" in err
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
@@ -227,7 +232,7 @@ def test_chmod_000_records_directory(capsys, tmp_path, old_tables):
 
 
 @pytest.mark.parametrize(
-    "case, needle",
+    ("case", "needle"),
     [
         ("empty_records", "holds no run records"),
         ("empty_speed", "holds no speed records"),
@@ -270,7 +275,8 @@ def test_default_sources_still_work(capsys, tmp_path):
     paper's numbers and the committed speed and breakdown records."""
     code, out, err = run(capsys, "tables", "--out", str(tmp_path / "tables"))
     assert code == 0, err
-    assert "run records" in out and (tmp_path / "tables" / "table1.md").is_file()
+    assert "run records" in out
+    assert (tmp_path / "tables" / "table1.md").is_file()
 
 
 # ---- figures are written atomically -------------------------------------------------------------------------------
@@ -300,7 +306,7 @@ def test_a_figure_cut_off_mid_write_leaves_the_previous_one(tmp_path, monkeypatc
         return real(self, fname, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", savefig)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         plot_all(recs, out, log=lambda _: None)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no torn file, no temporary left behind
 
@@ -327,7 +333,8 @@ def test_demo_keeps_foreign_speed_records_and_shows_its_latest_profile(capsys, t
     created = []
 
     def bench(names, cfg, overrides, out_dir=None, progress=print, path=None):
-        assert path is not None and not path.exists()  # a file of this run's own, never an existing one
+        assert path is not None
+        assert not path.exists()  # a file of this run's own, never an existing one
         created.append(path)
         append_jsonl(
             path,
@@ -362,13 +369,17 @@ def test_demo_keeps_foreign_speed_records_and_shows_its_latest_profile(capsys, t
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     assert foreign.read_text() == mine  # the user's file is untouched
-    assert all(p.is_file() for p in created) and len(set(created)) == 2  # nothing deleted, a new file each run
+    assert all(p.is_file() for p in created)
+    assert len(set(created)) == 2  # nothing deleted, a new file each run
     table = (tmp_path / "tables" / "demo.md").read_text()
-    assert "222.0" in table and "111.0" not in table and "166.5" not in table  # the latest profile only
+    assert "222.0" in table
+    assert "111.0" not in table
+    assert "166.5" not in table  # the latest profile only
     code, out, err = run(capsys, *argv, "--no-bench")  # no new profile: the latest one, named by the manifest
     assert code == 0, err
     assert "222.0" in (tmp_path / "tables" / "demo.md").read_text()
-    assert len(created) == 2 and foreign.read_text() == mine
+    assert len(created) == 2
+    assert foreign.read_text() == mine
 
 
 def data_has_no_torn_line_but_the_last(path: Path) -> bool:
@@ -420,5 +431,6 @@ def test_kill_9_during_bench_appends_loses_at_most_the_record_in_flight(tmp_path
     assert data_has_no_torn_line_but_the_last(path)
     append_jsonl(path, [{**base, "gen": -1, "i": 0}])  # the next writer repairs whatever the last kill left
     data = path.read_bytes()
-    assert data.endswith(b"\n") and all(json.loads(line) for line in data.splitlines())
+    assert data.endswith(b"\n")
+    assert all(json.loads(line) for line in data.splitlines())
     assert sum(kept.values()) > 24

@@ -42,9 +42,10 @@ def test_a_failing_writer_keeps_the_old_file(tmp_path):
         f.write(b"new, half")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):
         atomic_write(path, half)
-    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
 
 
 def test_clean_temps_removes_only_leftovers_of_atomic_writes(tmp_path):
@@ -68,7 +69,9 @@ def test_a_torn_last_line_is_skipped_by_readers_and_cut_by_the_next_append(tmp_p
     append_jsonl(path, [{"step": 3}])
     assert path.read_text() == '{"step": 1}\n{"step": 2}\n{"step": 3}\n'
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cut the torn last line" in err and "15 bytes" in err
+    assert err.count("\n") == 1
+    assert "cut the torn last line" in err
+    assert "15 bytes" in err
 
 
 def test_a_whole_record_without_its_newline_is_kept(tmp_path):
@@ -127,9 +130,8 @@ def test_a_live_holder_is_named_and_a_killed_one_is_taken_over(tmp_path):
 
 def test_the_same_process_cannot_take_a_lock_twice_and_waiting_works(tmp_path):
     lock = tmp_path / ".lock"
-    with Lock(lock, "grid smoke"):
-        with pytest.raises(LockHeld, match="already in use by this process"):
-            Lock(lock, "grid smoke").acquire()
+    with Lock(lock, "grid smoke"), pytest.raises(LockHeld, match="already in use by this process"):
+        Lock(lock, "grid smoke").acquire()
     p = _holder(lock)
     t0 = time.monotonic()
     subprocess.Popen(["sh", "-c", f"sleep 1; kill {p.pid}"])

@@ -61,7 +61,9 @@ def _spy_sdpa(monkeypatch) -> list[tuple]:
     return calls
 
 
-@pytest.mark.parametrize("name,small", [(n, SMALL) for n in IMAGE_LADDER] + [(n, SMALL_VIDEO) for n in VIDEO_LADDER])
+@pytest.mark.parametrize(
+    ("name", "small"), [(n, SMALL) for n in IMAGE_LADDER] + [(n, SMALL_VIDEO) for n in VIDEO_LADDER]
+)
 def test_sdpa_gets_4d_inputs_and_equals_math(monkeypatch, name, small):
     cfg = get_variant(name).config.replace(**small)
     math_model = build_model(cfg.replace(attn_impl="math")).eval()
@@ -92,7 +94,8 @@ def test_mask_unit_attention_with_rel_pos_is_unchanged(monkeypatch):
     with torch.inference_mode():
         assert_close(fused.forward_features(x), math_model.forward_features(x), 1e-5, "rel pos + mask units")
     windowed = [c for c in calls if c[0][0] > 2]  # units folded into the batch: B*U rows
-    assert windowed and all(m is not None and m[0] == q[0] for q, _, m, _ in windowed)
+    assert windowed
+    assert all(m is not None and m[0] == q[0] for q, _, m, _ in windowed)
 
 
 def test_bf16_autocast_casts_the_bias_to_the_kernel_dtype(monkeypatch):
@@ -104,7 +107,8 @@ def test_bf16_autocast_casts_the_bias_to_the_kernel_dtype(monkeypatch):
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(torch.randn(2, 3, 64, 64))
     assert torch.isfinite(out).all()
-    assert calls and all(len(dtypes) == 1 for *_, dtypes in calls), calls
+    assert calls
+    assert all(len(dtypes) == 1 for *_, dtypes in calls), calls
 
 
 def _forward(model, x):
@@ -141,14 +145,17 @@ def test_kernels_read_from_the_profiler():
     ).eval()
     theirs = attention_kernels(_forward(timm, torch.randn(1, 3, 64, 64)), "cpu")
     five_d = [k for k in theirs if len(k["q"]) == 5]
-    assert five_d and {k["backend"] for k in five_d} == {"math"}, theirs
+    assert five_d, theirs
+    assert {k["backend"] for k in five_d} == {"math"}, theirs
 
     mvit = get_variant("hiera_tiny_224.sup_mvitv2").config.replace(**SMALL)
     with_bias = attention_kernels(_forward(build_model(mvit).eval(), torch.randn(1, 3, 64, 64)), "cpu")
-    assert all(k["mask"] is not None for k in with_bias) and backends(with_bias) == ["cpu_flash"]
+    assert all(k["mask"] is not None for k in with_bias)
+    assert backends(with_bias) == ["cpu_flash"]
 
 
 def test_math_protocol_dispatches_no_sdpa():
     cfg = get_variant("hiera_tiny_224").config.replace(attn_impl="math", **SMALL)
     found = attention_kernels(_forward(build_model(cfg).eval(), torch.randn(1, 3, 64, 64)), "cpu")
-    assert found == [] and backends(found) == ["explicit"]
+    assert found == []
+    assert backends(found) == ["explicit"]

@@ -40,7 +40,7 @@ seaborn sentencepiece sentence-transformers setuptools shellingham simplejson si
 tabulate tensorboard tensorboard-data-server tensorstore threadpoolctl tifffile tiktoken timm tokenizers toolz torch
 torchaudio torchdiffeq torch-geometric torchmetrics torchvision tqdm transformers treescope triton typer
 typing-extensions typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wrapt xarray xxhash yarl zipp
-""".split()
+""".split()  # noqa: SIM905 - the list as pasted, one block
 )
 OFFICIAL = "hiera-transformer"  # runs in its own interpreter; never imported by the project
 
@@ -93,7 +93,8 @@ def test_dry_run_runs_every_part_and_writes_records(dry_run):
     proc, out, _ = dry_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = (out / "gpu-pass.log").read_text()
-    assert "ERROR" not in log and not re.search(r"^\S+ skip ", log, re.M), log  # nothing failed or ran out of time
+    assert "ERROR" not in log, log
+    assert not re.search(r"^\S+ skip ", log, re.M), log  # nothing failed or ran out of time
     for part in ("numerics", "paper_ladder", "modern", "sizes", "breakdown", "resume"):
         assert f"part {part}" in log
     files = sorted(p.name for p in out.iterdir())
@@ -104,7 +105,8 @@ def test_dry_run_runs_every_part_and_writes_records(dry_run):
     assert any(f.startswith("breakdown-") for f in files)
 
     numerics = [json.loads(x) for x in (out / "numerics.jsonl").read_text().splitlines()]
-    assert numerics and all(r["ok"] for r in numerics), [r for r in numerics if not r["ok"]]
+    assert numerics
+    assert all(r["ok"] for r in numerics), [r for r in numerics if not r["ok"]]
     checks = {(r["variant"], r["check"], r["attn"]) for r in numerics}
     assert ("hiera_tiny_224", "forward_fp32_vs_cpu", "sdpa") in checks
     assert ("hiera_tiny_224", "mae_loss_finite", "sdpa") in checks
@@ -112,13 +114,18 @@ def test_dry_run_runs_every_part_and_writes_records(dry_run):
     kill = {r["phase"]: r for r in resume if r["check"].endswith("_kill_resume")}
     assert set(kill) == {"supervised", "mae"}
     for r in kill.values():  # on the CPU the resumed run is bit-identical (tests/test_train.py shows why)
-        assert r["killed"] and r["starts"] == 2 and r["identical"] and r["metrics_identical"], r
+        assert r["killed"], r
+        assert r["starts"] == 2, r
+        assert r["identical"], r
+        assert r["metrics_identical"], r
     for path in out.glob("bench-*.jsonl"):
         for line in path.read_text().splitlines():
             r = json.loads(line)
-            assert r["device"].startswith("cpu") and r["git_sha"], r  # conditions ride along; CPU says CPU
+            assert r["device"].startswith("cpu"), r
+            assert r["git_sha"], r  # conditions ride along; CPU says CPU
             assert r["attn_backends"], r  # the kernel that ran
-    assert "summary" in proc.stdout and "errors 0" in proc.stdout
+    assert "summary" in proc.stdout
+    assert "errors 0" in proc.stdout
 
 
 def _norm(name: str) -> str:
@@ -182,12 +189,14 @@ def test_wheel_list_matches_the_imports_the_pass_needs(dry_run):
     assert not missing, f"needed by the pass but neither on the GPU machine nor carried as a wheel: {missing}"
     unused = sorted(carried - needed)
     assert not unused, f"carried but not needed: {unused}"
-    assert "submitit" not in needed and "av" not in needed  # the launcher and the video decoder stay out of it
+    assert "submitit" not in needed
+    assert "av" not in needed  # the launcher and the video decoder stay out of it
 
 
 def test_wheel_list_is_pinned():
     pairs = wheel_list()
-    assert len({name for name, _ in pairs}) == len(pairs) and OFFICIAL in {name for name, _ in pairs}
+    assert len({name for name, _ in pairs}) == len(pairs)
+    assert OFFICIAL in {name for name, _ in pairs}
     assert all(re.fullmatch(r"[0-9][0-9a-z.]*", version) for _, version in pairs)
 
 
@@ -218,7 +227,8 @@ def test_bad_arguments_one_line_exit_2(tmp_path, capsys):
     ):
         assert main([str(tmp_path / "out"), *argv]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.count("\n") == 0 and says in err, err
+        assert err.count("\n") == 0, err
+        assert says in err, err
     assert not (tmp_path / "out").exists()
 
 

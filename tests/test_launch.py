@@ -27,7 +27,8 @@ def docstring_commands(path: Path) -> list[list[str]]:
 def one_error_line(capsys, argv: list[str]) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("hiera-study: error:"), err
+    assert "\n" not in err, err
+    assert err.startswith("hiera-study: error:"), err
     return err
 
 
@@ -56,7 +57,8 @@ def test_docstring_commands_dry_run(path, tmp_path, capsys):
             argv[argv.index("--profile") + 1] = "example"
         assert main(argv) == 0, capsys.readouterr().err
         out = capsys.readouterr().out
-        assert "nothing submitted" in out and str(tmp_path) in out
+        assert "nothing submitted" in out
+        assert str(tmp_path) in out
         assert re.search(r"(\d+) to submit of (\d+) runs", out)
     assert not any(tmp_path.iterdir())  # a dry run writes nothing
 
@@ -64,14 +66,18 @@ def test_docstring_commands_dry_run(path, tmp_path, capsys):
 def test_table1_grid_is_the_ladder():
     _, runs = grid_runs(REPO / "ablations" / "t01_ladder_images.py", GridContext(imagenet="/data/in1k"))
     assert [r.spec.step for r in runs] == ["sup", "mae", "a", "b", "c", "d", "e", "f"]
-    assert runs[0].spec.pretrain is None and runs[0].spec.train.recipe == "in1k_supervised"
+    assert runs[0].spec.pretrain is None
+    assert runs[0].spec.train.recipe == "in1k_supervised"
     for r in runs[1:]:
-        assert r.spec.pretrain.recipe == "in1k_mae" and r.spec.pretrain.pretrain_epochs == 400
-        assert r.spec.train.resolved_recipe().epochs == 50 and r.spec.train.data_path == "/data/in1k"
+        assert r.spec.pretrain.recipe == "in1k_mae"
+        assert r.spec.pretrain.pretrain_epochs == 400
+        assert r.spec.train.resolved_recipe().epochs == 50
+        assert r.spec.train.data_path == "/data/in1k"
         assert r.resources.nodes * r.resources.gpus_per_node == 64
     _, runs = grid_runs(REPO / "ablations" / "t03_mae_ablations.py", GridContext())
     settings = {(r.spec.variant, r.spec.ablation, r.spec.setting) for r in runs}
-    assert ("hiera_large_224", "mask_ratio", "0.5") in settings and ("hiera_large_16x224", "target", "hog") in settings
+    assert ("hiera_large_224", "mask_ratio", "0.5") in settings
+    assert ("hiera_large_16x224", "target", "hog") in settings
     hog = next(r for r in runs if r.spec.setting == "hog")
     assert hog.spec.pretrain.target == "hog"
 
@@ -83,9 +89,13 @@ def test_debug_cluster_runs_the_smoke_grid_and_relaunch_submits_nothing(tmp_path
     assert "submitted 2 run(s)" in capsys.readouterr().out
     for run in ("hiera_tiny_224.e_no_attn_residual/seed0", "hiera_tiny_224/seed0"):
         record = json.loads((tmp_path / "smoke" / run / "record.json").read_text())
-        assert record["status"] == "done" and record["run"] == run and record["proxy"] is True
-        assert 0 <= record["metrics"]["top1"] <= 100 and record["metrics"]["mae_loss"] > 0
-        assert record["env"]["git_sha"] and record["dataset"] == "fashion-mnist"
+        assert record["status"] == "done"
+        assert record["run"] == run
+        assert record["proxy"] is True
+        assert 0 <= record["metrics"]["top1"] <= 100
+        assert record["metrics"]["mae_loss"] > 0
+        assert record["env"]["git_sha"]
+        assert record["dataset"] == "fashion-mnist"
     assert main(argv) == 0
     assert "submitted 0 run(s)" in capsys.readouterr().out
     assert main(["status", "ablations/smoke.py", "--root", str(tmp_path)]) == 0
@@ -94,7 +104,8 @@ def test_debug_cluster_runs_the_smoke_grid_and_relaunch_submits_nothing(tmp_path
     lines = [json.loads(x) for x in (tmp_path / "rec" / "smoke.jsonl").read_text().splitlines()]
     assert [x["status"] for x in lines] == ["done", "done"]
     launches = list((tmp_path / "smoke" / "launches").glob("*.json"))
-    assert len(launches) == 2 and all(json.loads(p.read_text())["git_sha"] for p in launches)
+    assert len(launches) == 2
+    assert all(json.loads(p.read_text())["git_sha"] for p in launches)
 
 
 FAILING = '''"""A grid where one run raises. Command: hiera-study submit {path} --cluster debug"""
@@ -126,8 +137,10 @@ def test_a_failing_run_is_reported_with_its_error(tmp_path, capsys):
     assert main(["status", str(grid), "--root", str(root)]) == 0
     out = capsys.readouterr().out.splitlines()
     failed = [line for line in out if " failed " in line]
-    assert len(failed) == 1 and failed[0].startswith("hiera_tiny_224.e_no_attn_residual/seed0")
-    assert "FileNotFoundError: Fashion-MNIST not found" in failed[0] and "log:" in failed[0]
+    assert len(failed) == 1
+    assert failed[0].startswith("hiera_tiny_224.e_no_attn_residual/seed0")
+    assert "FileNotFoundError: Fashion-MNIST not found" in failed[0]
+    assert "log:" in failed[0]
     assert out[-1] == "failing: 1 done, 0 running, 0 pending, 1 failed, 0 missing of 2"
 
 

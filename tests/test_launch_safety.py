@@ -36,7 +36,8 @@ def write_grid(tmp_path: Path, grid: str = "g", names=("r0",), data_path: str = 
 def one_error_line(capsys, argv: list[str]) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("hiera-study: error:"), err
+    assert "\n" not in err, err
+    assert err.startswith("hiera-study: error:"), err
     return err
 
 
@@ -147,9 +148,12 @@ def test_a_second_submit_waits_for_the_lock_then_fails_in_one_line(tmp_path, cap
         started = time.monotonic()
         err = one_error_line(capsys, ["submit", str(grid), "--cluster", "debug", "--root", str(root), "--allow-dirty"])
         waited = time.monotonic() - started
-        assert f"pid {pid}" in err and ".submit.lock" in err and "wait for it" in err, err
+        assert f"pid {pid}" in err, err
+        assert ".submit.lock" in err, err
+        assert "wait for it" in err, err
         assert 0.9 <= waited < 10, waited  # it waited for the holder, then gave up
-        assert not (root / "locked" / "r0").exists() and not (root / "locked" / "launches").exists()
+        assert not (root / "locked" / "r0").exists()
+        assert not (root / "locked" / "launches").exists()
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -175,7 +179,9 @@ def test_a_failing_squeue_makes_the_run_unknown_and_only_force_resubmits(tmp_pat
     assert main(["status", str(grid), "--root", str(root)]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("r0/seed0"))
-    assert " unknown " in line and "squeue exited with status 1" in line and "Socket timed out" in line, out
+    assert " unknown " in line, out
+    assert "squeue exited with status 1" in line, out
+    assert "Socket timed out" in line, out
     assert out.splitlines()[-1] == "q: 0 done, 0 running, 0 pending, 0 failed, 0 missing, 1 unknown of 1"
     # The old code called this run failed and resubmitted it: a second job beside one that may be running.
     assert (
@@ -184,7 +190,9 @@ def test_a_failing_squeue_makes_the_run_unknown_and_only_force_resubmits(tmp_pat
     )
     assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty"]) == 0
     out = capsys.readouterr().out
-    assert "submitted 0 run(s)" in out and "1 unknown, not submitted" in out and "--force" in out
+    assert "submitted 0 run(s)" in out
+    assert "1 unknown, not submitted" in out
+    assert "--force" in out
     assert json.loads((run_dir / "job.json").read_text())["job_id"] == "4242_0"
     assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty", "--force"]) == 0
     assert "submitted 1 run(s)" in capsys.readouterr().out
@@ -202,7 +210,9 @@ def test_a_hanging_squeue_times_out_into_unknown(tmp_path, capsys, fakebin, monk
     assert main(["status", str(grid), "--root", str(root)]) == 0  # the old code: a TimeoutExpired traceback
     assert time.monotonic() - started < 10
     out = capsys.readouterr().out
-    assert " unknown " in out and "squeue did not answer within 0.5 s" in out and "HIERA_QUEUE_TIMEOUT_S" in out
+    assert " unknown " in out
+    assert "squeue did not answer within 0.5 s" in out
+    assert "HIERA_QUEUE_TIMEOUT_S" in out
     monkeypatch.setenv("HIERA_QUEUE_TIMEOUT_S", "soon")
     err = one_error_line(capsys, ["status", str(grid), "--root", str(root)])
     assert "HIERA_QUEUE_TIMEOUT_S='soon' is not a positive number of seconds" in err
@@ -216,7 +226,8 @@ def test_a_failing_or_hanging_sacct_makes_ended_jobs_unknown(tmp_path, capsys, f
     slurm_job(run_dir, "99")
     assert main(["status", str(grid), "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert " unknown " in out and "sacct exited with status 1: sacct: error: Problem talking" in out, out
+    assert " unknown " in out, out
+    assert "sacct exited with status 1: sacct: error: Problem talking" in out, out
     fake(fakebin, "sacct", "sleep 60")
     monkeypatch.setenv("HIERA_QUEUE_TIMEOUT_S", "0.3")
     assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty"]) == 0
@@ -245,7 +256,8 @@ def test_sacct_is_asked_once_for_all_ended_jobs(tmp_path, capsys, fakebin):
     assert "job 1_5 FAILED" in out
     lines = calls.read_text().splitlines()
     assert len(lines) == 1, lines  # the old code: 29 calls, one per ended run
-    assert "1_0," not in lines[0] and "1_1,1_2" in lines[0]
+    assert "1_0," not in lines[0]
+    assert "1_1,1_2" in lines[0]
 
 
 def test_a_local_job_whose_process_lives_is_running_not_failed(tmp_path, capsys):
@@ -278,7 +290,8 @@ def test_seeds_below_one_and_empty_grids_are_one_line_errors(tmp_path, capsys):
     empty.write_text('"""No runs."""\n\ndef runs(ctx):\n    return []\n')
     for command in (["submit", "--dry-run"], ["status"], ["collect", "--out", str(tmp_path / "rec")]):
         err = one_error_line(capsys, [command[0], str(empty), "--root", str(root), *command[1:]])
-        assert "grid empty" in err and "has no runs" in err  # the old code: max() arg is an empty sequence
+        assert "grid empty" in err
+        assert "has no runs" in err  # the old code: max() arg is an empty sequence
     assert not (tmp_path / "rec").exists()
     assert format_status("x", []) == "x: 0 done, 0 running, 0 pending, 0 failed, 0 missing of 0"
     assert format_plan("x", [], [], root, "debug").endswith("0 to submit of 0 runs, ~0 GPU-hours (A100-class estimate)")
@@ -296,14 +309,19 @@ def test_a_run_directory_of_another_spec_is_stale_until_moved_aside(tmp_path, ca
     assert main(["status", str(grid), "--root", str(root)]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("r0/seed0"))
-    assert " stale " in line and "train.batch_size" in line and "train.eval_samples" in line, out  # old: done
-    assert "--resubmit-stale" in out and out.splitlines()[-1].endswith("1 stale of 1")
+    assert " stale " in line, out
+    assert "train.batch_size" in line, out
+    assert "train.eval_samples" in line, out  # old: done
+    assert "--resubmit-stale" in out
+    assert out.splitlines()[-1].endswith("1 stale of 1")
     assert main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty"]) == 0
-    assert "submitted 0 run(s)" in capsys.readouterr().out and not (run_dir / "job.json").exists()
+    assert "submitted 0 run(s)" in capsys.readouterr().out
+    assert not (run_dir / "job.json").exists()
     rec = tmp_path / "rec"
     assert main(["collect", str(grid), "--root", str(root), "--out", str(rec)]) == 0
     (line,) = [json.loads(x) for x in (rec / "st.jsonl").read_text().splitlines()]
-    assert line["status"] == "stale" and "train.batch_size" in line["error"]  # not collected as done
+    assert line["status"] == "stale"  # not collected as done
+    assert "train.batch_size" in line["error"]
     assert (
         main(["submit", str(grid), "--root", str(root), "--cluster", "debug", "--allow-dirty", "--resubmit-stale"]) == 0
     )
@@ -330,7 +348,8 @@ def test_a_stale_run_with_a_live_job_is_not_moved(tmp_path, capsys):
             == 0
         )
         out = capsys.readouterr().out
-        assert "submitted 0 run(s)" in out and "1 stale run(s) not submitted: their job is still" in out, out
+        assert "submitted 0 run(s)" in out, out
+        assert "1 stale run(s) not submitted: their job is still" in out, out
         assert main(["status", str(grid), "--root", str(root)]) == 0
         assert f"job {sleeper.pid} is still running: cancel it" in capsys.readouterr().out
     finally:
@@ -363,7 +382,8 @@ def test_a_stale_run_directory_locked_by_a_live_writer_is_not_moved(tmp_path, ca
             == 0
         )
         assert "submitted 0 run(s)" in capsys.readouterr().out
-        assert (run_dir / "result.json").is_file() and not list(run_dir.parent.glob("seed0.stale-*"))
+        assert (run_dir / "result.json").is_file()
+        assert not list(run_dir.parent.glob("seed0.stale-*"))
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -412,7 +432,8 @@ def test_collect_keeps_done_records_unless_pruned_and_filters_with_only(tmp_path
     (root / "m" / "b" / "seed0" / "result.json").unlink()
     assert main(["collect", str(grid), "--root", str(root), "--out", str(rec), "--only", "c/*"]) == 0
     lines = read()
-    assert lines["c/seed0"]["status"] == "done" and lines["b/seed0"]["status"] == "done"
+    assert lines["c/seed0"]["status"] == "done"
+    assert lines["b/seed0"]["status"] == "done"
     assert list(lines) == ["a/seed0", "b/seed0", "c/seed0", "gone/seed0"]
     assert main(["collect", str(grid), "--root", str(root), "--out", str(rec), "--prune"]) == 0
     assert {k: v["status"] for k, v in read().items()} == {
@@ -430,7 +451,8 @@ def test_collect_refuses_a_root_without_the_grid_and_a_bad_only(tmp_path, capsys
     for wrong in (tmp_path / "elsewhere", tmp_path / "unmounted-empty"):
         wrong.mkdir()
         err = one_error_line(capsys, ["collect", str(grid), "--root", str(wrong), "--out", str(rec)])
-        assert f"results root {wrong} holds none of the 1 run directories of grid w" in err and "--root" in err
+        assert f"results root {wrong} holds none of the 1 run directories of grid w" in err
+        assert "--root" in err
     err = one_error_line(capsys, ["collect", str(grid), "--root", str(root), "--out", str(rec), "--only", "zzz*"])
     assert "--only 'zzz*' matches no run of grid w" in err  # the old code ignored --only
     assert (rec / "w.jsonl").read_bytes() == before

@@ -22,11 +22,13 @@ grant_slurm_user
     subprocess.run(["bash", "-c", shell], check=True, timeout=30)
     argv, stdin = (tmp_path / "argv").read_text(), (tmp_path / "stdin").read_text()
     assert secret not in argv
-    assert f"IDENTIFIED BY '{secret}'" in stdin and "GRANT ALL ON slurm_acct_db.*" in stdin
+    assert f"IDENTIFIED BY '{secret}'" in stdin
+    assert "GRANT ALL ON slurm_acct_db.*" in stdin
 
 
 def test_no_other_command_line_carries_the_password():
     """Static: the password file is read only into the heredoc and into slurmdbd.conf (mode 600)."""
     uses = [line.strip() for line in SCRIPT.read_text().splitlines() if "dbpass" in line or "$pass" in line]
-    assert uses and all(not line.startswith("db -e") and " -e " not in line for line in uses), uses
+    assert uses
+    assert all(not line.startswith("db -e") and " -e " not in line for line in uses), uses
     assert any(line.startswith("StoragePass=") for line in uses)

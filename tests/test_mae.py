@@ -30,7 +30,7 @@ print(json.dumps({"loss": loss.item()}))
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name,shape,ratio",
+    ("name", "shape", "ratio"),
     [
         ("mae_hiera_tiny_224", (2, 3, 224, 224), 0.6),
         ("mae_hiera_base_16x224", (1, 3, 16, 224, 224), 0.9),
@@ -78,7 +78,8 @@ def test_mae_trains_at_every_step(slug):
     x = torch.randn(2, 3, 224, 224)
     loss, pred, label, mask = model(x, mask_ratio=0.6, generator=torch.Generator().manual_seed(0))
     loss.backward()
-    assert torch.isfinite(loss) and mask.sum(1).tolist() == [19, 19]
+    assert torch.isfinite(loss)
+    assert mask.sum(1).tolist() == [19, 19]
     assert pred.shape == label.shape == (2 * 30 * 4, 768)  # 30 masked units x 2x2 predicted tokens each
     assert model.blocks[0].attn.qkv.weight.grad is not None
 
@@ -93,7 +94,8 @@ def test_loss_only_on_masked_units():
     with torch.no_grad():
         latent = model.forward_encoder(x, mask)
         pred, masked = model.forward_decoder(latent, mask)
-    assert masked.sum().item() == 30 * 4 and masked.shape == (1, 196)
+    assert masked.sum().item() == 30 * 4
+    assert masked.shape == (1, 196)
     assert json.dumps(masked.view(14, 14)[::2, ::2].flatten().tolist()) == json.dumps((~mask[0]).tolist())
     kept_tokens = mask[0].view(7, 7).repeat_interleave(2, 0).repeat_interleave(2, 1).flatten()  # [196]
 
@@ -121,7 +123,8 @@ def test_loss_only_on_masked_units():
 def test_last_stage_only_switch_and_sparse_requirement():
     multi = build_mae("mae_hiera_tiny_224")
     last = build_mae("mae_hiera_tiny_224", multi_scale=False)
-    assert len(multi.multi_scale_fusion_heads) == 3 and len(last.multi_scale_fusion_heads) == 1
+    assert len(multi.multi_scale_fusion_heads) == 3
+    assert len(last.multi_scale_fusion_heads) == 1
     with pytest.raises(ValueError, match="pools inside mask units"):
         MaskedAutoencoder(hiera.get_variant("hiera_tiny_224.sup_mvitv2").config)
     assert abs(sum(p.numel() for p in multi.parameters()) / 1e6 - 55.02) < 0.01  # official MAE-Hiera-T

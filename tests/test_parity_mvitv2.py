@@ -34,7 +34,7 @@ def check_features(ours, ref):
 
 
 @pytest.mark.parametrize(
-    "size,depths", [("tiny", (1, 2, 5, 2)), pytest.param("base", (2, 3, 16, 3), marks=pytest.mark.slow)]
+    ("size", "depths"), [("tiny", (1, 2, 5, 2)), pytest.param("base", (2, 3, 16, 3), marks=pytest.mark.slow)]
 )
 def test_mvitv2_matches_timm(size, depths):
     ref = timm_mvitv2(f"mvitv2_{size}")
@@ -44,7 +44,7 @@ def test_mvitv2_matches_timm(size, depths):
 
 
 @pytest.mark.parametrize(
-    "ours_field,timm_fields",
+    ("ours_field", "timm_fields"),
     [
         (dict(pos_embed="abs"), dict(use_abs_pos=True, rel_pos_type="none")),  # (a)
         (dict(pool_op="max"), dict(mode="max")),  # (b)
@@ -75,7 +75,7 @@ def swap_pools(ref: nn.Module, kernel_eq_stride: bool) -> None:
                 blk.shortcut_pool_attn = nn.MaxPool2d(2, 2, 0)
 
 
-@pytest.mark.parametrize("step,kernel_eq_stride", [("c_no_stride1_pool", False), ("d_kernel_eq_stride", True)])
+@pytest.mark.parametrize(("step", "kernel_eq_stride"), [("c_no_stride1_pool", False), ("d_kernel_eq_stride", True)])
 def test_cumulative_steps_c_d_match_timm_after_pool_swaps(step, kernel_eq_stride):
     ref = timm_mvitv2("mvitv2_tiny", depths=HIERA_T, mode="max", use_abs_pos=True, rel_pos_type="none")
     swap_pools(ref, kernel_eq_stride)

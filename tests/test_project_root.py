@@ -43,7 +43,8 @@ def test_tables_go_to_the_clone_the_command_runs_in(tmp_path):
     out = cli(other / "sub" / "dir", "tables")  # from a subfolder: the root is found upward
     assert out.returncode == 0, out.stderr
     written = other / "results" / "tables" / "tables.md"
-    assert written.is_file() and "### Table 1" in written.read_text()
+    assert written.is_file()
+    assert "### Table 1" in written.read_text()
     assert "files in results/tables" in out.stdout  # shown relative to the root it found
     assert ours.read_bytes() == before  # the imported package's clone is untouched
 
@@ -52,11 +53,15 @@ def test_no_project_is_one_line_and_hiera_root_names_one(tmp_path):
     nowhere = tmp_path / "nowhere"
     nowhere.mkdir()
     out = cli(nowhere, "tables")
-    assert out.returncode == 2 and out.stdout == ""
+    assert out.returncode == 2
+    assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and "no hiera-study project in" in lines[0] and "HIERA_ROOT" in lines[0]
+    assert len(lines) == 1
+    assert "no hiera-study project in" in lines[0]
+    assert "HIERA_ROOT" in lines[0]
     assert not (nowhere / "results").exists()  # nothing written
     other = make_project(tmp_path / "clone2")
     out = cli(nowhere, "tables", HIERA_ROOT=str(other))
     assert out.returncode == 0, out.stderr
-    assert (other / "results" / "tables" / "tables.md").is_file() and not (nowhere / "results").exists()
+    assert (other / "results" / "tables" / "tables.md").is_file()
+    assert not (nowhere / "results").exists()

@@ -34,13 +34,15 @@ def videos(tmp_path):
 def test_training_clips(videos):
     ds = KineticsCSV(videos, frames=8, stride=2, size=32, train=True, repeat=2)
     clips, label = ds[0]
-    assert clips.shape == (2, 3, 8, 32, 32) and label == 3
+    assert clips.shape == (2, 3, 8, 32, 32)
+    assert label == 3
     again, _ = KineticsCSV(videos, frames=8, stride=2, size=32, train=True, repeat=2)[0]
     assert torch.equal(clips, again)  # reproducible from (seed, epoch, index)
     ds.set_epoch(1)
     assert not torch.equal(ds[0][0], clips)
     short, label = KineticsCSV(videos, frames=8, stride=2, size=32)[1]
-    assert short.shape == (3, 8, 32, 32) and label == 7
+    assert short.shape == (3, 8, 32, 32)
+    assert label == 7
 
 
 def test_evaluation_views_follow_the_motion(videos):
@@ -72,7 +74,9 @@ def test_image_folder(tmp_path):
             Image.fromarray(np.full((40, 50, 3), 60 * k, dtype=np.uint8)).save(tmp_path / "val" / cls / f"{k}.png")
     ds = image_folder(tmp_path, "val", size=32, train=False)
     x, y = ds[3]
-    assert x.shape == (3, 32, 32) and y == 1 and ds.classes == ["cat", "dog"]
+    assert x.shape == (3, 32, 32)
+    assert y == 1
+    assert ds.classes == ["cat", "dog"]
     train = image_folder(tmp_path, "val", size=32, train=True, rand_augment="rand-m9-mstd0.5-inc1")
     assert train[0][0].shape == (3, 32, 32)
     with pytest.raises(FileNotFoundError, match="ImageNet-style"):

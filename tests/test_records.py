@@ -42,7 +42,8 @@ def test_a_schema_1_record_reads_and_is_written_back_as_schema_2():
     assert out["schema"] == "hiera-study/run/2"
     assert out["batch_size"] == {"pretrain": None, "finetune": 64}  # schema 2: always per phase
     assert out["metrics"] == {"top1": 82.5, "top5": 99.0, "best_top1": None, "mae_loss": 0.6}
-    assert out["epochs"] == {"pretrain": 2, "finetune": 2} and out["input_size"] == [48, 48]
+    assert out["epochs"] == {"pretrain": 2, "finetune": 2}
+    assert out["input_size"] == [48, 48]
     assert RunRecord.from_json(out, "again") == record  # schema 2 round trip
 
 
@@ -127,8 +128,11 @@ def test_phase_results_of_before_the_schema_read_steps_as_opt_steps(tmp_path):
     result = read_phase_result(tmp_path)
     assert (result.opt_steps, result.final_loss, result.top1) == (1874, 0.605, None)
     out = result.to_json()
-    assert out["schema"] == "hiera-study/phase/1" and out["opt_steps"] == 1874 and "steps" not in out
-    assert "top1" not in out and "eval_samples" not in out  # an MAE phase has no evaluation
+    assert out["schema"] == "hiera-study/phase/1"
+    assert out["opt_steps"] == 1874
+    assert "steps" not in out
+    assert "top1" not in out
+    assert "eval_samples" not in out  # an MAE phase has no evaluation
     assert PhaseResult.from_json(out, "x") == result
     with pytest.raises(ValueError, match="x: field 'top1' is missing"):
         PhaseResult.from_json({**out, "phase": "finetune"}, "x")
@@ -165,9 +169,11 @@ SPEED = {
 
 def test_speed_records_of_before_the_schema_read_and_every_field_survives(tmp_path):
     old = SpeedRecord.from_json(SPEED, "s.jsonl:1")  # no `schema`: written before speed records had one
-    assert old.attn_backends == ("explicit",) and old.samples_per_s_iqr is None
+    assert old.attn_backends == ("explicit",)
+    assert old.samples_per_s_iqr is None
     new = old.to_json()
-    assert new["schema"] == "hiera-study/speed/1" and new["attn_backends"] == ["explicit"]
+    assert new["schema"] == "hiera-study/speed/1"
+    assert new["attn_backends"] == ["explicit"]
     assert SpeedRecord.from_json(new, "s") == old
     with pytest.raises(ValueError, match="s.jsonl:1: field 'batch_size' must be null in an out-of-memory"):
         SpeedRecord.from_json({**SPEED, "status": "oom"}, "s.jsonl:1")

@@ -21,15 +21,19 @@ def test_lifecycle_and_resume_drops_metrics_past_the_checkpoint(tmp_path):
     again = PhaseDir(tmp_path / "r")
     again.start({"lr": 1e-3, "size": [64, 64]})
     state = again.resume()
-    assert state["step"] == 2 and torch.equal(state["w"], torch.ones(3))
+    assert state["step"] == 2
+    assert torch.equal(state["w"], torch.ones(3))
     assert [m["step"] for m in again.metrics()] == [1, 2]
     assert len(json.loads((tmp_path / "r" / "env.json").read_text())) == 2  # one entry per start
     assert not again.done
     result = PhaseResult("supervised", "m", "r", 3, 1, 8, 1e-3, "fp32", 1, 24, 1.5, top1=50.0, top5=90.0, eval_loss=1.0)
     again.finish(result.replace(best_top1=50.0, eval_samples=8))
-    assert again.done and again.result() == result.replace(best_top1=50.0, eval_samples=8)
+    assert again.done
+    assert again.result() == result.replace(best_top1=50.0, eval_samples=8)
     written = json.loads((tmp_path / "r" / "result.json").read_text())
-    assert written["schema"] == "hiera-study/phase/1" and written["top1"] == 50.0 and "final_loss" not in written
+    assert written["schema"] == "hiera-study/phase/1"
+    assert written["top1"] == 50.0
+    assert "final_loss" not in written
 
 
 def test_env_json_tells_slurm_attempts_apart(tmp_path, monkeypatch):
@@ -47,7 +51,8 @@ def test_env_json_tells_slurm_attempts_apart(tmp_path, monkeypatch):
     starts = json.loads((tmp_path / "env.json").read_text())
     assert "slurm" not in starts[0]
     assert starts[1]["slurm"] == {"job_id": "172", "array_job_id": "171", "array_task_id": "1", "restart_count": "0"}
-    assert starts[2]["slurm"]["restart_count"] == "1" and starts[2]["slurm"]["array_task_id"] == "1"
+    assert starts[2]["slurm"]["restart_count"] == "1"
+    assert starts[2]["slurm"]["array_task_id"] == "1"
 
 
 def test_another_config_is_refused(tmp_path):

@@ -90,7 +90,8 @@ def cli_train(run_dir: Path, *extra: str) -> list[str]:
 def error_line(capsys, argv) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("hiera-study: error:"), err
+    assert "\n" not in err, err
+    assert err.startswith("hiera-study: error:"), err
     return err
 
 
@@ -147,13 +148,15 @@ def test_train_refuses_a_live_writer_then_takes_over_its_stale_lock(tmp_path, ca
     pid = hold_lock(run_dir / ".lock")
     try:
         err = error_line(capsys, cli_train(run_dir))
-        assert f"pid {pid}" in err and "in use" in err
+        assert f"pid {pid}" in err
+        assert "in use" in err
         assert not (run_dir / "config.json").exists()  # refused before writing anything
     finally:
         kill(pid)  # kill -9: the kernel drops its lock, the file (with its pid) stays
     assert (run_dir / ".lock").is_file()
     result = train(tiny_cfg(), run_dir, progress=False)
-    assert 0 <= result.top1 <= 100 and (run_dir / "result.json").is_file()
+    assert 0 <= result.top1 <= 100
+    assert (run_dir / "result.json").is_file()
 
 
 def test_train_holds_the_lock_for_the_whole_phase(tmp_path, monkeypatch):
@@ -172,7 +175,8 @@ def test_train_holds_the_lock_for_the_whole_phase(tmp_path, monkeypatch):
     monkeypatch.setattr(PhaseDir, "log", checking_log)
     monkeypatch.setattr(PhaseDir, "save", checking_save)
     train(tiny_cfg(ckpt_every=1, log_every=1), run_dir, progress=False)
-    assert {kind for kind, _ in seen} == {"log", "save"} and not any(free for _, free in seen), seen
+    assert {kind for kind, _ in seen} == {"log", "save"}, seen
+    assert not any(free for _, free in seen), seen
     assert lock_is_free(run_dir / ".lock")  # released at the end
 
 
@@ -185,7 +189,8 @@ def test_run_pipeline_lock_refuses_or_waits(tmp_path, monkeypatch):
     try:
         with pytest.raises(LockHeld, match=f"pid {pid}") as err:
             run_pipeline(tiny_spec(), run_dir)
-        assert "\n" not in str(err.value) and not (run_dir / "spec.json").exists()
+        assert "\n" not in str(err.value)
+        assert not (run_dir / "spec.json").exists()
         threading.Timer(1.0, kill, [pid]).start()  # the predecessor exits while we wait
         started = time.monotonic()
         assert run_pipeline(tiny_spec(), run_dir, lock_wait_s=30) == {"ran": True}
@@ -209,7 +214,8 @@ def test_submitit_task_waits_for_the_lock_and_records_a_refusal(tmp_path, monkey
         with pytest.raises(LockHeld):
             RunTask(tiny_spec().to_dict(), str(run_dir), lock_wait_s=0.2)()
         error = json.loads((run_dir / "error.json").read_text())
-        assert error["type"] == "LockHeld" and f"pid {pid}" in error["message"]
+        assert error["type"] == "LockHeld"
+        assert f"pid {pid}" in error["message"]
         threading.Timer(1.0, kill, [pid]).start()
         assert RunTask(tiny_spec().to_dict(), str(run_dir), lock_wait_s=30)() == {"ran": True}
         assert not (run_dir / "error.json").exists()
@@ -229,7 +235,9 @@ def test_finished_phase_with_other_settings_is_refused(tmp_path, capsys):
     capsys.readouterr()
     before = (run_dir / "result.json").read_bytes()
     err = error_line(capsys, cli_train(run_dir, "seed=7"))
-    assert "seed" in err and "another configuration" in err and "another run directory" in err
+    assert "seed" in err
+    assert "another configuration" in err
+    assert "another run directory" in err
     err = error_line(capsys, cli_train(run_dir, "seed=7", "recipe.lr=0.5"))
     assert "recipe_args.lr, seed" in err
     assert (run_dir / "result.json").read_bytes() == before
@@ -266,9 +274,11 @@ def test_run_pipeline_writes_the_spec_first_and_refuses_another(tmp_path, monkey
     monkeypatch.undo()
     with pytest.raises(ValueError, match=r"spec.json differs in seed, train.seed\)") as err:
         run_pipeline(tiny_spec(seed=7, train={"seed": 7}), run_dir)  # an unfinished run ...
-    assert "another run directory" in str(err.value) and "\n" not in str(err.value)
+    assert "another run directory" in str(err.value)
+    assert "\n" not in str(err.value)
     record = run_pipeline(tiny_spec(), run_dir, progress=False)
-    assert record.status == "done" and record.seed == 0
+    assert record.status == "done"
+    assert record.seed == 0
     with pytest.raises(ValueError, match="spec.json differs in train.recipe_args.epochs"):
         run_pipeline(tiny_spec(train={"recipe_args": {"epochs": 2}}), run_dir)  # ... and a finished one
     many = tiny_spec(
@@ -285,7 +295,8 @@ def test_run_pipeline_writes_the_spec_first_and_refuses_another(tmp_path, monkey
 def test_run_dir_that_is_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     err = error_line(capsys, cli_train(tmp_path / "file"))
-    assert "is a file" in err and "another path" in err
+    assert "is a file" in err
+    assert "another path" in err
     err = error_line(capsys, cli_train(tmp_path / "file" / "run"))
     assert f"inside {tmp_path / 'file'}" in err
     with pytest.raises(ValueError, match="is a file"):
@@ -317,7 +328,8 @@ def test_files_follow_the_umask_and_are_fsynced(tmp_path, monkeypatch):
 
         monkeypatch.setattr(os, "fsync", recording_fsync)
         PhaseDir(tmp_path / "probe").save({"step": 1}, best=True)
-        assert synced.count(False) >= 2 and synced.count(True) >= 2  # each file, then its directory
+        assert synced.count(False) >= 2
+        assert synced.count(True) >= 2  # each file, then its directory
         monkeypatch.undo()
         mae = tiny_cfg(phase="mae", recipe="proxy_mae", decoder_dim=16, recipe_args={"decoder_depth": 1})
         train(mae, tmp_path / "mae", progress=False)
@@ -343,7 +355,8 @@ def test_start_removes_temp_files_of_killed_writes(tmp_path):
         p.write_bytes(b"x" * 100)
     with run.lock():
         run.start({"a": 1})
-    assert [p for p in leftovers if p.exists()] == [] and all(p.exists() for p in keep)
+    assert [p for p in leftovers if p.exists()] == []
+    assert all(p.exists() for p in keep)
 
 
 # ---- safe loading -----------------------------------------------------------------------------------------------
@@ -366,7 +379,9 @@ def test_resume_never_unpickles_code(tmp_path):
     torch.save({"step": 1, "x": Planted(marker)}, run.checkpoints / "last.pth")
     with pytest.raises(ValueError, match="older version of hiera-study or by someone else") as err:
         run.resume()
-    assert "rm " in str(err.value) and "\n" not in str(err.value) and not marker.exists()
+    assert "rm " in str(err.value)
+    assert "\n" not in str(err.value)
+    assert not marker.exists()
     import numpy as np
 
     torch.save({"step": 1, "rng": np.random.get_state()}, run.checkpoints / "last.pth")  # the old RNG format
@@ -394,7 +409,9 @@ def test_checkpoint_state_loads_weights_only():
     _set_rng_state(back["rng"][0])
     a = (torch.rand(3), np.random.rand(3), random.random())
     _set_rng_state(back["rng"][0])
-    assert torch.equal(a[0], torch.rand(3)) and (a[1] == np.random.rand(3)).all() and a[2] == random.random()
+    assert torch.equal(a[0], torch.rand(3))
+    assert (a[1] == np.random.rand(3)).all()
+    assert a[2] == random.random()
 
 
 @pytest.mark.slow
@@ -426,7 +443,8 @@ def test_resume_after_a_torn_metrics_line_is_bit_identical(tmp_path, monkeypatch
         torch.load(d / "checkpoints" / "model.pth", weights_only=True)["model_state"]
         for d in (tmp_path / "ref", tmp_path / "cut")
     )
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "ref" / "metrics.jsonl").read_text() == (tmp_path / "cut" / "metrics.jsonl").read_text()
 
 
@@ -462,12 +480,15 @@ def test_kill_9_during_checkpoint_saves_never_leaves_an_unreadable_file(tmp_path
             run.start({"test": "kill"})
             assert [p for p in run.checkpoints.iterdir() if p.name.endswith(".tmp")] == []
             state = run.resume()
-        assert state["step"] >= last_step and torch.equal(state["w"], torch.full((8,), float(state["step"])))
+        assert state["step"] >= last_step
+        assert torch.equal(state["w"], torch.full((8,), float(state["step"])))
         assert torch.equal(state["big"], big)
         best = torch.load(run.checkpoints / "best.pth", weights_only=True)
-        assert best["step"] % 3 == 0 and torch.equal(best["w"], torch.full((8,), float(best["step"])))
+        assert best["step"] % 3 == 0
+        assert torch.equal(best["w"], torch.full((8,), float(best["step"])))
         last_step = state["step"]
-    assert last_step > 0 and mid_write >= 3, (last_step, mid_write)  # the kills did land during saves
+    assert last_step > 0, (last_step, mid_write)
+    assert mid_write >= 3, (last_step, mid_write)  # the kills did land during saves
 
 
 def test_restart_without_a_checkpoint_drops_the_old_metrics(tmp_path):
@@ -475,4 +496,5 @@ def test_restart_without_a_checkpoint_drops_the_old_metrics(tmp_path):
     run = PhaseDir(tmp_path)
     for step in (1, 2, 3):
         run.log({"step": step, "loss": 1.0})
-    assert run.resume() is None and run.metrics() == []
+    assert run.resume() is None
+    assert run.metrics() == []

@@ -103,12 +103,14 @@ def test_smoke_grid_as_an_array_then_relaunch_submits_nothing(tmp_path, capsys):
     submit(REPO / "ablations" / "smoke.py", root)
     assert "submitted 2 run(s) in 1 job array(s) on slurm" in capsys.readouterr().out
     jobs = [json.loads(p.read_text())["job_id"] for p in sorted(root.glob("smoke/*/seed0/job.json"))]
-    assert len({j.split("_")[0] for j in jobs}) == 1 and all("_" in j for j in jobs)  # one array
+    assert len({j.split("_")[0] for j in jobs}) == 1
+    assert all("_" in j for j in jobs)  # one array
     found = wait(REPO / "ablations" / "smoke.py", root, finished)
     assert [s.state for s in found] == ["done", "done"], [s.detail for s in found]
     for s in found:
         record = json.loads((s.run_dir / "record.json").read_text())
-        assert record["run"] == s.run.spec.run and 0 <= record["metrics"]["top1"] <= 100
+        assert record["run"] == s.run.spec.run
+        assert 0 <= record["metrics"]["top1"] <= 100
     submit(REPO / "ablations" / "smoke.py", root)
     assert "submitted 0 run(s)" in capsys.readouterr().out
 
@@ -146,7 +148,8 @@ def test_two_concurrent_submits_queue_each_run_once(tmp_path):
         text=True,
         check=True,
     ).stdout.split()
-    assert len(jobs) == 2 and len({j.split("_")[0] for j in jobs}) == 1, jobs  # the old code: two arrays
+    assert len(jobs) == 2, jobs
+    assert len({j.split("_")[0] for j in jobs}) == 1, jobs  # the old code: two arrays
     for s in found:  # one writer per run: every training step logged once
         steps = [
             json.loads(x)["step"]
@@ -193,7 +196,8 @@ def test_a_run_past_its_time_limit_is_requeued_and_finishes(tmp_path):
     assert found[0].state == "done", found[0].detail
     assert len(json.loads((root / "timeout" / "r0" / "mae" / "env.json").read_text())) >= 2  # cut, then resumed
     log = Path(json.loads((root / "timeout" / "r0" / "job.json").read_text())["stdout"]).read_text()
-    assert "Job has timed out" in log and "Requeued job" in log
+    assert "Job has timed out" in log
+    assert "Requeued job" in log
 
 
 def test_scancel_shows_in_status(tmp_path, capsys):
@@ -220,4 +224,5 @@ def test_a_failing_run_is_the_only_failure(tmp_path, capsys):
     assert main(["status", str(grid), "--root", str(root)]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("broken"))
-    assert "FileNotFoundError: Fashion-MNIST not found" in line and "log:" in line
+    assert "FileNotFoundError: Fashion-MNIST not found" in line
+    assert "log:" in line

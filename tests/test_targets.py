@@ -49,14 +49,15 @@ def test_diagonal_and_token_layout():
 
 
 @pytest.mark.parametrize(
-    "name,shape", [("hiera_tiny_224.b_max_pool", (2, 3, 224, 224)), ("mae_hiera_tiny_16x224", (1, 3, 4, 64, 64))]
+    ("name", "shape"), [("hiera_tiny_224.b_max_pool", (2, 3, 224, 224)), ("mae_hiera_tiny_16x224", (1, 3, 4, 64, 64))]
 )
 def test_mae_with_hog_target_trains(name, shape):
     overrides = {} if len(shape) == 4 else {"input_size": shape[2:]}
     model = build_mae(name, target="hog", **overrides)
     loss, pred, label, _ = model(torch.randn(*shape), mask_ratio=0.5, generator=torch.Generator().manual_seed(0))
     loss.backward()
-    assert pred.shape[-1] == label.shape[-1] == 108 and torch.isfinite(loss)
+    assert pred.shape[-1] == label.shape[-1] == 108
+    assert torch.isfinite(loss)
     with pytest.raises(ValueError, match="'pixel', 'hog'"):
         build_mae(name, target="sift", **overrides)
 
@@ -88,7 +89,8 @@ def test_pixel_targets_by_hand():
     mask = torch.ones(1, 16, dtype=torch.bool)  # 16 mask units of 8x8 px, one predicted token each
     mask[0, token] = False
     _, _, label, _ = mae(x, mask=mask)
-    assert label.shape == (1, 192) and torch.allclose(label[0], normalised, atol=1e-5)
+    assert label.shape == (1, 192)
+    assert torch.allclose(label[0], normalised, atol=1e-5)
 
     video = dict(
         tiny,

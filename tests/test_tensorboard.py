@@ -103,7 +103,8 @@ def test_switched_off_and_numerics_unchanged(tmp_path):
     on, off = tmp_path / "on", tmp_path / "off"
     train(tiny(), on, progress=False)
     train(tiny(tensorboard=False), off, progress=False)
-    assert not (off / "tb").exists() and json.loads((off / "config.json").read_text())["tensorboard"] is False
+    assert not (off / "tb").exists()
+    assert json.loads((off / "config.json").read_text())["tensorboard"] is False
     assert (on / "metrics.jsonl").read_text() == (off / "metrics.jsonl").read_text()
     a, b = (torch.load(d / "checkpoints" / "model.pth", weights_only=True)["model_state"] for d in (on, off))
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -184,8 +185,11 @@ def test_a_file_named_tb_stops_the_phase(tmp_path, capsys):
         == 2
     )
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "TensorBoard directory" in err and "is a file" in err, err
-    assert not (run / "result.json").exists() and not (run / "metrics.jsonl").exists()  # stopped before step 1
+    assert "\n" not in err, err
+    assert "TensorBoard directory" in err, err
+    assert "is a file" in err, err
+    assert not (run / "result.json").exists()
+    assert not (run / "metrics.jsonl").exists()  # stopped before step 1
 
 
 def test_an_unwritable_tb_dir_names_the_switch(tmp_path, monkeypatch):
@@ -206,7 +210,8 @@ def test_writer_draws_no_random_numbers(tmp_path):
         board.log("train", {"step": 6, "epoch": 0, "loss": 1.5, "lr": 1e-3, "note": "skipped"})
         board.flush()
     after = torch.get_rng_state(), np.random.get_state(), random.getstate()
-    assert torch.equal(before[0], after[0]) and before[2] == after[2]
+    assert torch.equal(before[0], after[0])
+    assert before[2] == after[2]
     assert all(np.array_equal(x, y) for x, y in zip(before[1], after[1]))
     assert shown(tmp_path / "tb") == {"train/loss": [(6, 1.5)], "train/lr": [(6, float(np.float32(1e-3)))]}
     with Board(None, 0) as off:  # other ranks and tensorboard=False: nothing at all

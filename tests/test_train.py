@@ -95,7 +95,7 @@ def strip(metrics_path: Path) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "phase,recipe,extra",
+    ("phase", "recipe", "extra"),
     [
         (
             "supervised",
@@ -119,12 +119,14 @@ def test_killed_run_resumes_bit_identical(tmp_path, phase, recipe, extra):
     done = run_cli(cli_args(phase, model, recipe, ref, **common))
     assert done.returncode == 0, done.stderr
     seen = kill_after(cli_args(phase, model, recipe, cut, **common), cut, step=3)
-    assert not (cut / "result.json").exists() and (cut / "checkpoints" / "last.pth").exists()
+    assert not (cut / "result.json").exists()
+    assert (cut / "checkpoints" / "last.pth").exists()
     resumed = run_cli(cli_args(phase, model, recipe, cut, **common))
     assert resumed.returncode == 0, resumed.stderr
     assert len(json.loads((cut / "env.json").read_text())) == 2  # one entry per start
     a, b = weights(ref), weights(cut)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"weights differ (killed at {seen})"
+    assert a.keys() == b.keys(), f"weights differ (killed at {seen})"
+    assert all(torch.equal(a[k], b[k]) for k in a), f"weights differ (killed at {seen})"
     assert strip(ref / "metrics.jsonl") == strip(cut / "metrics.jsonl")
     ra, rb = (json.loads((d / "result.json").read_text()) for d in (ref, cut))
     for r in (ra, rb):
@@ -139,7 +141,8 @@ def test_killed_run_resumes_bit_identical(tmp_path, phase, recipe, extra):
 def error_line(capsys, argv) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("hiera-study: error:"), err
+    assert "\n" not in err, err
+    assert err.startswith("hiera-study: error:"), err
     return err
 
 
@@ -147,12 +150,14 @@ def test_bad_inputs_one_line_nothing_written(tmp_path, capsys):
     run = tmp_path / "run"
     base = ["--phase", "mae", "--model", "hiera_tiny_224", "--recipe", "proxy_mae", "--run-dir", str(run)]
     err = error_line(capsys, ["train", *base, f"data_path={tmp_path / 'nowhere'}", *overrides()])
-    assert "Fashion-MNIST not found" in err and "apt-get install dataset-fashion-mnist" in err
+    assert "Fashion-MNIST not found" in err
+    assert "apt-get install dataset-fashion-mnist" in err
     err = error_line(capsys, ["train", *base, "recipe.warmup_lr=1", *overrides()])
     assert "unknown Recipe field(s) warmup_lr" in err
     for ratio in ("1.5", "0", "1.0"):
         err = error_line(capsys, ["train", *base, f"recipe.mask_ratio={ratio}", *overrides()])
-        assert "mask_ratio" in err and "(0, 1)" in err
+        assert "mask_ratio" in err
+        assert "(0, 1)" in err
     err = error_line(capsys, ["train", *base, "dataset=imagenet", *overrides()])
     assert "data_path" in err
     err = error_line(capsys, ["train", *base, "dataset=imagenet", f"data_path={tmp_path}", *overrides()])
@@ -192,7 +197,8 @@ def test_corrupted_checkpoint_is_refused_and_kept(tmp_path, capsys):
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, sort_keys=True, default=list) + "\n")
     (run / "checkpoints" / "last.pth").write_bytes(b"not a checkpoint")
     err = error_line(capsys, args)
-    assert "is corrupted" in err and "last.pth" in err
+    assert "is corrupted" in err
+    assert "last.pth" in err
     assert (run / "checkpoints" / "last.pth").read_bytes() == b"not a checkpoint"
     assert not (run / "result.json").exists()
 
@@ -228,12 +234,15 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
         recipe_args={"decoder_depth": 1},
     )
     result = train(mae, tmp_path / "mae", progress=False)
-    assert result.final_loss is not None and (tmp_path / "mae" / "reconstruction.npz").is_file()
+    assert result.final_loss is not None
+    assert (tmp_path / "mae" / "reconstruction.npz").is_file()
     import numpy as np
 
     rec = np.load(tmp_path / "mae" / "reconstruction.npz")
-    assert rec["input"].shape == rec["reconstruction"].shape == (8, 32, 32, 3) and rec["mask"].shape == (8, 32, 32)
-    assert 0 <= rec["reconstruction"].min() and rec["reconstruction"].max() <= 1
+    assert rec["input"].shape == rec["reconstruction"].shape == (8, 32, 32, 3)
+    assert rec["mask"].shape == (8, 32, 32)
+    assert rec["reconstruction"].min() >= 0
+    assert rec["reconstruction"].max() <= 1
     assert np.allclose(rec["input"][rec["mask"]], rec["reconstruction"][rec["mask"]], atol=1e-5)
     fin = TrainConfig(
         phase="finetune",
@@ -252,7 +261,8 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
     encoder = torch.load(tmp_path / "mae" / "checkpoints" / "model.pth", weights_only=True)["model_state"]
     assert torch.equal(model.state_dict()["blocks.0.attn.qkv.weight"], encoder["blocks.0.attn.qkv.weight"])
     out = train(fin, tmp_path / "ft", progress=False)
-    assert 0 <= out.top1 <= 100 and out.eval_samples == 32
+    assert 0 <= out.top1 <= 100
+    assert out.eval_samples == 32
 
 
 def _final_predictions(run_dir: Path) -> tuple:
@@ -293,11 +303,14 @@ def test_pipeline_record_names_the_per_example_predictions(tmp_path):
     )
     spec = RunSpec(grid="adhoc", run="r", variant="hiera_tiny_224", step="f", size="proxy", table="adhoc", train=cfg)
     record = run_pipeline(spec, tmp_path / "run", progress=False)
-    assert record.predictions == "supervised/predictions.npy" and record.labels == "supervised/labels.npy"
+    assert record.predictions == "supervised/predictions.npy"
+    assert record.labels == "supervised/labels.npy"
     assert json.loads((tmp_path / "run" / "record.json").read_text())["predictions"] == record.predictions
     pred, labels, truth, fresh = _final_predictions(tmp_path / "run" / "supervised")
-    assert pred.dtype == labels.dtype == np.int16 and pred.shape == labels.shape == (48,)
-    assert np.array_equal(labels, truth) and np.array_equal(pred, fresh)  # the final weights', in dataset order
+    assert pred.dtype == labels.dtype == np.int16
+    assert pred.shape == labels.shape == (48,)
+    assert np.array_equal(labels, truth)
+    assert np.array_equal(pred, fresh)  # the final weights', in dataset order
     assert record.top1 == pytest.approx(100 * float((pred == labels).mean()))
 
 
@@ -324,7 +337,8 @@ def _ddp_check(run_dir: Path, reference: Path) -> None:
     magnifies it in tensors with tiny gradients) and losses within 1e-6; unsynchronised ranks (each its own half
     batch) differ by 1.6e-2 relative in the median tensor, up to 0.75. The bounds below are 1e-3 and 1e-5."""
     result = json.loads((run_dir / "result.json").read_text())
-    assert result["world_size"] == 2 and 0 <= result["top1"] <= 100
+    assert result["world_size"] == 2
+    assert 0 <= result["top1"] <= 100
     lines = [m for m in strip(run_dir / "metrics.jsonl") if "loss" in m]
     steps = [m["step"] for m in lines]
     assert steps == sorted(set(steps))  # one writer: rank 0
@@ -338,7 +352,8 @@ def _ddp_check(run_dir: Path, reference: Path) -> None:
             assert (ours[name] - w).norm() <= 1e-3 * w.norm() + 1e-8, name
     # each rank evaluated its strided share; rank 0 saved them all in dataset order, as one process would
     pred, labels, truth, fresh = _final_predictions(run_dir)
-    assert list(labels) == list(truth) and list(pred) == list(fresh)
+    assert list(labels) == list(truth)
+    assert list(pred) == list(fresh)
     assert result["top1"] == pytest.approx(100 * float((pred == labels).mean()))
 
 

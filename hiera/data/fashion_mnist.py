@@ -55,7 +55,8 @@ def find_root(root: str | Path | None = None) -> Path:
 
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     try:
-        raw = gzip.open(path).read()
+        with gzip.open(path) as f:
+            raw = f.read()
     except (OSError, EOFError) as e:
         raise ValueError(f"{path} is not a readable gzip file ({e}); reinstall dataset-fashion-mnist") from None
     head = np.frombuffer(raw[: 4 * (1 + ndim)], dtype=">u4") if len(raw) >= 4 * (1 + ndim) else np.zeros(0)
