@@ -743,7 +743,7 @@ def load_speed(sources: Path | str | Sequence[Path | str] | None = None) -> pd.D
 # ---- breakdown records ------------------------------------------------------------------------------------------
 
 
-def validate_breakdown(obj: dict, where: str) -> dict[str, Any]:
+def validate_breakdown(obj: dict, where: str) -> dict[str, Any] | None:
     """Check one `hiera-study bench --breakdown` record (schema in results/README.md) and flatten it
     (`BREAKDOWN_COLUMNS`: one `<family>_ms` column per op family, 0 where the record has none)."""
     schema = _field(obj, "schema", where, "str")
@@ -849,7 +849,7 @@ class Records:
 
 def load_all(
     records: Path | str | Sequence[Path | str] | None = None,
-    speed: Path | str | Sequence | None = None,
+    speed: Path | str | Sequence[Path | str] | None = None,
     paper: Path | str | None = None,
     grid: str = "*",
     breakdown: Path | str | Sequence[Path | str] | None = None,
