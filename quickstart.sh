@@ -2,7 +2,7 @@
 # The README's two Quickstart commands:
 #   bash quickstart.sh demo   set up .venv (first run only) and run the main job
 #   bash quickstart.sh test   set up .venv (first run only), start the local SLURM where root can (its tests skip
-#                             otherwise), then ruff and the whole test suite
+#                             otherwise), then ruff, mypy and the whole test suite
 # Needs only Python >= 3.10 (3.11 recommended). Re-running reuses .venv; a changed pyproject.toml reinstalls.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -67,4 +67,5 @@ if [[ -z "${HIERA_NO_SLURM:-}" ]] && ! { command -v sinfo >/dev/null 2>&1 && sin
 fi
 "$venv/bin/ruff" check hiera tests ablations
 "$venv/bin/ruff" format --check hiera tests ablations
+"$venv/bin/mypy"
 exec "$venv/bin/python" -m pytest -q

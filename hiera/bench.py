@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -163,11 +163,11 @@ def make_step(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig, batch
     if cfg.mode == "infer":
         model.eval()
 
-        def step() -> None:
+        def infer_step() -> None:
             with torch.inference_mode(), autocast(cfg):
                 model(x)
 
-        return step
+        return infer_step
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
@@ -349,9 +349,9 @@ def _compiled_run(
     torch._dynamo.reset()
     for fullgraph in (True, False):
         with stage("inputs"):
-            step = make_step(
-                torch.compile(model, fullgraph=fullgraph, dynamic=False, backend=cfg.compile_backend), mcfg, cfg, batch
-            )
+            # torch types compile() as returning a callable; of a module it is a module (an OptimizedModule)
+            compiled = torch.compile(model, fullgraph=fullgraph, dynamic=False, backend=cfg.compile_backend)
+            step = make_step(cast(torch.nn.Module, compiled), mcfg, cfg, batch)
         graphs = counters["stats"]["unique_graphs"]
         start = time.perf_counter()
         try:
@@ -430,6 +430,7 @@ def measure_batches(
                     break
                 batch //= 2
         if times is None:  # the sweep stops at the first batch that does not fit
+            assert failed_at is not None  # set where the out-of-memory error left `times` None
             rows.append(oom_row(requested, failed_at, gmacs, params))
             break
         rates = sorted(batch / t for t in times)
@@ -486,6 +487,7 @@ def measure_official(name: str, cfg: BenchConfig, gmacs: float, default_ratio: f
             device=cfg.device,
             mask_ratio=ratio,
         )
+        assert cfg.official_python is not None  # only called with an official environment
         out = subprocess.run(
             [cfg.official_python, str(script), json.dumps(spec)], capture_output=True, text=True, cwd=script.parent
         )
@@ -727,7 +729,8 @@ def run_isolated(name: str, cfg: BenchConfig, overrides: dict[str, Any]) -> list
 
 def _child(job: str) -> None:
     spec = json.loads(job)
-    cfg = BenchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["cfg"].items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["cfg"].items()}
+    cfg = BenchConfig(**fields)
     overrides = ModelConfig.from_dict({**get_variant(spec["name"]).config.to_dict(), **spec["overrides"]})
     changed = {k: getattr(overrides, k) for k in spec["overrides"]}
     print(json.dumps([r.to_json() for r in run_variant(spec["name"], cfg, changed, bench_env(cfg))]))

@@ -17,10 +17,13 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from hiera.model import HierarchicalViT
 
 # Official MAE checkpoints: decoder-side keys that a classifier ignores.
 MAE_ONLY = re.compile(r"^(decoder_|mask_token|multi_scale_fusion_heads|pred_)")
@@ -54,7 +57,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def to_our_keys(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+def to_our_keys(sd: dict[str, torch.Tensor], model: HierarchicalViT) -> dict[str, torch.Tensor]:
     """Rename any recognised layout to this project's key names (which are the official Hiera names)."""
     ours = model.state_dict()
     depths = list(model.config.stages)
@@ -76,7 +79,7 @@ def to_our_keys(sd: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torc
     return out
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> None:
+def load_checkpoint(model: HierarchicalViT, path: str | Path) -> None:
     """Load `path` into a classifier/encoder `model`, or raise a ValueError that lists every mismatched key."""
     sd = read_state_dict(path)
     is_mae = any(k.startswith("encoder_norm.") for k in sd)

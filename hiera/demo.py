@@ -170,14 +170,15 @@ def train_specs(specs: list[RunSpec], out: Path, jobs: int) -> list[RunRecord]:
             finished(spec, records[-1], time.perf_counter() - t)
         return records
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     import torch
 
     threads = max(1, torch.get_num_threads() // jobs)
     results: dict[int, RunRecord] = {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending, begun = {}, {}
+        pending: dict[Future[dict[str, Any]], int] = {}
+        begun: dict[int, float] = {}
         queue = list(enumerate(specs))
         try:
             while queue or pending:

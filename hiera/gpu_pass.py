@@ -31,6 +31,7 @@ Nothing here is estimated: a part without time is listed as skipped, never extra
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -57,7 +58,7 @@ PART_NAMES = ("numerics", "paper_ladder", "modern", "sizes", "breakdown", "resum
 # a-c timed again with it off) is left to such a run too.
 GPU_BATCHES = {"image": (256,), "video": (16,)}
 # Toy scale for --dry-run (CPU): the demo's proxy hierarchy at 16 channels.
-DRY_IMAGE = dict(
+DRY_IMAGE: dict[str, Any] = dict(
     input_size=(32, 32),
     mask_unit_size=(4, 4),
     q_pool=2,
@@ -206,12 +207,14 @@ def _numerics_one(p: Pass, name: str, overrides: dict[str, Any], batch: int) -> 
 
 
 def part_numerics(p: Pass) -> None:
+    jobs: list[tuple[str, dict[str, Any], int]]
     if p.dry_run:
         jobs = [(n, DRY_IMAGE, 2) for n in _ladder("tiny", "224", dry=True)]
     else:
-        jobs = [(n, {}, 2) for n in _ladder("tiny", "224")] + [(n, {}, 1) for n in _ladder("base", "16x224")]
+        jobs = [(n, {}, 2) for n in _ladder("tiny", "224")]
+        jobs += [(n, {}, 1) for n in _ladder("base", "16x224")]
     for name, overrides, batch in jobs:
-        p.guarded(f"numerics {name}", 10, lambda n=name, o=overrides, b=batch: _numerics_one(p, n, o, b))
+        p.guarded(f"numerics {name}", 10, functools.partial(_numerics_one, p, name, overrides, batch))
 
 
 # ---- 2-4. speed --------------------------------------------------------------------------------------------------
@@ -250,7 +253,7 @@ def _bench(p: Pass, names: list[str], modality: str, need_s: float, **fields: An
         p.guarded(
             f"bench {cfg.mode} {cfg.precision} {cfg.attn}{' compile' if cfg.compile else ''} {name}",
             need_s,
-            lambda n=name: run([n], cfg, overrides, out_dir=p.out, progress=p.log),
+            functools.partial(run, [name], cfg, overrides, out_dir=p.out, progress=p.log),
         )
 
 
@@ -306,7 +309,7 @@ def part_breakdown(p: Pass) -> None:
         p.guarded(
             f"breakdown {name}",
             5 if p.dry_run else 20,
-            lambda n=name: run_breakdown([n], cfg, overrides=overrides, out_dir=p.out, progress=p.log),
+            functools.partial(run_breakdown, [name], cfg, overrides=overrides, out_dir=p.out, progress=p.log),
         )
 
 
@@ -474,7 +477,7 @@ def _peak_memory(p: Pass) -> None:
 
 def part_resume(p: Pass) -> None:
     for phase in ("supervised", "mae"):
-        p.guarded(f"kill and resume ({phase})", 30 if p.dry_run else 60, lambda ph=phase: _resume_one(p, ph))
+        p.guarded(f"kill and resume ({phase})", 30 if p.dry_run else 60, functools.partial(_resume_one, p, phase))
     _peak_memory(p)
 
 

@@ -21,6 +21,7 @@ with its `num_kept`. Same values, same order as the boolean indexing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ class MaskedAutoencoder(HierarchicalViT):
         self.final_unit = self.plans[-1].unit_q  # e.g. (2, 2): final tokens per mask unit
         self.final_grid = self.plans[-1].grid_q  # e.g. (14, 14)
         dim = self.plans[-1].dim_out
-        conv = (nn.Conv2d, nn.Conv3d)[cfg.ndim - 2]
+        conv: Callable[..., nn.Conv2d | nn.Conv3d] = (nn.Conv2d, nn.Conv3d)[cfg.ndim - 2]  # as PatchEmbed's
         self.fused_stages = (
             [i for i in range(len(ends)) if i < cfg.q_pool] + [len(ends) - 1] if multi_scale else [len(ends) - 1]
         )
@@ -126,7 +127,7 @@ class MaskedAutoencoder(HierarchicalViT):
     def forward_encoder(self, x: torch.Tensor, mask: torch.Tensor, num_kept: int | None = None) -> torch.Tensor:
         """Kept units only: `[B, K, *final_unit, C]` after multi-scale fusion and `encoder_norm`."""
         enc = self.encode(x, mask, num_kept)
-        fused = 0
+        fused: torch.Tensor | int = 0
         for head, i in zip(self.multi_scale_fusion_heads, self.fused_stages):
             s = enc.stages[i]  # [B, K, *unit, C]
             if not isinstance(head, nn.Identity):
@@ -177,14 +178,15 @@ class MaskedAutoencoder(HierarchicalViT):
         label = x.unfold(3, p, p).unfold(4, p, p).permute(0, 2, 3, 4, 5, 6, 1)  # [B, t, h, w, p, p, C]
         return label.flatten(1, 3).flatten(2)
 
-    def forward(
+    # The official MaskedAutoencoderHiera subclasses Hiera the same way: its forward is the MAE's own, by design.
+    def forward(  # type: ignore[override]
         self,
         x: torch.Tensor,
         mask_ratio: float = 0.6,
         mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         num_kept: int | None = None,
-    ):
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (loss, pred of masked tokens, normalised label, keep-mask `[B, #units]`).
 
         Without `mask`, a random one at `mask_ratio` (drawn from `generator`). With `mask`, `num_kept` (units kept

@@ -14,7 +14,9 @@ Departures from the official releases, all deliberate:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import torch
 from torch import nn
@@ -54,7 +56,8 @@ class PatchEmbed(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        conv = (nn.Conv2d, nn.Conv3d)[cfg.ndim - 2]
+        # picked by cfg.ndim: the sizes are cfg.ndim-tuples (ModelConfig checks them), which torch types per class
+        conv: Callable[..., nn.Conv2d | nn.Conv3d] = (nn.Conv2d, nn.Conv3d)[cfg.ndim - 2]
         self.proj = conv(cfg.in_chans, cfg.embed_dim, cfg.patch_kernel, cfg.patch_stride, cfg.patch_padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +86,9 @@ class HierarchicalViT(nn.Module):
         self.stage_ends = stage_ends(cfg)
         grid = cfg.token_grid
         self.patch_embed = PatchEmbed(cfg)
-        self.pos_embed = self.pos_embed_spatial = self.pos_embed_temporal = None
+        self.pos_embed: nn.Parameter | None = None
+        self.pos_embed_spatial: nn.Parameter | None = None
+        self.pos_embed_temporal: nn.Parameter | None = None
         if cfg.pos_embed == "abs":
             if cfg.ndim == 2:
                 self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(grid), cfg.embed_dim))
@@ -128,6 +133,7 @@ class HierarchicalViT(nn.Module):
         if self.pos_embed is not None:
             x = x + self.pos_embed
         elif self.pos_embed_spatial is not None:
+            assert self.pos_embed_temporal is not None  # made together (video)
             t, hw = self.pos_embed_temporal.shape[1], self.pos_embed_spatial.shape[1]
             x = x + self.pos_embed_spatial.repeat(1, t, 1) + self.pos_embed_temporal.repeat_interleave(hw, dim=1)
         return x
@@ -162,6 +168,7 @@ class HierarchicalViT(nn.Module):
             x = to_units(x, first.grid_in, first.unit_in)
             units = None
             if mask is not None:
+                assert num_kept is not None  # check_mask returned it
                 index, units = kept_units(mask, first.unit_grid, num_kept)
                 per_unit = math.prod(first.unit_in)
                 x = x.view(b, -1, per_unit, x.shape[-1])
@@ -174,6 +181,34 @@ class HierarchicalViT(nn.Module):
             if i in self.stage_ends:
                 stages.append(x.view(b, index.shape[1], *self.plans[i].unit_q, x.shape[-1]))
         return Encoding(x, stages, index, first.unit_grid, self.plans[-1].unit_q)
+
+    @overload
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        return_intermediates: Literal[False] = False,
+        num_kept: int | None = None,
+    ) -> torch.Tensor: ...
+
+    @overload
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        *,
+        return_intermediates: Literal[True],
+        num_kept: int | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+    @overload
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        return_intermediates: bool = False,
+        num_kept: int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]: ...
 
     def forward_features(
         self,

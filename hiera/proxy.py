@@ -74,7 +74,7 @@ def ladder_specs(
     """
     modality = "video" if video else "image"
     res = "16x224" if video else "224"  # the registered Hiera-T ladder whose switches the proxy shrinks
-    common = dict(
+    common: dict[str, Any] = dict(
         size="tiny",
         dataset="moving-fashion-mnist" if video else "fashion-mnist",
         device=device,

@@ -492,7 +492,7 @@ class Records:
 
 def load_all(
     records: Path | str | Sequence[Path | str] | None = None,
-    speed: Path | str | Sequence | None = None,
+    speed: Path | str | Sequence[Path | str] | None = None,
     paper: Path | str | None = None,
     grid: str = "*",
     breakdown: Path | str | Sequence[Path | str] | None = None,

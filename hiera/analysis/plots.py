@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
@@ -402,7 +403,8 @@ def ladders_data(recs: Records) -> tuple[pd.DataFrame, dict[tuple[str, str], lis
     its 95% CI over seeds (`summarize`, the tables' numbers) and the throughput of the model that step trained
     (never a stand-in: a full-size model's speed is not placed beside a proxy's accuracy). Also the caption
     sentences on the speeds per (context, modality)."""
-    rows, captions = [], {}
+    rows: list[dict[str, Any]] = []
+    captions: dict[tuple[str, str], list[str]] = {}
     for kind, label, _, _ in LADDER_KINDS_SHOWN:
         for suffix, part in split_contexts(recs.runs[recs.runs["table"] == kind], kind):
             context = context_name(suffix, part)
@@ -429,7 +431,7 @@ def ladders_data(recs: Records) -> tuple[pd.DataFrame, dict[tuple[str, str], lis
                                 "lo": stats["lo"],
                                 "hi": stats["hi"],
                                 "n": stats["n"],
-                                "speed": found[step]["samples_per_s"] if found.get(step) else np.nan,
+                                "speed": b["samples_per_s"] if (b := found.get(step)) else np.nan,
                             }
                         )
     columns = ["context", "kind", "ladder", "modality", "step", "acc", "lo", "hi", "n", "speed"]
@@ -1027,7 +1029,7 @@ def plot_all(
 
 def write_plots(
     records_dir: Path | str | Sequence[Path | str] | None = None,
-    speed_dir: Path | str | None = None,
+    speed_dir: Path | str | Sequence[Path | str] | None = None,
     out_dir: Path | str | None = None,
     paper_dir: Path | str | None = None,
     grid: str = "*",

@@ -30,7 +30,7 @@ import hashlib
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,8 +165,10 @@ def paired_runs(runs_a: pd.DataFrame, runs_b: pd.DataFrame) -> dict[str, Any]:
     Test sets that differ (other images or order: the labels differ) give `seeds` 0 and no difference."""
     a, b = _by_seed(runs_a), _by_seed(runs_b)
     seeds = sorted(a.keys() & b.keys())
-    labels = a[seeds[0]][1] if seeds else None
-    same = all(np.array_equal(x[s][1], labels) for x in (a, b) for s in seeds)
+    same = True
+    if seeds:
+        labels = a[seeds[0]][1]
+        same = all(np.array_equal(x[s][1], labels) for x in (a, b) for s in seeds)
     out: dict[str, Any] = {"seeds": len(seeds) if same else 0}
     if seeds and same:
         correct_a = np.stack([a[s][0] == a[s][1] for s in seeds])
@@ -269,7 +271,7 @@ def _ours_infer(speed: pd.DataFrame) -> pd.DataFrame:
     return speed[keep]
 
 
-def pick_condition(pool: pd.DataFrame, variants: Sequence[str], keys: Sequence[str] = CONDITION) -> tuple | None:
+def pick_condition(pool: pd.DataFrame, variants: Iterable[str], keys: Sequence[str] = CONDITION) -> tuple | None:
     """The measurement condition for a table: the paper's protocol first, then fp16, then the one covering most
     of `variants`; ties by sorted key, so the choice is deterministic."""
     rows = pool[pool["variant"].isin(list(variants))]
@@ -440,8 +442,8 @@ def table1_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
         )
         if caption:
             captions.append(caption)
-        data[f"{modality}_{col}"] = [found[s]["samples_per_s"] if found.get(s) else np.nan for s in STEP_IDS]
-        data[f"{modality}_{col}_batch"] = [found[s]["batch"] if found.get(s) else np.nan for s in STEP_IDS]
+        data[f"{modality}_{col}"] = [b["samples_per_s"] if (b := found.get(s)) else np.nan for s in STEP_IDS]
+        data[f"{modality}_{col}_batch"] = [b["batch"] if (b := found.get(s)) else np.nan for s in STEP_IDS]
         data[f"{modality}_{col}_paper"] = [paper[f"{modality}_{col}"].get(s, np.nan) for s in STEP_IDS]
         for who, source in (("", f"{modality}_{col}"), ("_paper", f"{modality}_{col}_paper")):
             ref = data.loc[data["row"] == REF_ROW, source].iloc[0]
@@ -668,7 +670,7 @@ def table2_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
     counts = model_counts(names)
     captions = []
     speed: dict[tuple[str, str], dict | None] = {}
-    devices: dict[str, str] = {}
+    devices: dict[str, str | None] = {}
     for modality in ("image", "video"):
         mine = runs[runs["modality"] == modality]
         full = {(m, s): n for (m, s), n in zip(keys, names) if m == modality and (runs.empty or len(mine))}
@@ -1459,7 +1461,7 @@ def write_tables(
     command: str = "hiera-study tables",
     *,
     records_dir: Path | str | Sequence[Path | str] | None = None,
-    speed_dir: Path | str | None = None,
+    speed_dir: Path | str | Sequence[Path | str] | None = None,
     paper_dir: Path | str | None = None,
     grid: str = "*",
     breakdown_dir: Path | str | Sequence[Path | str] | None = None,

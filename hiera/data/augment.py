@@ -24,7 +24,7 @@ def posterize_zero_bits() -> None:
         return original(img, bits_to_keep, **kwargs)
 
     original = aa.posterize
-    posterize._hiera_zero_bits = True
+    posterize.__dict__["_hiera_zero_bits"] = True  # a marker (mypy knows no attributes on functions)
     aa.posterize = posterize
     for name, op in list(aa.NAME_TO_OP.items()):
         if op is original:

@@ -69,6 +69,7 @@ def load_grid(path: str | Path) -> tuple[str, ModuleType]:
     if not path.is_file() or path.suffix != ".py":
         raise FileNotFoundError(f"grid file {path} does not exist; grids are the .py files in ablations/")
     spec = importlib.util.spec_from_file_location(f"hiera_grid_{path.stem}", path)
+    assert spec is not None and spec.loader is not None  # a .py file: always a source loader
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -141,7 +142,7 @@ def paper_run(
     from hiera.registry import get_variant
 
     video = get_variant(variant).modality == "video"
-    data = dict(
+    data: dict[str, Any] = dict(
         dataset="kinetics" if video else "imagenet",
         data_path=ctx.kinetics if video else ctx.imagenet,
         size=size,

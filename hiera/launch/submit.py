@@ -59,6 +59,7 @@ import datetime
 import fnmatch
 import json
 import math
+import operator
 import os
 import shutil
 import signal
@@ -68,7 +69,7 @@ import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hiera.config import check_keys, coerce
 from hiera.env import _git, at_root, project_root
@@ -342,15 +343,16 @@ def run_state(run: GridRun, run_dir: Path) -> RunState:
 
 def _states(pairs: list[tuple[GridRun, Path]]) -> list[RunState]:
     found = [_from_run_dir(run, run_dir) for run, run_dir in pairs]
-    queued = [s for s in found if s.state == "queue"]
+    # (state, SLURM job id): `_from_run_dir` makes a "queue" state only with the job id it read
+    queued = [(s, cast(str, s.job_id)) for s in found if s.state == "queue"]
     if queued:
         try:
             live, why = _squeue(), ""
         except QueueError as e:
             live, why = {}, str(e)
         ended = []
-        for s in queued:
-            state = live.get(s.job_id)
+        for s, job_id in queued:
+            state = live.get(job_id)
             if why:
                 s.state, s.detail = "unknown", f"job {s.job_id}: {why}"
             elif state is not None:
@@ -360,17 +362,17 @@ def _states(pairs: list[tuple[GridRun, Path]]) -> list[RunState]:
             elif run_record_path(s.run_dir) is not None:  # it finished between the two looks
                 s.state, s.detail = "done", ""
             else:
-                ended.append(s)
+                ended.append((s, job_id))
         if ended:
             try:
-                final, why = _sacct([s.job_id for s in ended]), ""
+                final, why = _sacct([job_id for _, job_id in ended]), ""
             except QueueError as e:
                 final, why = {}, str(e)
-            for s in ended:
+            for s, job_id in ended:
                 if why:  # squeue says it is gone, but a requeue in flight or a lagging controller cannot be ruled out
                     s.state, s.detail = "unknown", f"job {s.job_id} left the queue; {why}"
                     continue
-                state, err_text = final.get(s.job_id, "UNKNOWN"), s.detail
+                state, err_text = final.get(job_id, "UNKNOWN"), s.detail
                 s.state = "failed"
                 s.detail = err_text or (
                     f"job {s.job_id} {state}"
@@ -421,11 +423,11 @@ def _executor(cluster: str, folder: Path, res: Resources, profile: ClusterProfil
     if cluster == "debug":
         return submitit.DebugExecutor(folder=folder)
     if cluster == "local":
-        ex = submitit.LocalExecutor(folder=folder)
-        ex.update_parameters(
+        local = submitit.LocalExecutor(folder=folder)
+        local.update_parameters(
             timeout_min=res.timeout_min, gpus_per_node=res.gpus_per_node, tasks_per_node=res.tasks_per_node, nodes=1
         )
-        return ex
+        return local
     # A long run needs many attempts (each ends at the time limit, requeues, resumes): lift submitit's 3.
     ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=1000)
     params: dict[str, Any] = dict(
@@ -686,7 +688,7 @@ def archive_run(run_dir: Path, dest: Path, record: RunRecord, reconstruction: bo
         data = src.read_bytes()
         if dst.is_file() and dst.read_bytes() == data:
             continue
-        atomic_write(dst, lambda f, data=data: f.write(data))
+        atomic_write(dst, operator.methodcaller("write", data))  # f.write(data)
         written.append(dst)
     return written
 

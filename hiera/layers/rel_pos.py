@@ -69,6 +69,7 @@ def rel_pos_bias(
         shape[a], shape[nd + a] = key_shape[a], key_shape[nd + a]
         rel = rel.reshape(b, h, rel.shape[2], -1, *shape) if window else rel.reshape(b, h, -1, *shape)
         bias = rel if bias is None else bias + rel
+    assert bias is not None  # one table per axis: at least one
     return bias.flatten(-2 * nd)
 
 
@@ -103,4 +104,5 @@ def rel_pos_bias_sparse(
         rows = idx[q_xyz[:, :, None, a], k_xyz[:, None, :, a]]  # [B, Nq, Nk]
         rel = (q @ table.t()).gather(-1, rows[:, None].expand(b, h, nq, nk))
         bias = rel if bias is None else bias + rel
+    assert bias is not None  # one table per axis: at least one
     return bias

@@ -112,7 +112,9 @@ class TrainConfig:
 
 def parse_train_overrides(items: typing.Sequence[str]) -> dict[str, Any]:
     """`key=value` for TrainConfig, `model.key=value` for ModelConfig, `recipe.key=value` for Recipe."""
-    plain, model, rec = [], [], []
+    plain: list[str] = []
+    model: list[str] = []
+    rec: list[str] = []
     for item in items:
         key = item.partition("=")[0]
         (model if key.startswith("model.") else rec if key.startswith("recipe.") else plain).append(

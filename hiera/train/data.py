@@ -16,8 +16,9 @@ whole 28x28 image (Fashion-MNIST) or timm's resize + centre crop (ImageNet).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -33,6 +34,11 @@ from hiera.recipes import Recipe
 from hiera.train.config import TrainConfig
 
 
+def dataset_len(dataset: Dataset) -> int:
+    """`len(dataset)`: torch's `Dataset` type declares no `__len__`, but every (map-style) dataset here has one."""
+    return len(cast(Sized, dataset))
+
+
 class SeededAugment(Dataset):
     """Wrap a dataset whose `__getitem__` draws random numbers: sample i of epoch e always gets the same draws."""
 
@@ -43,7 +49,7 @@ class SeededAugment(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return dataset_len(self.dataset)
 
     def __getitem__(self, i: int):
         seed = int(np.random.SeedSequence([self.seed, self.epoch, i]).generate_state(1)[0])
@@ -89,15 +95,16 @@ def _fmnist_transform(size: int, rec: Recipe, phase: str):
 
 def subset(dataset: Dataset, n: int | None, seed: int, shuffle: bool) -> Dataset:
     """The first `n` samples (after a seeded shuffle when `shuffle`), or the whole dataset."""
-    if n is None or n >= len(dataset):
+    if n is None or n >= dataset_len(dataset):
         return dataset
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)) if shuffle else None
+    order = torch.randperm(dataset_len(dataset), generator=torch.Generator().manual_seed(seed)) if shuffle else None
     return Subset(dataset, (order[:n] if order is not None else torch.arange(n)).tolist())
 
 
 def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tuple[Dataset, Dataset | None]:
     """(training set, evaluation set) for the phase; evaluation clips carry a views axis `[V, C, T, H, W]`."""
     size = model_cfg.input_size[-1]
+    train: Dataset
     if cfg.dataset == "fashion-mnist":
         root = cfg.data_path
         train = AugmentedFashionMNIST("train", size, _fmnist_transform(size, rec, cfg.phase), root)
@@ -112,6 +119,7 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tup
         )
         test = MovingFashionMNIST("test", length=cfg.eval_samples or 1000, frames=frames, size=size, root=cfg.data_path)
         return train, ViewsAxis(test)
+    assert cfg.data_path is not None  # TrainConfig requires it for ImageNet and Kinetics
     if cfg.dataset == "imagenet":
         train = image_folder(
             cfg.data_path,
@@ -125,9 +133,9 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tup
         val = subset(image_folder(cfg.data_path, "val", size, train=False), cfg.eval_samples, cfg.seed, False)
         return train, val
 
-    root = Path(cfg.data_path)
+    folder = Path(cfg.data_path)
     train = KineticsCSV(
-        root / "train.csv",
+        folder / "train.csv",
         frames=model_cfg.input_size[0],
         size=size,
         train=True,
@@ -136,7 +144,7 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tup
         seed=cfg.seed,
     )
     val = KineticsCSV(
-        root / "val.csv",
+        folder / "val.csv",
         frames=model_cfg.input_size[0],
         size=size,
         train=False,
@@ -153,7 +161,7 @@ class ViewsAxis(Dataset):
         self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return dataset_len(self.dataset)
 
     def __getitem__(self, i: int):
         x, y = self.dataset[i]
@@ -164,7 +172,9 @@ class SkipSampler(Sampler[int]):
     """This rank's indices of one epoch, without the first `skip` samples (the batches already consumed)."""
 
     def __init__(self, dataset: Dataset, rank: int, world: int, seed: int, epoch: int, skip: int = 0):
-        self.inner = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.inner: DistributedSampler[int] = DistributedSampler(
+            dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
         self.inner.set_epoch(epoch)
         self.skip = skip
 
@@ -175,7 +185,7 @@ class SkipSampler(Sampler[int]):
         return len(self.inner) - self.skip
 
 
-def set_epoch(dataset: Dataset, epoch: int) -> None:
+def set_epoch(dataset: Dataset | None, epoch: int) -> None:
     """Tell a dataset (or the dataset under a Subset) which epoch it serves, when it cares."""
     while dataset is not None:
         if hasattr(dataset, "set_epoch"):

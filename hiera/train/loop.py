@@ -25,6 +25,7 @@ checkpoint stays.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random
@@ -32,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ from hiera.records.run import PhaseResult
 from hiera.registry import get_variant
 from hiera.train.board import Board
 from hiera.train.config import NUM_CLASSES, TrainConfig
-from hiera.train.data import SkipSampler, build_datasets, denormalise, set_epoch
+from hiera.train.data import SkipSampler, build_datasets, dataset_len, denormalise, set_epoch
 from hiera.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 from hiera.train.phase_dir import PhaseDir, check_dir, name_keys
 
@@ -112,7 +113,9 @@ def resolve_device(name: str, local_rank: int) -> torch.device:
 def _rng_state() -> dict[str, Any]:
     # Only what `torch.load(weights_only=True)` reads back: NumPy's state tuple holds an ndarray, stored as a
     # tensor (int64, which holds every uint32 key exactly; uint32 tensors are a young, partly supported dtype).
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    # the global RandomState is MT19937, whose legacy state is this tuple (NumPy's stubs say "or a dict")
+    state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    name, keys, pos, has_gauss, gauss = state
     return {
         "torch": torch.get_rng_state(),
         "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
@@ -271,7 +274,9 @@ def save_reconstructions(model, dataset, cfg: TrainConfig, run: PhaseDir, device
         x = x[:, 0]
     mc = model.config
     with torch.no_grad():
-        mask = random_mask(mc, len(x), cfg.resolved_recipe().mask_ratio, torch.Generator().manual_seed(cfg.seed))
+        ratio = cfg.resolved_recipe().mask_ratio
+        assert ratio is not None  # an MAE recipe's
+        mask = random_mask(mc, len(x), ratio, torch.Generator().manual_seed(cfg.seed))
         mask = mask.to(device)
         pred, masked = model.forward_decoder(model.forward_encoder(x, mask), mask)
         if model.target != "pixel":
@@ -423,10 +428,10 @@ def _setup(cfg: TrainConfig, run: PhaseDir, lock_wait_s: float, held: contextlib
             return _finished(run, cfg)
         run.start(cfg.to_dict(), _upgrade)  # under the lock: also removes temporary files of killed writes
     barrier()
-    steps_per_epoch = len(train_set) // cfg.batch_size
+    steps_per_epoch = dataset_len(train_set) // cfg.batch_size
     if steps_per_epoch == 0:
         raise ValueError(
-            f"the training set has {len(train_set)} samples, fewer than one batch of {cfg.batch_size}; "
+            f"the training set has {dataset_len(train_set)} samples, fewer than one batch of {cfg.batch_size}; "
             "lower batch_size or raise train_samples"
         )
     lr = scaled_lr(rec, cfg.batch_size)  # linear scaling from the recipe's batch
@@ -501,12 +506,13 @@ def _resume(loop: _Loop) -> _Position:
 
 def _checkpoint(loop: _Loop, pos: _Position, is_best: bool = False) -> None:
     """Every rank's RNG state gathered, everything written by the main rank (`checkpoints/last.pth`)."""
-    rngs = [None] * loop.info.world
+    rngs: list[dict[str, Any] | None] = [None] * loop.info.world
     if loop.info.world > 1:
         torch.distributed.all_gather_object(rngs, _rng_state())
     else:
         rngs = [_rng_state()]
     if loop.info.main:
+        assert loop.board is not None  # `_train` opens it before the first step
         loop.board.flush()  # first: a kill between the two leaves extra events (purged on resume), never missing ones
         loop.run.save(
             {
@@ -552,6 +558,7 @@ def _train_epoch(loop: _Loop, pos: _Position, bar: Progress) -> None:
                     "lr": max(g["lr"] for g in loop.optimizer.param_groups),
                 }
                 loop.run.log(line)
+                assert loop.board is not None  # `_train` opens it before the first step
                 loop.board.log("train", line)
             pos.window = [0.0, 0]
         if pos.batch == loop.steps_per_epoch:
@@ -594,6 +601,7 @@ def _evaluate_epoch(loop: _Loop, pos: _Position, final: dict[str, np.ndarray | N
     metrics = evaluate(loop.model, loop.eval_set, loop.cfg, loop.device, loop.info, keep)
     if loop.info.main:
         loop.run.log({"step": pos.step, "epoch": pos.epoch - 1, **metrics})
+        assert loop.board is not None  # `_train` opens it before the first step
         loop.board.log("eval", {"step": pos.step, **metrics})
     return metrics
 
@@ -631,7 +639,8 @@ def _finish(
         if cfg.phase == "mae":
             save_reconstructions(loop.model, loop.eval_set, cfg, run, loop.device)
         for name, array in final.items():  # predictions.npy, labels.npy: int16, test set order
-            atomic_write(run.path / f"{name}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
+            assert array is not None  # gathered on the main rank
+            atomic_write(run.path / f"{name}.npy", functools.partial(np.save, arr=array, allow_pickle=False))
         run.finish(result)
     barrier()
     return result
