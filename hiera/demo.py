@@ -177,7 +177,7 @@ def train_specs(specs: list[RunSpec], out: Path, jobs: int) -> list[RunRecord]:
     threads = max(1, torch.get_num_threads() // jobs)
     results: dict[int, RunRecord] = {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: dict[Future[dict[str, Any]], int] = {}
+        pending: dict[Future[RunRecord], int] = {}
         begun: dict[int, float] = {}
         queue = list(enumerate(specs))
         try:

@@ -69,7 +69,8 @@ def load_grid(path: str | Path) -> tuple[str, ModuleType]:
     if not path.is_file() or path.suffix != ".py":
         raise FileNotFoundError(f"grid file {path} does not exist; grids are the .py files in ablations/")
     spec = importlib.util.spec_from_file_location(f"hiera_grid_{path.stem}", path)
-    assert spec is not None and spec.loader is not None  # a .py file: always a source loader
+    assert spec is not None  # a .py file: always a source loader
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

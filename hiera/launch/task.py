@@ -20,6 +20,7 @@ from pathlib import Path
 import submitit
 
 from hiera.files import atomic_write_text
+from hiera.records.run import RunRecord
 from hiera.train.pipeline import RunSpec, run_pipeline
 
 LOCK_WAIT_S = 120.0  # longer than a SLURM job takes to exit after SIGTERM (KillWait is 30 s by default)
@@ -30,7 +31,7 @@ class RunTask(submitit.helpers.Checkpointable):
         self.spec, self.run_dir = spec, run_dir  # plain data: the pickle stays valid across code edits
         self.lock_wait_s = lock_wait_s
 
-    def __call__(self) -> dict:
+    def __call__(self) -> RunRecord:
         run_dir = Path(self.run_dir)
         try:
             env = submitit.JobEnvironment()

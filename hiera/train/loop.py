@@ -612,7 +612,7 @@ def _finish(
     """The phase's result; the main rank writes the weights, reconstructions, predictions and `result.json` (last:
     its presence means the phase is finished)."""
     cfg, rec, info, run = loop.cfg, loop.rec, loop.info, loop.run
-    common = dict(
+    common: dict[str, Any] = dict(
         phase=cfg.phase,
         model=cfg.model,
         recipe=rec.name,
@@ -633,7 +633,14 @@ def _finish(
     else:
         if not eval_metrics:  # a resumed, already finished loop: evaluate the final weights again
             eval_metrics = evaluate(loop.model, loop.eval_set, cfg, loop.device, info, final)
-        result = PhaseResult(**common, **eval_metrics, best_top1=pos.best, eval_samples=len(loop.eval_set))
+        result = PhaseResult(
+            **common,
+            top1=eval_metrics["top1"],
+            top5=eval_metrics["top5"],
+            eval_loss=eval_metrics["eval_loss"],
+            best_top1=pos.best,
+            eval_samples=len(loop.eval_set),
+        )
     if info.main:
         atomic_write(run.checkpoints / "model.pth", lambda f: torch.save({"model_state": loop.model.state_dict()}, f))
         if cfg.phase == "mae":
