@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hiera.analysis import register
 from hiera.analysis.frames import (
     load_all,
     load_curves,
@@ -30,6 +29,7 @@ from hiera.analysis.frames import (
 )
 from hiera.analysis.plots import ladders_data, plot_all, speedup_data, write_plots
 from hiera.analysis.tables import build_tables, mae_vs_scratch, render_markdown, update_readme, write_tables
+from hiera.cli.analysis import register
 
 FIX = Path(__file__).parent / "fixtures" / "analysis"
 GOLDEN = FIX / "golden"

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from hiera.analysis import register
 from hiera.analysis.frames import BREAKDOWN_FAMILIES, Records, load_all, load_breakdown
 from hiera.analysis.plots import FAMILY_COLORS, plot_breakdown
 from hiera.analysis.tables import breakdown_tables, render_markdown, write_tables
 from hiera.bench import BenchConfig
 from hiera.breakdown import attribute, breakdown_variant, run_breakdown
 from hiera.cli import main
+from hiera.cli.analysis import register
 from hiera.ladder import STEP_IDS
 from hiera.layers.scope import FAMILIES, scope, scopes_on
 from hiera.model import HierarchicalViT

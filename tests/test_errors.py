@@ -127,7 +127,7 @@ def test_expected_failures_are_one_line_exit_2(capsys, monkeypatch, error, needl
     def fails(args):
         raise error()
 
-    monkeypatch.setattr(cli, "cmd_variants", fails)
+    monkeypatch.setattr(cli.models, "cmd_variants", fails)
     one_line_error(*run(capsys, "variants"), needle)
 
 
@@ -135,7 +135,7 @@ def test_debug_flag_and_env_show_the_traceback(capsys, monkeypatch):
     def fails(args):
         raise OSError(errno.ENOSPC, "No space left on device", "/x/y")
 
-    monkeypatch.setattr(cli, "cmd_variants", fails)
+    monkeypatch.setattr(cli.models, "cmd_variants", fails)
     for argv in (["--debug", "variants"], ["variants", "--debug"]):
         code, _, err = run(capsys, *argv)
         assert code == 2
@@ -151,7 +151,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
     def bug(args):
         return {}["missing"]
 
-    monkeypatch.setattr(cli, "cmd_variants", bug)
+    monkeypatch.setattr(cli.models, "cmd_variants", bug)
     with pytest.raises(KeyError):
         main(["variants"])
 
