@@ -65,7 +65,7 @@ if [[ -z "${HIERA_NO_SLURM:-}" ]] && ! { command -v sinfo >/dev/null 2>&1 && sin
       || echo "quickstart: the local SLURM did not start (see $venv/local-cluster.log); its tests will skip" >&2
   fi
 fi
-"$venv/bin/ruff" check hiera tests ablations
-"$venv/bin/ruff" format --check hiera tests ablations
+"$venv/bin/ruff" check hiera tests ablations analysis
+"$venv/bin/ruff" format --check hiera tests ablations analysis
 "$venv/bin/mypy"
 exec "$venv/bin/python" -m pytest -q

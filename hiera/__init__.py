@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hiera.checkpoint import checkpoint_num_classes, load_checkpoint
 from hiera.config import ModelConfig
 from hiera.ladder import LADDER, SIZES
 from hiera.model import HierarchicalViT
@@ -42,8 +43,6 @@ def build_model(
             Its classifier size is adopted unless `num_classes` is overridden. Nothing is downloaded.
         **overrides: `ModelConfig` fields, e.g. `drop_path_rate=0.1`, `attn_impl="math"`, `num_classes=10`.
     """
-    from hiera.checkpoint import checkpoint_num_classes, load_checkpoint
-
     cfg = get_variant(name_or_config).config if isinstance(name_or_config, str) else name_or_config
     if checkpoint is not None and "num_classes" not in overrides:
         classes = checkpoint_num_classes(checkpoint)

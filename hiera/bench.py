@@ -39,14 +39,16 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
+from hiera import build_model
 from hiera.config import ModelConfig
 from hiera.env import REPO, at_root, collect_env
 from hiera.files import append_jsonl
-from hiera.flops import model_stats
+from hiera.flops import flop_count_analysis, model_stats
 from hiera.kernels import attention_kernels, backends
 from hiera.ladder import SIZES
 from hiera.layers.scope import scope
-from hiera.masking import default_mask_ratio, mae_q_pool
+from hiera.mae import MaskedAutoencoder
+from hiera.masking import default_mask_ratio, mae_q_pool, num_kept, random_mask
 from hiera.records.speed import CONDITIONS, SpeedRecord
 from hiera.registry import Variant, get_variant, list_variants
 
@@ -156,7 +158,6 @@ def autocast(cfg: BenchConfig):
 
 def make_step(model: torch.nn.Module, mcfg: ModelConfig, cfg: BenchConfig, batch: int) -> Callable[[], None]:
     """One timed unit of work for `cfg.mode` at `batch`, with its inputs already on the device."""
-    from hiera.masking import num_kept, random_mask
 
     device = torch.device(cfg.device)
     x = torch.randn(batch, mcfg.in_chans, *mcfg.input_size, device=device)
@@ -518,8 +519,6 @@ def _iqr(values: list[float]) -> float:
 
 def variant_models(variant: Variant, cfg: BenchConfig, overrides: dict[str, Any]):
     """(impl, label, separate-and-pad state, model factory, model config, GMACs) for a variant and its peers."""
-    from hiera import build_model
-    from hiera.mae import MaskedAutoencoder
 
     mcfg = variant.config.replace(attn_impl=cfg.attn, **overrides)
     if cfg.mode == "mae":
@@ -598,12 +597,8 @@ def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dic
 
 def mae_gmacs(mcfg: ModelConfig, cfg: BenchConfig) -> float:
     """GMACs of one MAE forward (sparse encoder + decoder) per sample, at the benchmark's mask ratio."""
-    from hiera.flops import flop_count_analysis
 
     FlopCountAnalysis = flop_count_analysis()  # noqa: N806 - the class, under its own name
-
-    from hiera.mae import MaskedAutoencoder
-    from hiera.masking import random_mask
 
     model = MaskedAutoencoder(mcfg.replace(attn_impl="math")).eval()
     ratio = cfg.mask_ratio if cfg.mask_ratio is not None else default_mask_ratio(mcfg)

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hiera.bench import protocol_config, run
 from hiera.env import at_root
 from hiera.files import atomic_write_text
 from hiera.proxy import ladder_specs
@@ -103,7 +104,6 @@ def latest_profile(out: Path) -> Path | None:
 def bench_specs(specs: list[RunSpec], out: Path, device: str, path: Path | None = None) -> Path | None:
     """Inference speed of every step's proxy model (batch 64, fp32 on CPU), records under `out` (in `path` when
     given: every modality's records in that one file)."""
-    from hiera.bench import protocol_config, run
 
     for modality in sorted({s.train.video for s in specs}):
         group = [s for s in specs if s.train.video == modality]
@@ -245,7 +245,7 @@ def run_demo(
 def report(records_dir: Path, profile: Path | None, out: Path, figures: bool) -> dict[str, Any]:
     """Tables (and figures) of the demo's records and its speed profile (a JSONL file, or None), printed and written
     under `out`."""
-    from hiera.analysis import plots, tables
+    from hiera.analysis import plots, tables  # matplotlib and pandas: loaded when the demo reports, not by the CLI
 
     # the demo's own records only (breakdown_dir=(): not the repository's results/breakdown/)
     speed_dir = profile if profile is not None else ()

@@ -16,11 +16,13 @@ from pathlib import Path
 import torch
 
 from hiera.config import ModelConfig
+from hiera.env import at_root, collect_env, find_root
+from hiera.files import atomic_write_text
+from hiera.model import HierarchicalViT
 
 
 def count_params(cfg: ModelConfig) -> int:
     """Number of parameters, built on the meta device (instant, no memory)."""
-    from hiera.model import HierarchicalViT
 
     with torch.device("meta"):
         model = HierarchicalViT(cfg)
@@ -41,8 +43,6 @@ def flop_count_analysis():
 def count_gmacs(cfg: ModelConfig) -> float:
     """GMACs of one forward pass at the config's input size (batch 1), attention matmuls included."""
     FlopCountAnalysis = flop_count_analysis()  # noqa: N806 - the class, under its own name
-
-    from hiera.model import HierarchicalViT
 
     model = HierarchicalViT(cfg.replace(attn_impl="math")).eval()
     x = torch.zeros(1, cfg.in_chans, *cfg.input_size)
@@ -65,7 +65,6 @@ STATS_PATH = Path(__file__).resolve().parents[1].joinpath(*STATS_FILE)  # the co
 def stats_path() -> Path:
     """The record of the project the command runs in, else the code's own copy (the counts are only a cache: a
     config missing from it is counted on the spot)."""
-    from hiera.env import find_root
 
     root = find_root()
     return root.joinpath(*STATS_FILE) if root is not None else STATS_PATH
@@ -101,10 +100,7 @@ def write_stats(variants: list, path: Path | None = None, progress: bool = True)
     conditions."""
     from tqdm import tqdm
 
-    from hiera.env import at_root, collect_env
-
     path = at_root(*STATS_FILE) if path is None else path
-    from hiera.files import atomic_write_text
 
     env = collect_env()  # conditions at the start: the code the counts come from
     rows = []

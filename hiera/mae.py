@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hiera.checkpoint import load_exact, read_state_dict
 from hiera.config import ModelConfig
 from hiera.layers.block import Block
 from hiera.layout import from_units
@@ -35,6 +36,7 @@ from hiera.masking import mae_q_pool, random_mask, true_positions
 from hiera.masking import num_kept as kept_at_ratio
 from hiera.model import HierarchicalViT
 from hiera.plan import BlockPlan
+from hiera.registry import get_variant
 from hiera.targets import BINS as HOG_BINS
 from hiera.targets import CELL as HOG_CELL
 from hiera.targets import hog_targets
@@ -241,8 +243,6 @@ def build_mae(
 ) -> MaskedAutoencoder:
     """An MAE around a registered variant (any step but the supervised baseline), pretraining with q_pool = 2
     as the paper; `checkpoint`: a local official MAE checkpoint (`model_state`, official names)."""
-    from hiera.checkpoint import load_exact, read_state_dict
-    from hiera.registry import get_variant
 
     cfg = get_variant(name_or_config).config if isinstance(name_or_config, str) else name_or_config
     overrides.setdefault("q_pool", mae_q_pool(cfg.q_pool))

@@ -99,11 +99,43 @@ def test_the_walker_finds_a_planted_cycle():
 
 
 def test_the_graph_sees_imports_inside_functions():
-    """`hiera/train/loop.py` imports `hiera.mae` only inside a function body: the edge is in the graph."""
+    """`hiera/gpu_pass.py` imports `hiera.mae` only inside a function body: the edge is in the graph."""
     graph = import_graph()
-    assert "hiera.mae" in graph["hiera.train.loop"]
+    assert "hiera.mae" in graph["hiera.gpu_pass"]
     assert "hiera.train.data" in graph["hiera.train.loop"]
     assert "hiera.data.real" in graph["hiera.train.data"]
+
+
+# Modules allowed to import project modules inside a function, and why. Everything else imports at the top, so
+# a module's dependencies are read off its first lines.
+NESTED_ALLOWED = {
+    "hiera.gpu_pass": "a script for a bare GPU machine: each step imports what it runs, so one failing import "
+    "fails that step and the others still measure",
+    "hiera.demo": "matplotlib and pandas load only when the demo reports, not with the CLI",
+    "hiera.cli.analysis": "matplotlib and pandas load only for `tables` and `plots`",
+    "hiera.official_bench": "imports the official package (also named `hiera`) in its own interpreter",
+}
+
+
+def nested_imports() -> dict[str, list[int]]:
+    """Module -> line numbers of `hiera` imports inside a function body."""
+    out: dict[str, list[int]] = {}
+    for module, path in module_files().items():
+        for fn in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                names += [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+                if any(n.split(".")[0] == "hiera" for n in names):
+                    out.setdefault(module, []).append(node.lineno)
+    return out
+
+
+def test_project_imports_are_at_module_top_except_where_a_reason_is_given():
+    found = {m: lines for m, lines in nested_imports().items() if m not in NESTED_ALLOWED}
+    assert not found, f"imports of hiera modules inside functions (move them to the top): {found}"
+    assert set(nested_imports()) >= {"hiera.gpu_pass", "hiera.demo"}  # the walker sees nested imports at all
 
 
 def test_hiera_has_no_import_cycle():

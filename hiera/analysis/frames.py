@@ -41,10 +41,12 @@ import numpy as np
 import pandas as pd
 
 from hiera.env import at_root, find_root
+from hiera.flops import config_hash, load_stats
 from hiera.records import check
 from hiera.records.check import display_path, json_lines, json_object, jsonl_files, warn
 from hiera.records.run import PHASES, RUN_RECORD, RunRecord, run_record_path
 from hiera.records.speed import BREAKDOWN_FAMILIES, SpeedRecord, breakdown_row
+from hiera.registry import get_variant
 
 # Default locations, under the project root (`hiera.env.project_root`: the clone the command runs in).
 RECORDS_DIR = ("results", "records")
@@ -469,8 +471,6 @@ def load_paper(directory: Path | str | None = None) -> dict[str, pd.DataFrame]:
 def model_counts(names: Iterable[str]) -> dict[str, tuple[float, float] | None]:
     """(params in M, GMACs) of registered variants from `results/variants/model_stats.json`; None when the record
     has no fresh entry. Never counts with fvcore here: tables stay pure functions of the files on disk."""
-    from hiera.flops import config_hash, load_stats
-    from hiera.registry import get_variant
 
     cache = load_stats()
     out: dict[str, tuple[float, float] | None] = {}

@@ -17,6 +17,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hiera.flops import load_stats, model_stats
+from hiera.ladder import LADDER
+from hiera.recipes import recipe
+from hiera.registry import get_variant
 from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec
 
@@ -107,8 +111,6 @@ def estimate_gpu_hours(
     of tokens, plus a light decoder: counted as 0.5x (images) / 0.25x (video) of the dense GMACs. An estimate
     for planning, not a measurement: `hiera-study bench --mode train|mae` measures your hardware.
     """
-    from hiera.flops import load_stats, model_stats
-    from hiera.registry import get_variant
 
     v = get_variant(variant)
     _, gmacs = model_stats(v.config, load_stats())
@@ -139,8 +141,6 @@ def paper_run(
     `pretrain` / `finetune`: `TrainConfig` fields and `recipe_args` for the two phases (defaults: the paper's
     recipes at Table 1/3's 400 / 800 pretraining epochs). The global batch is the recipe's (lr unscaled).
     """
-    from hiera.recipes import recipe
-    from hiera.registry import get_variant
 
     video = get_variant(variant).modality == "video"
     data: dict[str, Any] = dict(
@@ -220,7 +220,6 @@ def ladder_runs(
     """Every Table-1 step of size `size` at `res` ("224" or "16x224"), per seed: the supervised baseline (with
     `baseline` as its finetune settings), then MAE + finetuning per step — or every step supervised
     (Appendix B) when `supervised`."""
-    from hiera.ladder import LADDER
 
     out = []
     for seed in range(ctx.seeds):

@@ -75,6 +75,7 @@ from hiera.config import check_keys, coerce
 from hiera.env import _git, at_root, project_root
 from hiera.files import TEMP, Lock, LockHeld, atomic_write, atomic_write_text, read_jsonl
 from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
+from hiera.launch.task import RunTask
 from hiera.records.run import (
     PROXY_DATASETS,
     RUN_RECORD,
@@ -84,7 +85,9 @@ from hiera.records.run import (
     run_record_path,
     run_records_text,
 )
+from hiera.registry import get_variant
 from hiera.train.config import PHASES
+from hiera.train.pipeline import spec_diff
 
 CLUSTERS = ("slurm", "local", "debug")
 FAILED_STATES = ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE")
@@ -309,7 +312,6 @@ def _keys(diff: list[str], limit: int = 5) -> str:
 
 def _from_run_dir(run: GridRun, run_dir: Path) -> RunState:
     """What the run directory alone tells; state "queue" when only squeue/sacct can tell (a SLURM job)."""
-    from hiera.train.pipeline import spec_diff
 
     diff = spec_diff(run_dir, run.spec) if run_dir.is_dir() else []
     if run_record_path(run_dir) is not None:
@@ -500,7 +502,6 @@ def submit(
     `failed_only` (or `resubmit`, a set of states) narrows that; `force` adds the `unknown` runs, `resubmit_stale`
     the `stale` ones (their directories are moved aside first). Holds the grid's submit lock throughout.
     """
-    from hiera.launch.task import RunTask
 
     if cluster not in CLUSTERS:
         raise ValueError(f"--cluster {cluster!r} is not one of {', '.join(CLUSTERS)}")
@@ -718,7 +719,6 @@ def collect(
     A `done` line stays when its run now looks weaker (a moved, emptied or stale run directory); lines of runs not
     looked at (outside `only`, or gone from the grid) stay too. `prune` lets the current states replace all.
     """
-    from hiera.registry import get_variant
 
     profile = profile or ClusterProfile()
     root = resolve_root(root, profile)

@@ -40,9 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from hiera import build_model
 from hiera.config import ModelConfig
 from hiera.files import atomic_write
-from hiera.masking import mae_q_pool
+from hiera.mae import build_mae
+from hiera.masking import mae_q_pool, random_mask
 from hiera.recipes import Recipe, scaled_lr
 from hiera.records.run import PhaseResult
 from hiera.registry import get_variant
@@ -78,8 +80,6 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
 
 def build(cfg: TrainConfig, mc: ModelConfig) -> torch.nn.Module:
     """The phase's model: the MAE (`hiera.mae.build_mae`) around `mc`, or the classifier; `cfg.init` loaded."""
-    from hiera import build_model
-    from hiera.mae import build_mae
 
     rec = cfg.resolved_recipe()
     if cfg.phase == "mae":
@@ -266,7 +266,6 @@ def _mix(mixup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
 def save_reconstructions(model, dataset, cfg: TrainConfig, run: PhaseDir, device: torch.device, n: int = 8) -> None:
     """`reconstruction.npz`: input, visible-pixel mask and reconstruction of `n` samples (video: middle frame),
     per-patch normalisation and the data normalisation undone; visible patches are shown as input."""
-    from hiera.masking import random_mask
 
     model.eval()
     x = torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))]).to(device)

@@ -25,8 +25,10 @@ from typing import Any
 
 from hiera.env import collect_env
 from hiera.files import Lock, atomic_write_text, clean_temps
+from hiera.flops import load_stats, model_stats
 from hiera.records.run import PROXY_DATASETS, RunRecord, read_run_record, run_record_path, write_run_record
 from hiera.train.config import TrainConfig
+from hiera.train.loop import model_config, train
 from hiera.train.phase_dir import check_dir, dict_diff, name_keys
 
 
@@ -122,8 +124,6 @@ def run_pipeline(spec: RunSpec, run_dir: str | Path, progress: bool = True, lock
 
 def _run_phases(spec: RunSpec, run_dir: Path, progress: bool, main: bool, lock_wait_s: float) -> RunRecord:
     """The phases of `spec` (each resumes or returns its finished result) and the run record."""
-    from hiera.flops import load_stats, model_stats
-    from hiera.train.loop import model_config, train
 
     started = time.perf_counter()
     pre = None
