@@ -4,8 +4,9 @@ Bit-identical resume needs three things from the data side:
 - the order of an epoch depends only on (seed, epoch): `DistributedSampler(shuffle, seed)` + `set_epoch`;
 - a resumed epoch skips the batches already consumed (`SkipSampler`), so the data position is a batch count;
 - random augmentation depends only on (seed, epoch, index), not on the process that happens to run it
-  (`SeededAugment`): timm's transforms draw from Python's `random`, NumPy's global RNG (RandAugment's op
-  choice) and torch's; each sample runs under its own seeded copy of the three, whatever the worker count.
+  (`SeededAugment`, `hiera/data/wrappers.py`): timm's transforms draw from Python's `random`, NumPy's global RNG
+  (RandAugment's op choice) and torch's; each sample runs under its own seeded copy of the three, whatever the
+  worker count.
 
 The embedded data (Fashion-MNIST, moving Fashion-MNIST) are the default; ImageNet folders and Kinetics lists
 come from `hiera/data/real.py`. Images are augmented with timm's `create_transform` (random resized crop over the
@@ -15,82 +16,25 @@ whole 28x28 image (Fashion-MNIST) or timm's resize + centre crop (ImageNet).
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
-import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler, Sampler, Subset
 
 from hiera.config import ModelConfig
-from hiera.data.augment import posterize_zero_bits
-from hiera.data.fashion_mnist import MEAN, STD, FashionMNIST
+from hiera.data.fashion_mnist import FashionMNIST
 from hiera.data.moving import MovingFashionMNIST
-from hiera.data.real import IMAGENET_MEAN, IMAGENET_STD, KineticsCSV, image_folder
+from hiera.data.real import KineticsCSV, image_folder
+from hiera.data.wrappers import (
+    AugmentedFashionMNIST,
+    SeededAugment,
+    ViewsAxis,
+    dataset_len,
+    fashion_mnist_train_transform,
+)
 from hiera.recipes import Recipe
 from hiera.train.config import TrainConfig
-
-
-def dataset_len(dataset: Dataset) -> int:
-    """`len(dataset)`: torch's `Dataset` type declares no `__len__`, but every (map-style) dataset here has one."""
-    return len(cast(Sized, dataset))
-
-
-class SeededAugment(Dataset):
-    """Wrap a dataset whose `__getitem__` draws random numbers: sample i of epoch e always gets the same draws."""
-
-    def __init__(self, dataset: Dataset, seed: int):
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return dataset_len(self.dataset)
-
-    def __getitem__(self, i: int):
-        seed = int(np.random.SeedSequence([self.seed, self.epoch, i]).generate_state(1)[0])
-        py, npy = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            random.seed(seed)
-            np.random.seed(seed)
-            try:
-                return self.dataset[i]
-            finally:
-                random.setstate(py)
-                np.random.set_state(npy)
-
-
-class AugmentedFashionMNIST(FashionMNIST):
-    """Fashion-MNIST through a timm training transform (PIL, grey repeated to RGB)."""
-
-    def __init__(self, split: str, size: int, transform, root: str | Path | None = None):
-        super().__init__(split, size, root)
-        self.transform = transform
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        img = Image.fromarray(self.images[i].numpy(), mode="L").convert("RGB")
-        return self.transform(img), int(self.labels[i])
-
-
-def _fmnist_transform(size: int, rec: Recipe, phase: str):
-    from timm.data import create_transform
-
-    posterize_zero_bits()
-    return create_transform(
-        size,
-        is_training=True,
-        scale=rec.crop_scale,
-        hflip=0.5,
-        interpolation="bilinear",
-        auto_augment=rec.rand_augment if phase != "mae" else None,
-        mean=(MEAN,) * 3,
-        std=(STD,) * 3,
-    )
 
 
 def subset(dataset: Dataset, n: int | None, seed: int, shuffle: bool) -> Dataset:
@@ -107,7 +51,7 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tup
     train: Dataset
     if cfg.dataset == "fashion-mnist":
         root = cfg.data_path
-        train = AugmentedFashionMNIST("train", size, _fmnist_transform(size, rec, cfg.phase), root)
+        train = AugmentedFashionMNIST("train", size, fashion_mnist_train_transform(size, rec, cfg.phase), root)
         train = SeededAugment(subset(train, cfg.train_samples, cfg.seed, shuffle=True), cfg.seed)
         test = subset(FashionMNIST("test", size, root), cfg.eval_samples, cfg.seed, shuffle=False)
         return train, test
@@ -154,20 +98,6 @@ def build_datasets(cfg: TrainConfig, model_cfg: ModelConfig, rec: Recipe) -> tup
     return train, subset(val, cfg.eval_samples, cfg.seed, False)
 
 
-class ViewsAxis(Dataset):
-    """Give single-view clips the `[views=1, C, T, H, W]` layout of multi-view evaluation."""
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return dataset_len(self.dataset)
-
-    def __getitem__(self, i: int):
-        x, y = self.dataset[i]
-        return x.unsqueeze(0), y
-
-
 class SkipSampler(Sampler[int]):
     """This rank's indices of one epoch, without the first `skip` samples (the batches already consumed)."""
 
@@ -191,12 +121,3 @@ def set_epoch(dataset: Dataset | None, epoch: int) -> None:
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
         dataset = getattr(dataset, "dataset", None)
-
-
-def denormalise(x: torch.Tensor, dataset: str) -> torch.Tensor:
-    """Model input `[..., 3, H, W]` back to [0, 1] pixels (for reconstructions)."""
-    if dataset in ("fashion-mnist", "moving-fashion-mnist"):
-        return (x * STD + MEAN).clamp(0, 1)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x * std + mean).clamp(0, 1)

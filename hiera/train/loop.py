@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 
 from hiera import build_model
 from hiera.config import ModelConfig
+from hiera.data.wrappers import dataset_len, denormalise
 from hiera.files import atomic_write
 from hiera.mae import build_mae
 from hiera.masking import mae_q_pool, random_mask
@@ -50,7 +51,7 @@ from hiera.records.run import PhaseResult
 from hiera.registry import get_variant
 from hiera.train.board import Board
 from hiera.train.config import NUM_CLASSES, TrainConfig
-from hiera.train.data import SkipSampler, build_datasets, dataset_len, denormalise, set_epoch
+from hiera.train.data import SkipSampler, build_datasets, set_epoch
 from hiera.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 from hiera.train.phase_dir import PhaseDir, check_dir, name_keys
 
