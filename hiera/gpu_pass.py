@@ -26,6 +26,10 @@ At most 8 files land in OUT: numerics.jsonl, the bench record files (named by th
 results/speed/), breakdown-*.jsonl, resume.jsonl and gpu-pass.log (what ran, what was skipped for lack of
 time, errors, the summary). `--dry-run` runs every part on the CPU at a toy scale (tests/test_gpu_pass.py).
 Nothing here is estimated: a part without time is listed as skipped, never extrapolated.
+
+Length (~600 lines): one script for one scarce device session, on purpose: it must run from a bare GPU machine
+with nothing but this package, its parts share the time budget and the output folder, and splitting it would
+spread one measurement plan over files a reader must then reassemble.
 """
 
 from __future__ import annotations

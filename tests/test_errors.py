@@ -319,7 +319,6 @@ def test_demo_keeps_foreign_speed_records_and_shows_its_latest_profile(capsys, t
 
     Training and timing are replaced by canned records (the real flow is `test_cli.py::test_demo_end_to_end...`);
     the file handling around them is the demo's own."""
-    import hiera.bench
     import hiera.demo
 
     template = json.loads((FIX / "records" / "demo.jsonl").read_text().splitlines()[0])
@@ -357,7 +356,7 @@ def test_demo_keeps_foreign_speed_records_and_shows_its_latest_profile(capsys, t
         return path
 
     monkeypatch.setattr(hiera.demo, "run_pipeline", pipeline)
-    monkeypatch.setattr(hiera.bench, "run", bench)
+    monkeypatch.setattr(hiera.demo, "run", bench)  # the demo times through hiera.bench.run
     foreign = tmp_path / "speed" / "x.jsonl"
     foreign.parent.mkdir()
     mine = json.dumps({**speed, "samples_per_s": 999.0}) + "\n"

@@ -24,6 +24,9 @@ exception is a torn last line of a JSONL file (a writer killed mid-append): skip
 append cuts it off anyway. An unreadable directory is an error (PermissionError), never an empty frame. A prediction
 file a record names but that is gone (a run directory not copied along) is a warning and empty statistics for that
 run, not an error: its accuracy is still in the record.
+
+Length (~500 lines): one loader per record source, each turning typed records (`hiera.records`) into the frame
+the tables and figures share; the column lists are the contract with `tables.py` and `plots.py`.
 """
 
 from __future__ import annotations

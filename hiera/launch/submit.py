@@ -50,6 +50,9 @@ tests). Cluster specifics come from a profile (`slurm/clusters/<name>.json`) or 
 submit, status and collect build the grid with the same context (seeds, the profile's data paths), so they see
 the same specs. Every check that can fail (grid file, glob, partition, results root, dirty tree) fails before
 anything is submitted, in one line.
+
+Length (~800 lines): submit, status and collect share the run-state machine (`run_states`, the queue queries,
+the locks) and must agree on it exactly; the record format is `hiera.records`, the command line `hiera.cli.grids`.
 """
 
 from __future__ import annotations

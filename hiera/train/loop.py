@@ -20,6 +20,10 @@ weights and metrics as an uninterrupted one (on CPU; GPU kernels may be non-dete
 metrics line torn by the crash. The checkpoint holds only tensors and plain containers, so it is loaded with
 `weights_only=True`. A non-finite loss stops the run with an error before anything is saved: the last good
 checkpoint stays.
+
+Length (~650 lines): one training phase, read top to bottom as `_train` calls it (setup, resume, one epoch, one
+step, evaluate, checkpoint, finish); the pieces share the `_Loop` state, and the bit-identical resume depends on
+their order, which is easiest to check in one file (the nanoGPT anchor).
 """
 
 from __future__ import annotations
