@@ -14,11 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hiera.checkpoint import checkpoint_num_classes, load_checkpoint
-from hiera.config import ModelConfig
-from hiera.ladder import LADDER, SIZES
-from hiera.model import HierarchicalViT
-from hiera.registry import Variant, get_variant, list_variants
+from hiera.model.checkpoint import checkpoint_num_classes, load_checkpoint
+from hiera.model.config import ModelConfig
+from hiera.model.ladder import LADDER, SIZES
+from hiera.model.network import HierarchicalViT
+from hiera.model.registry import Variant, get_variant, list_variants
 
 __all__ = [
     "LADDER",

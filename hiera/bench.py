@@ -8,7 +8,7 @@ every measurement is a record (one JSON line) that carries its conditions, and t
     --protocol modern   bf16 autocast, SDPA, torch.compile, batch-size sweep
 
 Modes: `infer` (forward under inference_mode), `train` (forward + cross-entropy + backward + AdamW step) and
-`mae` (the MAE pretraining step of `hiera/mae.py`: sparse encoder + decoder + loss, backward, step).
+`mae` (the MAE pretraining step of `hiera/model/mae.py`: sparse encoder + decoder + loss, backward, step).
 Timing: warm-up steps, then `trials` x `iters` timed steps with device synchronisation around each trial;
 the record holds the median and the spread over trials. On CUDA out-of-memory the batch is halved and the
 record says which batch was asked for and which ran; an out-of-memory that no smaller batch avoids, at any stage
@@ -44,17 +44,17 @@ import torch
 import torch.nn.functional as F
 
 from hiera import build_model
-from hiera.config import ModelConfig
 from hiera.env import REPO, at_root, collect_env
 from hiera.files import append_jsonl
-from hiera.flops import flop_count_analysis, model_stats
 from hiera.kernels import attention_kernels, backends
-from hiera.ladder import SIZES
-from hiera.layers.scope import scope
-from hiera.mae import MaskedAutoencoder
-from hiera.masking import default_mask_ratio, mae_q_pool, num_kept, random_mask
+from hiera.model.config import ModelConfig
+from hiera.model.flops import flop_count_analysis, model_stats
+from hiera.model.ladder import SIZES
+from hiera.model.layers.scope import scope
+from hiera.model.mae import MaskedAutoencoder
+from hiera.model.masking import default_mask_ratio, mae_q_pool, num_kept, random_mask
+from hiera.model.registry import Variant, get_variant, list_variants
 from hiera.records.speed import CONDITIONS, SpeedRecord
-from hiera.registry import Variant, get_variant, list_variants
 
 MODES = ("infer", "train", "mae")
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -1,7 +1,7 @@
 """Where one step's time goes: per op family, for every step of the Table-1 ladder (`hiera-study bench --breakdown`).
 
 Paper Table 1 (§3.2, "Simplifying MViTv2") reports one throughput per simplification: how much faster each row
-is, not why. This module profiles a variant's step with the model's op families marked (`hiera/layers/scope.py`:
+is, not why. This module profiles a variant's step with the model's op families marked (`hiera/model/layers/scope.py`:
 patch embedding, qkv/proj linears, attention core, q pooling, KV pooling, relative-position bias, norms, MLP,
 skip path, layout copies, head) and attributes every profiled op's *self* time to the innermost family range
 around it, so a row's speed-up can be read off as "rel-pos bias gone", "conv pools became max pools", ... per
@@ -50,9 +50,9 @@ from hiera.bench import (
 )
 from hiera.env import at_root
 from hiera.files import append_jsonl
-from hiera.layers.scope import PREFIX, scopes_on
+from hiera.model.layers.scope import PREFIX, scopes_on
+from hiera.model.registry import get_variant
 from hiera.records.speed import BREAKDOWN_FAMILIES, BREAKDOWN_SCHEMA, CONDITIONS, TIME_SOURCES
-from hiera.registry import get_variant
 
 BREAKDOWN_DIR = ("results", "breakdown")  # under the project root
 PROFILED_STEPS = 3

@@ -53,7 +53,7 @@ import torch
 
 from hiera.env import REPO, collect_env
 from hiera.files import append_jsonl
-from hiera.masking import default_mask_ratio, mae_q_pool
+from hiera.model.masking import default_mask_ratio, mae_q_pool
 
 PART_NAMES = ("numerics", "paper_ladder", "modern", "sizes", "breakdown", "resume")
 # Batch sizes timed per model. A power-of-two sweep (the paper's best batch) does not fit an 8-minute loan with
@@ -130,7 +130,7 @@ class Pass:
 def _ladder(size: str, res: str, dry: bool = False) -> list[str]:
     """The Table-1 steps at one size, in ladder order; a dry run keeps three (the baseline, a separate-and-pad
     row and Hiera) so that every code path runs in seconds."""
-    from hiera.registry import list_variants
+    from hiera.model.registry import list_variants
 
     names = [v.name for v in list_variants(f"hiera_{size}_{res}*") if v.config.num_classes > 0]
     return [n for n in names if n.endswith((".sup_mvitv2", ".c_no_stride1_pool", f"_{res}"))] if dry else names
@@ -141,8 +141,8 @@ def _numerics_one(p: Pass, name: str, overrides: dict[str, Any], batch: int) -> 
     import torch.nn.functional as F
 
     from hiera import build_model
-    from hiera.mae import MaskedAutoencoder
-    from hiera.registry import get_variant
+    from hiera.model.mae import MaskedAutoencoder
+    from hiera.model.registry import get_variant
 
     variant = get_variant(name)
     cfg = variant.config.replace(attn_impl="math", **overrides)
@@ -285,7 +285,7 @@ def part_modern(p: Pass) -> None:
 
 
 def part_sizes(p: Pass) -> None:
-    from hiera.registry import list_variants
+    from hiera.model.registry import list_variants
 
     if p.dry_run:
         _bench(p, ["hiera_tiny_224", "hiera_small_224"], "image", 5, protocol="paper")
@@ -451,7 +451,7 @@ def _peak_memory(p: Pass) -> None:
     for name in _ladder("large", "224"):
 
         def one(n: str = name) -> None:
-            from hiera.registry import get_variant
+            from hiera.model.registry import get_variant
 
             variant = get_variant(n)
             model = build_on(lambda: build_model(variant.config.replace(attn_impl="sdpa")), p.device).train()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hiera.ladder import LADDER
+from hiera.model.ladder import LADDER
 from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec
 

@@ -24,8 +24,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from hiera.config import check_keys
-from hiera.ladder import SIZES
+from hiera.model.config import check_keys
+from hiera.model.ladder import SIZES
 
 LABELS = {key: size.label for key, size in SIZES.items()}  # tiny -> T, ...
 

@@ -22,14 +22,14 @@ from hiera.bench import BenchConfig
 from hiera.breakdown import attribute, breakdown_variant, run_breakdown
 from hiera.cli import main
 from hiera.cli.analysis import register
-from hiera.ladder import STEP_IDS
-from hiera.layers.scope import FAMILIES, scope, scopes_on
-from hiera.model import HierarchicalViT
-from hiera.plan import plan_blocks
+from hiera.model.ladder import STEP_IDS
+from hiera.model.layers.scope import FAMILIES, scope, scopes_on
+from hiera.model.network import HierarchicalViT
+from hiera.model.plan import plan_blocks
+from hiera.model.registry import get_variant, list_variants
 from hiera.proxy import IMAGE as PROXY
 from hiera.records.speed import BREAKDOWN_FAMILIES as ALL_FAMILIES
 from hiera.records.speed import BREAKDOWN_SCHEMA as SCHEMA
-from hiera.registry import get_variant, list_variants
 
 OVERRIDES = dict(PROXY, input_size=(64, 64), embed_dim=8, num_classes=10)  # 16 mask units
 FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=1, device="cpu", precision="fp32", attn="sdpa")

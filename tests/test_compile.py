@@ -18,9 +18,9 @@ import torch.nn.functional as F
 
 import hiera
 from hiera.bench import BenchConfig, run
-from hiera.ladder import LADDER
-from hiera.mae import MaskedAutoencoder, build_mae
-from hiera.masking import num_kept, random_mask
+from hiera.model.ladder import LADDER
+from hiera.model.mae import MaskedAutoencoder, build_mae
+from hiera.model.masking import num_kept, random_mask
 from hiera.proxy import IMAGE as PROXY
 from hiera.proxy import VIDEO as PROXY_VIDEO
 
@@ -181,7 +181,7 @@ class SmallMAE(MaskedAutoencoder):
 
 def test_bench_records_fullgraph_breaks_recompiles_and_compile_time(tmp_path, monkeypatch):
     """The MAE step (mask drawn outside the model every step) compiles as one graph and never recompiles."""
-    monkeypatch.setattr(hiera.mae, "MaskedAutoencoder", SmallMAE)
+    monkeypatch.setattr(hiera.model.mae, "MaskedAutoencoder", SmallMAE)
     cfg = BenchConfig(
         mode="mae",
         compile=True,

@@ -9,8 +9,8 @@ import torch
 from oracles import scramble
 
 import hiera
-from hiera.config import CHOICES, TABLE1_SWITCHES, ModelConfig, parse_overrides
-from hiera.ladder import LADDER, SIZES, ladder
+from hiera.model.config import CHOICES, TABLE1_SWITCHES, ModelConfig, parse_overrides
+from hiera.model.ladder import LADDER, SIZES, ladder
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_hiera_end_is_the_official_config():
 
 
 def test_every_variant_builds_and_ladder_runs_at_size_t():
-    from hiera.plan import plan_blocks
+    from hiera.model.plan import plan_blocks
 
     for v in hiera.list_variants():
         plan_blocks(v.config)

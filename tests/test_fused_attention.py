@@ -14,7 +14,7 @@ from oracles import assert_close, scramble
 
 from hiera import build_model
 from hiera.kernels import attention_kernels, backends
-from hiera.registry import get_variant, list_variants
+from hiera.model.registry import get_variant, list_variants
 
 SMALL = dict(
     input_size=(64, 64),

@@ -99,9 +99,9 @@ def test_the_walker_finds_a_planted_cycle():
 
 
 def test_the_graph_sees_imports_inside_functions():
-    """`hiera/gpu_pass.py` imports `hiera.mae` only inside a function body: the edge is in the graph."""
+    """`hiera/gpu_pass.py` imports `hiera.model.mae` only inside a function body: the edge is in the graph."""
     graph = import_graph()
-    assert "hiera.mae" in graph["hiera.gpu_pass"]
+    assert "hiera.model.mae" in graph["hiera.gpu_pass"]
     assert "hiera.train.data" in graph["hiera.train.loop"]
     assert "hiera.data.real" in graph["hiera.train.data"]
 
@@ -142,4 +142,33 @@ def test_hiera_has_no_import_cycle():
     found = cycles(import_graph())
     assert not found, "import cycles (module sets that import each other):\n" + "\n".join(
         " <-> ".join(c) for c in found
+    )
+
+
+# The layers, bottom up: a module may import its own layer and those below it, never one above.
+LAYERS = {
+    "hiera.model": {"hiera.env", "hiera.files", "hiera.model"},
+    "hiera.data": {"hiera.env", "hiera.files", "hiera.model", "hiera.recipes", "hiera.data"},
+    "hiera.records": {
+        "hiera.env",
+        "hiera.files",
+        "hiera.model",
+        "hiera.recipes",
+        "hiera.train.config",
+        "hiera.records",
+    },
+}
+
+
+def test_lower_layers_never_import_upper_ones():
+    graph = import_graph()
+    wrong = []
+    for module, targets in graph.items():
+        for layer, allowed in LAYERS.items():
+            if module == layer or module.startswith(layer + "."):
+                wrong += [
+                    f"{module} -> {t}" for t in targets if not any(t == a or t.startswith(a + ".") for a in allowed)
+                ]
+    assert not wrong, "imports against the layering (model < data < train; records read by analysis):\n" + "\n".join(
+        wrong
     )

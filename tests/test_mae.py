@@ -8,8 +8,8 @@ import torch
 from oracles import scramble
 
 import hiera
-from hiera.mae import MaskedAutoencoder, build_mae
-from hiera.masking import random_mask
+from hiera.model.mae import MaskedAutoencoder, build_mae
+from hiera.model.masking import random_mask
 
 # Run by the official package's interpreter: its MAE, our weights (strict), our mask, math attention.
 OFFICIAL_MAE = """

@@ -10,8 +10,8 @@ import torch
 from oracles import assert_close, scramble, timm_hiera_video
 
 import hiera
-from hiera.layers.rel_pos import rel_pos_bias, rel_pos_bias_sparse
-from hiera.masking import num_kept, random_mask
+from hiera.model.layers.rel_pos import rel_pos_bias, rel_pos_bias_sparse
+from hiera.model.masking import num_kept, random_mask
 
 MAE_STEPS = [
     "mae_rel_pos",
@@ -100,7 +100,7 @@ def test_keeping_every_unit_equals_the_dense_forward(res, slug):
 
 
 def _per_unit(spatial: torch.Tensor, grid: tuple[int, ...]) -> torch.Tensor:
-    """`[B, *full, C]` -> `[B, #units, *unit, C]` (raster unit order), written independently of hiera.layout."""
+    """`[B, *full, C]` -> `[B, #units, *unit, C]` (raster unit order), written independently of hiera.model.layout."""
     b, c, nd = spatial.shape[0], spatial.shape[-1], len(grid)
     unit = [n // g for n, g in zip(spatial.shape[1:-1], grid)]
     x = spatial.reshape(b, *[v for g, u in zip(grid, unit) for v in (g, u)], c)

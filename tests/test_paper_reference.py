@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hiera.flops import load_stats, model_stats
-from hiera.ladder import SIZES, STEP_IDS
-from hiera.registry import list_variants
+from hiera.model.flops import load_stats, model_stats
+from hiera.model.ladder import SIZES, STEP_IDS
+from hiera.model.registry import list_variants
 
 PAPER = Path(__file__).resolve().parents[1] / "results" / "paper"
 RES = {"image": "224", "video": "16x224"}

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from hiera.config import parse_overrides
+from hiera.model.config import parse_overrides
 from hiera.recipes import Recipe, recipe, scaled_lr
 
 

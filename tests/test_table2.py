@@ -7,7 +7,7 @@ import timm
 import torch
 
 import hiera
-from hiera.flops import STATS_PATH, config_hash, count_gmacs, count_params, load_stats
+from hiera.model.flops import STATS_PATH, config_hash, count_gmacs, count_params, load_stats
 
 # Paper Table 2 as printed: params (M), GMACs at 224x224.
 PAPER_TABLE2 = {
@@ -54,7 +54,7 @@ def test_gmacs_count_attention_even_with_sdpa():
     project's count of the (default) SDPA config equals fvcore's count of the explicit-math model, done here."""
     from fvcore.nn import FlopCountAnalysis
 
-    from hiera.model import HierarchicalViT
+    from hiera.model.network import HierarchicalViT
 
     def raw(attn_impl: str) -> float:
         model = HierarchicalViT(cfg.replace(attn_impl=attn_impl)).eval()

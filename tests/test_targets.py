@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from hiera.mae import build_mae
-from hiera.targets import hog_cells, hog_targets
+from hiera.model.mae import build_mae
+from hiera.model.targets import hog_cells, hog_targets
 
 
 def test_vertical_edge_splits_between_the_bins_around_zero_degrees():

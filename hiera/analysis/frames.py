@@ -15,7 +15,7 @@ only flattens into rows:
 - speed records: `results/speed/*.jsonl`, one measurement per line, written by `hiera-study bench`;
 - breakdown records: `results/breakdown/*.jsonl`, one step-time breakdown per op family and variant per line,
   written by `hiera-study bench --breakdown` (`hiera/breakdown.py`);
-- parameter/GMAC counts of the registered variants: `results/variants/model_stats.json` (`hiera.flops`);
+- parameter/GMAC counts of the registered variants: `results/variants/model_stats.json` (`hiera.model.flops`);
 - the paper's numbers: `results/paper/*.csv`.
 
 A malformed record raises a one-line `ValueError` that names the file, the line (JSONL) and the field. Nothing is
@@ -44,12 +44,12 @@ import numpy as np
 import pandas as pd
 
 from hiera.env import at_root, find_root
-from hiera.flops import config_hash, load_stats
+from hiera.model.flops import config_hash, load_stats
+from hiera.model.registry import get_variant
 from hiera.records import check
 from hiera.records.check import display_path, json_lines, json_object, jsonl_files, warn
 from hiera.records.run import PHASES, RUN_RECORD, RunRecord, run_record_path
 from hiera.records.speed import BREAKDOWN_FAMILIES, SpeedRecord, breakdown_row
-from hiera.registry import get_variant
 
 # Default locations, under the project root (`hiera.env.project_root`: the clone the command runs in).
 RECORDS_DIR = ("results", "records")

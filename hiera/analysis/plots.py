@@ -70,7 +70,7 @@ from hiera.analysis.tables import (
 )
 from hiera.env import at_root
 from hiera.files import atomic_write, atomic_write_text
-from hiera.ladder import SIZES, STEP_IDS
+from hiera.model.ladder import SIZES, STEP_IDS
 
 FIGURES_DIR = ("paper_figures",)  # under the project root
 SINGLE, DOUBLE = 3.3, 6.9  # column widths of a two-column paper (inches)
@@ -90,8 +90,8 @@ STEP_LABELS = {
 }
 SIZE_COLORS = dict(zip(SIZES, sns.color_palette("viridis", len(SIZES) + 1)[: len(SIZES)]))
 IMPL_DASHES = {"hiera-study": "-", "timm": "--", "official": ":"}
-# Op families (hiera/layers/scope.py), in the tables' order: tab20's dark colours but its grey, then two light ones,
-# for the model's scopes; greys for the time outside them (other light, backward mid, optimizer dark).
+# Op families (hiera/model/layers/scope.py), in the tables' order: tab20's dark colours but its grey, then two
+# light ones, for the model's scopes; greys for the time outside them (other light, backward mid, optimizer dark).
 _TAB = sns.color_palette("tab20")
 FAMILY_COLORS = dict(
     zip(

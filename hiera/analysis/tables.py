@@ -47,7 +47,7 @@ from hiera.analysis.frames import (
 from hiera.analysis.stats import mean_ci, paired_difference
 from hiera.env import at_root
 from hiera.files import atomic_write_text
-from hiera.ladder import LADDER, SIZES, STEP_IDS
+from hiera.model.ladder import LADDER, SIZES, STEP_IDS
 
 TABLES_DIR = ("results", "tables")  # under the project root
 BEGIN, END = "<!-- tables:begin -->", "<!-- tables:end -->"
@@ -1213,7 +1213,7 @@ def breakdown_tables(recs: Records) -> list[Table]:
                 ]
             )
         notes = [
-            "Each op's self time goes to the innermost op-family range around it (`hiera/layers/scope.py`): a "
+            "Each op's self time goes to the innermost op-family range around it (`hiera/model/layers/scope.py`): a "
             "conv pool's LayerNorm counts as q_pool / kv_pool, not norm. other: ops under no range (the loss, "
             "...); backward: the autograd backward; optimizer: AdamW step, gradient scaling and zeroing.",
             "total: sum of the families, under the profiler; wall: the step timed without the profiler (scopes "

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from hiera.bench import protocol_config, run
 from hiera.breakdown import DEFAULTS, run_breakdown
-from hiera.config import parse_overrides
-from hiera.flops import load_stats, model_stats, write_stats
-from hiera.registry import Variant, list_variants
+from hiera.model.config import parse_overrides
+from hiera.model.flops import load_stats, model_stats, write_stats
+from hiera.model.registry import Variant, list_variants
 
 
 def variant_rows(variants: list[Variant], overrides: dict) -> list[dict]:

@@ -17,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hiera.flops import load_stats, model_stats
-from hiera.ladder import LADDER
+from hiera.model.flops import load_stats, model_stats
+from hiera.model.ladder import LADDER
+from hiera.model.registry import get_variant
 from hiera.recipes import recipe
-from hiera.registry import get_variant
 from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec
 

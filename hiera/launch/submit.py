@@ -74,11 +74,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from hiera.config import check_keys, coerce
 from hiera.env import _git, at_root, project_root
 from hiera.files import TEMP, Lock, LockHeld, atomic_write, atomic_write_text, read_jsonl
 from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
 from hiera.launch.task import RunTask
+from hiera.model.config import check_keys, coerce
+from hiera.model.registry import get_variant
 from hiera.records.run import (
     PROXY_DATASETS,
     RUN_RECORD,
@@ -88,7 +89,6 @@ from hiera.records.run import (
     run_record_path,
     run_records_text,
 )
-from hiera.registry import get_variant
 from hiera.train.config import PHASES
 from hiera.train.pipeline import spec_diff
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hiera.files import atomic_write_text
-from hiera.ladder import STEP_IDS
+from hiera.model.ladder import STEP_IDS
 from hiera.records.check import MISSING, display_path, field, get, json_object, present, schema, short, sizes
 from hiera.train.config import PHASES  # a run's phase directories, in the order they run
 

@@ -17,8 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hiera.ladder import STEP_IDS
-from hiera.layers.scope import FAMILIES, STEP_FAMILIES
+from hiera.model.ladder import STEP_IDS
+from hiera.model.layers.scope import FAMILIES, STEP_FAMILIES
 from hiera.records.check import field, schema, short, sizes, text_or_none
 from hiera.records.run import MODALITIES
 

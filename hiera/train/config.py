@@ -1,7 +1,7 @@
 """What one training phase needs besides the model and the recipe: data, batch, precision, seed, checkpoints.
 
 A phase is one of (paper §3-§4):
-- `mae`: masked-autoencoder pretraining of a ladder variant (sparse encoder, `hiera/mae.py`);
+- `mae`: masked-autoencoder pretraining of a ladder variant (sparse encoder, `hiera/model/mae.py`);
 - `finetune`: classification starting from an MAE encoder (`init` = the MAE phase's `checkpoints/model.pth`);
 - `supervised`: classification from scratch (the MViTv2 baseline row, Appendix B).
 
@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from hiera.config import ModelConfig, check_keys, coerce, parse_overrides
+from hiera.model.config import ModelConfig, check_keys, coerce, parse_overrides
 from hiera.recipes import RECIPES, Recipe, recipe
 
 PHASES = ("mae", "finetune", "supervised")  # in training order: the phase directories of a run

@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler, Subset
 
-from hiera.config import ModelConfig
 from hiera.data.fashion_mnist import FashionMNIST
 from hiera.data.moving import MovingFashionMNIST
 from hiera.data.real import KineticsCSV, image_folder
@@ -33,6 +32,7 @@ from hiera.data.wrappers import (
     dataset_len,
     fashion_mnist_train_transform,
 )
+from hiera.model.config import ModelConfig
 from hiera.recipes import Recipe
 from hiera.train.config import TrainConfig
 

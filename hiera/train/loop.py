@@ -45,14 +45,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hiera import build_model
-from hiera.config import ModelConfig
 from hiera.data.wrappers import dataset_len, denormalise
 from hiera.files import atomic_write
-from hiera.mae import build_mae
-from hiera.masking import mae_q_pool, random_mask
+from hiera.model.config import ModelConfig
+from hiera.model.mae import build_mae
+from hiera.model.masking import mae_q_pool, random_mask
+from hiera.model.registry import get_variant
 from hiera.recipes import Recipe, scaled_lr
 from hiera.records.run import PhaseResult
-from hiera.registry import get_variant
 from hiera.train.board import Board
 from hiera.train.config import NUM_CLASSES, TrainConfig
 from hiera.train.data import SkipSampler, build_datasets, set_epoch
@@ -84,7 +84,7 @@ def model_config(cfg: TrainConfig) -> ModelConfig:
 
 
 def build(cfg: TrainConfig, mc: ModelConfig) -> torch.nn.Module:
-    """The phase's model: the MAE (`hiera.mae.build_mae`) around `mc`, or the classifier; `cfg.init` loaded."""
+    """The phase's model: the MAE (`hiera.model.mae.build_mae`) around `mc`, or the classifier; `cfg.init` loaded."""
 
     rec = cfg.resolved_recipe()
     if cfg.phase == "mae":

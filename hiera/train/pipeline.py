@@ -25,7 +25,7 @@ from typing import Any
 
 from hiera.env import collect_env
 from hiera.files import Lock, atomic_write_text, clean_temps
-from hiera.flops import load_stats, model_stats
+from hiera.model.flops import load_stats, model_stats
 from hiera.records.run import PROXY_DATASETS, RunRecord, read_run_record, run_record_path, write_run_record
 from hiera.train.config import TrainConfig
 from hiera.train.loop import model_config, train

@@ -8,13 +8,13 @@ Follows the official release's `MaskedAutoencoderHiera` (its parameter names, so
 - decoder: linear to `decoder_dim`, a mask token in every masked unit, a learned position embedding over the
   final token grid, `decoder_depth` global-attention blocks, LayerNorm, a linear to pred_stride² x 3 pixels;
 - loss: MSE on masked units only, each target patch normalised by its own mean and (unbiased) variance;
-  `target="hog"` predicts MaskFeat-style HOG instead (`hiera/targets.py`, paper Table 3c).
+  `target="hog"` predicts MaskFeat-style HOG instead (`hiera/model/targets.py`, paper Table 3c).
   Video targets keep the first frame of every 2-frame token and are flattened channels-last, as the release
   does ("a mistake during training" in its own words, kept so its decoders stay compatible).
 
 Under `torch.compile` (a departure from the release's boolean indexing `x[mask]`, whose output size depends on
 the mask's values): kept and masked tokens are moved with `scatter`/`gather` over index tensors of a size known
-while tracing (`hiera.masking.true_positions`), so a step traces as one graph when the mask comes from outside
+while tracing (`hiera.model.masking.true_positions`), so a step traces as one graph when the mask comes from outside
 with its `num_kept`. Same values, same order as the boolean indexing.
 """
 
@@ -28,18 +28,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from hiera.checkpoint import load_exact, read_state_dict
-from hiera.config import ModelConfig
-from hiera.layers.block import Block
-from hiera.layout import from_units
-from hiera.masking import mae_q_pool, random_mask, true_positions
-from hiera.masking import num_kept as kept_at_ratio
-from hiera.model import HierarchicalViT
-from hiera.plan import BlockPlan
-from hiera.registry import get_variant
-from hiera.targets import BINS as HOG_BINS
-from hiera.targets import CELL as HOG_CELL
-from hiera.targets import hog_targets
+from hiera.model.checkpoint import load_exact, read_state_dict
+from hiera.model.config import ModelConfig
+from hiera.model.layers.block import Block
+from hiera.model.layout import from_units
+from hiera.model.masking import mae_q_pool, random_mask, true_positions
+from hiera.model.masking import num_kept as kept_at_ratio
+from hiera.model.network import HierarchicalViT
+from hiera.model.plan import BlockPlan
+from hiera.model.registry import get_variant
+from hiera.model.targets import BINS as HOG_BINS
+from hiera.model.targets import CELL as HOG_CELL
+from hiera.model.targets import hog_targets
 
 
 class MaskedAutoencoder(HierarchicalViT):
@@ -158,7 +158,7 @@ class MaskedAutoencoder(HierarchicalViT):
         return pred, ~token_mask.flatten(1)
 
     def targets(self, x: torch.Tensor) -> torch.Tensor:
-        """Per predicted token `[B, N_final, D]`: pixels, or HOG (`hiera/targets.py`; video: first frame of each
+        """Per predicted token `[B, N_final, D]`: pixels, or HOG (`hiera/model/targets.py`; video: first frame of each
         token, as the pixel target)."""
         if self.target == "pixel":
             return self.pixel_targets(x)
@@ -227,7 +227,7 @@ def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 _random_mask_untraced = torch.compiler.disable(
     random_mask,
     reason="the MAE draws its random mask eagerly; for one graph pass mask=random_mask(...) and "
-    "num_kept=hiera.masking.num_kept(#units, mask_ratio)",
+    "num_kept=hiera.model.masking.num_kept(#units, mask_ratio)",
 )
 
 

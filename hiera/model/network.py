@@ -1,12 +1,12 @@
 """The configurable hierarchical ViT: MViTv2 at one end of paper Table 1, Hiera at the other.
 
 One class builds every row of the ladder from a `ModelConfig`; the rows differ only through the per-block
-plans (`hiera/plan.py`) and the few places that branch on a switch (position embedding here, pooling and
-attention in `hiera/layers/`). Images are `[B, 3, H, W]`, clips `[B, 3, T, H, W]`.
+plans (`hiera/model/plan.py`) and the few places that branch on a switch (position embedding here, pooling and
+attention in `hiera/model/layers/`). Images are `[B, 3, H, W]`, clips `[B, 3, T, H, W]`.
 
 Departures from the official releases, all deliberate:
 - `forward` returns logits in eval mode too (the official Hiera and MViTv2 heads apply softmax in eval).
-- Tokens are kept unit-major instead of Hiera's "unrolled" order (`hiera/layout.py`); outputs are identical.
+- Tokens are kept unit-major instead of Hiera's "unrolled" order (`hiera/model/layout.py`); outputs are identical.
 - Initialisation follows the official Hiera release for every variant (trunc-normal 0.02, biases 0.02, head
   scaled by 1e-3), except MViTv2's pooling convs, which keep PyTorch's default as in MViTv2.
 """
@@ -21,12 +21,12 @@ from typing import Literal, overload
 import torch
 from torch import nn
 
-from hiera.config import ModelConfig
-from hiera.layers.block import Block
-from hiera.layers.scope import scope
-from hiera.layout import from_units, to_units, token_coords
-from hiera.masking import check_mask, kept_units, zero_masked_pixels
-from hiera.plan import plan_blocks, stage_ends
+from hiera.model.config import ModelConfig
+from hiera.model.layers.block import Block
+from hiera.model.layers.scope import scope
+from hiera.model.layout import from_units, to_units, token_coords
+from hiera.model.masking import check_mask, kept_units, zero_masked_pixels
+from hiera.model.plan import plan_blocks, stage_ends
 
 
 @dataclass
@@ -144,7 +144,7 @@ class HierarchicalViT(nn.Module):
         Args:
             x: `[B, 3, H, W]` or `[B, 3, T, H, W]`.
             mask: optional keep-mask `[B, #units]` (True = keep, raster order over the mask-unit grid; see
-                `hiera/masking.py`). Masked pixels are zeroed before the patch embedding, masked units are then
+                `hiera/model/masking.py`). Masked pixels are zeroed before the patch embedding, masked units are then
                 dropped: every later op sees only kept units (per-unit pooling = separate-and-pad for overlapping
                 kernels; relative positions use each token's true coordinates).
             num_kept: units kept per sample, if known. Read from the mask when omitted; give it under

@@ -14,11 +14,11 @@ import torch
 from timm.layers import DropPath, Mlp
 from torch import nn
 
-from hiera.config import ModelConfig
-from hiera.layers.attention import Attention
-from hiera.layers.pool import TokenPool
-from hiera.layers.scope import scope
-from hiera.plan import BlockPlan
+from hiera.model.config import ModelConfig
+from hiera.model.layers.attention import Attention
+from hiera.model.layers.pool import TokenPool
+from hiera.model.layers.scope import scope
+from hiera.model.plan import BlockPlan
 
 
 class Block(nn.Module):

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from hiera.model import HierarchicalViT
+    from hiera.model.network import HierarchicalViT
 
 # Official MAE checkpoints: decoder-side keys that a classifier ignores.
 MAE_ONLY = re.compile(r"^(decoder_|mask_token|multi_scale_fusion_heads|pred_)")

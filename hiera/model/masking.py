@@ -19,7 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from hiera.config import ModelConfig
+from hiera.model.config import ModelConfig
 
 MAE_Q_POOL = 2  # MAE pretraining pools q at most twice (paper §4), so pooling stays inside the mask units
 
@@ -97,7 +97,7 @@ def _count_kept(mask: torch.Tensor, num_kept: int | None) -> int:
 _count_kept_untraced = torch.compiler.disable(
     _count_kept,
     reason="the number of kept units is read from the mask's values; pass num_kept=K (e.g. "
-    "hiera.masking.num_kept(#units, mask_ratio)) to trace the sparse path as one graph",
+    "hiera.model.masking.num_kept(#units, mask_ratio)) to trace the sparse path as one graph",
 )
 
 

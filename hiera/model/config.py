@@ -2,7 +2,7 @@
 
 Hiera (Ryali et al., ICML 2023, §3 and Table 1) was found by starting from MViTv2 and deleting its
 "bells and whistles" one at a time. `ModelConfig` has one field for each deleted feature, so every row of
-Table 1 is the previous row with exactly one field changed (the ladder lives in `hiera/ladder.py`):
+Table 1 is the previous row with exactly one field changed (the ladder lives in `hiera/model/ladder.py`):
 
     field            MViTv2 value          Hiera value        paper row
     pos_embed        "rel"                 "abs"              (a) replace rel pos with absolute
@@ -188,7 +188,7 @@ class ModelConfig:
 
     @property
     def uses_mask_units(self) -> bool:
-        """Whether tokens are kept grouped by mask unit (see `hiera/layout.py`).
+        """Whether tokens are kept grouped by mask unit (see `hiera/model/layout.py`).
 
         Only a model whose overlapping pools must see across mask units (the dense MViTv2 baseline) works on
         the whole grid; every other model pools inside mask units, which is what makes it sparse-capable.

@@ -5,7 +5,7 @@ For a query at grid position p and a key at p', MViTv2 adds to the attention log
 with the unscaled, pooled (and normed) q, one table per axis of length 2*max(q_size, kv_size) - 1, and
 distances rescaled when the q and kv grids differ: d = p*max(k/q, 1) - p'*max(q/k, 1) + (k-1)*max(q/k, 1).
 As in MViTv2 the tables are gathered per (query row, key row) and contracted with q by einsum, so FLOP counts
-match timm/SlowFast. Tokens here are unit-major (`hiera/layout.py`): a coordinate along an axis is the pair
+match timm/SlowFast. Tokens here are unit-major (`hiera/model/layout.py`): a coordinate along an axis is the pair
 (unit index, offset in unit), which the einsum keeps as two axes instead of one.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from hiera.layout import token_coords
+from hiera.model.layout import token_coords
 
 LETTERS_UNIT, LETTERS_OFFSET = "xyz", "ijl"
 

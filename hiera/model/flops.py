@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from hiera.config import ModelConfig
-from hiera.env import at_root, collect_env, find_root
+from hiera.env import REPO, at_root, collect_env, find_root
 from hiera.files import atomic_write_text
-from hiera.model import HierarchicalViT
+from hiera.model.config import ModelConfig
+from hiera.model.network import HierarchicalViT
 
 
 def count_params(cfg: ModelConfig) -> int:
@@ -59,7 +59,7 @@ def count_gmacs(cfg: ModelConfig) -> float:
 # registered variant are kept in a committed record, keyed by a hash of the fields that change them. A test
 # fails when an entry is missing or stale; `hiera-study variants --write-stats` regenerates the file.
 STATS_FILE = ("results", "variants", "model_stats.json")  # under the project root
-STATS_PATH = Path(__file__).resolve().parents[1].joinpath(*STATS_FILE)  # the code's own copy (a cache of counts)
+STATS_PATH = REPO.joinpath(*STATS_FILE)  # the code's own copy (a cache of counts)
 
 
 def stats_path() -> Path:

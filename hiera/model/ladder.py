@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hiera.config import ModelConfig
+from hiera.model.config import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hiera.config import ModelConfig
-from hiera.layers.pool import TokenPool
-from hiera.layers.rel_pos import axis_index, rel_pos_bias, rel_pos_bias_sparse
-from hiera.layers.scope import scope
-from hiera.plan import BlockPlan
+from hiera.model.config import ModelConfig
+from hiera.model.layers.pool import TokenPool
+from hiera.model.layers.rel_pos import axis_index, rel_pos_bias, rel_pos_bias_sparse
+from hiera.model.layers.scope import scope
+from hiera.model.plan import BlockPlan
 
 AXIS_NAMES = {2: ("h", "w"), 3: ("t", "h", "w")}
 

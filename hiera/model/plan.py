@@ -1,7 +1,7 @@
 """Per-block geometry: how a `ModelConfig` turns into the pooling, attention and widths of every block.
 
 This is where the Table-1 switches take effect (paper §3, "Simplifying MViTv2"), and nowhere else decides
-geometry. Tokens are always grouped by mask unit (`hiera/layout.py`): `unit_grid` counts units per axis and
+geometry. Tokens are always grouped by mask unit (`hiera/model/layout.py`): `unit_grid` counts units per axis and
 `unit_in`/`unit_q`/`unit_kv` count tokens per unit per axis before and after pooling. The dense MViTv2
 baseline uses a single "unit" covering the whole grid, so its pools see the whole image, as in MViTv2.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hiera.config import OVERLAP_KERNEL, ModelConfig
+from hiera.model.config import OVERLAP_KERNEL, ModelConfig
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Token pooling inside mask units: MViTv2's conv/max pools and Hiera's kernel = stride max pool (paper §3).
 
-Tokens arrive unit-major (`hiera/layout.py`), so pooling reshapes `[..., N, C]` to `[M, *unit, C]` with one
+Tokens arrive unit-major (`hiera/model/layout.py`), so pooling reshapes `[..., N, C]` to `[M, *unit, C]` with one
 entry per unit and pools each unit on its own. For a kernel equal to the stride this is exactly the dense op;
 for an overlapping kernel each unit is padded on its own, which is the separate-and-pad trick of paper
 Fig. 4d (the dense MViTv2 baseline has a single unit, so it pools the whole grid as MViTv2 does).
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hiera.plan import PoolPlan
+from hiera.model.plan import PoolPlan
 
 
 class TokenPool(nn.Module):

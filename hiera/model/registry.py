@@ -16,9 +16,9 @@ import difflib
 import fnmatch
 from dataclasses import dataclass
 
-from hiera.config import ModelConfig
-from hiera.ladder import LADDER, MVITV2_SIZES, RESOLUTIONS, SIZES, ladder, mvitv2
-from hiera.masking import mae_q_pool
+from hiera.model.config import ModelConfig
+from hiera.model.ladder import LADDER, MVITV2_SIZES, RESOLUTIONS, SIZES, ladder, mvitv2
+from hiera.model.masking import mae_q_pool
 
 
 @dataclass(frozen=True)
