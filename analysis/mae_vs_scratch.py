@@ -11,7 +11,8 @@ same test images; `hiera.analysis.stats`) -> a rendered table.
 import argparse
 
 from hiera.analysis.frames import load_runs
-from hiera.analysis.tables import mae_vs_scratch, render_markdown
+from hiera.analysis.render import render_markdown
+from hiera.analysis.tables import mae_vs_scratch
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--records", nargs="+", help="run records (default results/records)")

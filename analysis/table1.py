@@ -12,7 +12,9 @@ validated frames (`hiera.analysis.frames`, reading through `hiera.records`) -> o
 import argparse
 
 from hiera.analysis.frames import load_all
-from hiera.analysis.tables import render_markdown, split_contexts, table1
+from hiera.analysis.render import render_markdown
+from hiera.analysis.summaries import split_contexts
+from hiera.analysis.tables import table1
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--records", nargs="+", help="run records (default results/records)")

@@ -28,7 +28,8 @@ from hiera.analysis.frames import (
     setting_key,
 )
 from hiera.analysis.plots import ladders_data, plot_all, speedup_data, write_plots
-from hiera.analysis.tables import build_tables, mae_vs_scratch, render_markdown, update_readme, write_tables
+from hiera.analysis.render import render_markdown, update_readme
+from hiera.analysis.tables import build_tables, mae_vs_scratch, write_tables
 from hiera.cli.analysis import register
 
 FIX = Path(__file__).parent / "fixtures" / "analysis"

@@ -17,7 +17,8 @@ import torch
 
 from hiera.analysis.frames import BREAKDOWN_FAMILIES, Records, load_all, load_breakdown
 from hiera.analysis.plots import FAMILY_COLORS, plot_breakdown
-from hiera.analysis.tables import breakdown_tables, render_markdown, write_tables
+from hiera.analysis.render import render_markdown
+from hiera.analysis.tables import breakdown_tables, write_tables
 from hiera.bench import BenchConfig
 from hiera.breakdown import attribute, breakdown_variant, run_breakdown
 from hiera.cli import main

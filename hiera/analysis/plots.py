@@ -19,6 +19,9 @@ dashed. Every figure has a caption (a
 Output is deterministic where matplotlib allows: no pyplot state, fixed dpi, no software/date metadata. Every file
 (figures, captions, index.md) is written atomically, so an interrupted run leaves the previous version.
 A figure whose records are absent is skipped with a message.
+
+Length (~1070 lines): one function pair (`*_data`, `plot_*`) per figure, eight figures, sharing the palette, the
+`save` (atomic, with a caption file) and the index; a figure's data function is the part tests check.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from hiera.analysis.frames import (
     load_reconstruction,
     model_counts,
 )
-from hiera.analysis.tables import (
+from hiera.analysis.summaries import (
     CONDITION,
     DATASET_LABELS,
     LABEL_ORDER,

@@ -67,7 +67,8 @@ def _load(args: argparse.Namespace) -> Records:
 
 def cmd_tables(args: argparse.Namespace) -> int:
     """`hiera-study tables`: every table into --out, and optionally into a README between the table markers."""
-    from hiera.analysis.tables import TABLES_DIR, update_readme, write_tables  # pandas, matplotlib: these two only
+    from hiera.analysis.render import update_readme  # pandas, matplotlib: loaded for these two commands only
+    from hiera.analysis.tables import TABLES_DIR, write_tables
 
     recs = _load(args)
     out = Path(args.out) if args.out is not None else at_root(*TABLES_DIR)
