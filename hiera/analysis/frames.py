@@ -44,8 +44,7 @@ import numpy as np
 import pandas as pd
 
 from hiera.env import at_root, find_root
-from hiera.model.flops import config_hash, load_stats
-from hiera.model.registry import get_variant
+from hiera.model.flops import load_stats
 from hiera.records import check
 from hiera.records.check import display_path, json_lines, json_object, jsonl_files, warn
 from hiera.records.run import PHASES, RUN_RECORD, RunRecord, run_record_path
@@ -472,13 +471,13 @@ def load_paper(directory: Path | str | None = None) -> dict[str, pd.DataFrame]:
 
 
 def model_counts(names: Iterable[str]) -> dict[str, tuple[float, float] | None]:
-    """(params in M, GMACs) of registered variants from `results/variants/model_stats.json`; None when the record
-    has no fresh entry. Never counts with fvcore here: tables stay pure functions of the files on disk."""
-
-    cache = load_stats()
+    """(params in M, GMACs) of registered variants from `results/variants/model_stats.json`, by name; None when the
+    file has no entry. Never counts with fvcore and never asks the registry: tables stay pure functions of the files
+    on disk (`tests/test_table2.py` keeps the file fresh against the registry)."""
+    by_name = {entry["name"]: entry for entry in load_stats().values()}
     out: dict[str, tuple[float, float] | None] = {}
     for name in names:
-        entry = cache.get(config_hash(get_variant(name).config))
+        entry = by_name.get(name)
         out[name] = (entry["params"] / 1e6, entry["gmacs"]) if entry else None
     return out
 
