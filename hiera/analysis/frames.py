@@ -48,7 +48,7 @@ from hiera.model.flops import load_stats
 from hiera.records import check
 from hiera.records.check import display_path, json_lines, json_object, jsonl_files, warn
 from hiera.records.run import PHASES, RUN_RECORD, RunRecord, run_record_path
-from hiera.records.speed import BREAKDOWN_FAMILIES, SpeedRecord, breakdown_row
+from hiera.records.speed import BREAKDOWN_FAMILIES, CONDITIONS, SpeedRecord, breakdown_row
 
 # Default locations, under the project root (`hiera.env.project_root`: the clone the command runs in).
 RECORDS_DIR = ("results", "records")
@@ -135,15 +135,7 @@ BREAKDOWN_COLUMNS = (
     "range_self_ms",
     "profiled_steps",
     "time_source",
-    "device",
-    "driver",
-    "torch",
-    "cuda",
-    "cudnn",
-    "cpu_threads",
-    "git_sha",
-    "git_dirty",
-    "date",
+    *CONDITIONS,  # the hardware and software, as every record type carries them
     "source",
 )
 PAPER_FILES = {

@@ -81,7 +81,6 @@ from hiera.launch.task import RunTask
 from hiera.model.config import check_keys, coerce
 from hiera.model.registry import get_variant
 from hiera.records.run import (
-    PROXY_DATASETS,
     RUN_RECORD,
     RUN_RECORD_V1,
     RunRecord,
@@ -90,7 +89,7 @@ from hiera.records.run import (
     run_records_text,
 )
 from hiera.train.config import PHASES
-from hiera.train.pipeline import spec_diff
+from hiera.train.pipeline import spec_diff, spec_record
 
 CLUSTERS = ("slurm", "local", "debug")
 FAILED_STATES = ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE")
@@ -749,23 +748,9 @@ def collect(
             # POSIX and relative to the records folder's parent: the same string resolves on any clone
             fresh[spec.run] = {**written, "archive": relative.as_posix()}
             continue
-        fresh[spec.run] = RunRecord(
-            grid=name,
-            run=spec.run,
-            status=s.state,
-            variant=spec.variant,
-            step=spec.step,
-            size=spec.size,
-            modality=get_variant(spec.variant).modality,
-            dataset=spec.train.dataset,
-            proxy=spec.train.dataset in PROXY_DATASETS,
-            seed=spec.seed,
-            table=spec.table,
-            ablation=spec.ablation,
-            setting=spec.setting,
-            run_dir=str(s.run_dir),
-            error=s.detail if s.state in ("failed", "unknown", "stale") else None,
-        ).to_json()
+        error = s.detail if s.state in ("failed", "unknown", "stale") else None
+        modality = get_variant(spec.variant).modality
+        fresh[spec.run] = spec_record(spec, s.state, modality, s.run_dir, error=error).to_json()
     path = out / f"{name}.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     # One collect of a grid at a time: the merge reads the file, then replaces it.

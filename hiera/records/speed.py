@@ -196,7 +196,7 @@ def breakdown_row(obj: dict[str, Any], where: str) -> dict[str, Any] | None:
         row[name] = field(obj, name, where, "number", optional=name != "wall_step_ms", low=0)
     row["range_self_ms"] = field(obj, "range_self_ms", where, "number", optional=True, low=0)
     row["cpu_threads"] = field(obj, "cpu_threads", where, "int", optional=True)
-    for name in ("driver", "cuda", "cudnn", "git_sha"):
+    for name in ("driver", "cuda", "cudnn", "git_sha", "python", "timm"):
         row[name] = text_or_none(obj, name)
     row["git_dirty"] = field(obj, "git_dirty", where, "bool", optional=True)
     row["input_size"] = "x".join(map(str, sizes(obj, "input_size", where) or ()))

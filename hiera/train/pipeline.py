@@ -71,6 +71,27 @@ class RunSpec:
         return cls(**data)
 
 
+def spec_record(spec: RunSpec, status: str, modality: str, run_dir: Path, **fields: Any) -> RunRecord:
+    """The record of `spec`'s run in `run_dir` with `status`: the spec's fields, and `fields` (numbers, error)."""
+    return RunRecord(
+        grid=spec.grid,
+        run=spec.run,
+        status=status,
+        variant=spec.variant,
+        step=spec.step,
+        size=spec.size,
+        modality=modality,
+        dataset=spec.train.dataset,
+        proxy=spec.train.dataset in PROXY_DATASETS,
+        seed=spec.seed,
+        table=spec.table,
+        ablation=spec.ablation,
+        setting=spec.setting,
+        run_dir=str(run_dir),
+        **fields,
+    )
+
+
 def spec_diff(run_dir: Path, spec: RunSpec) -> list[str]:
     """The dotted keys that differ between `<run_dir>/spec.json` and `spec` (sorted; empty if equal or absent).
 
@@ -141,21 +162,11 @@ def _run_phases(spec: RunSpec, run_dir: Path, progress: bool, main: bool, lock_w
     # run directory stays whole); absent for a phase finished by a version that did not write them.
     files = {name: phase_dir / f"{name}.npy" for name in ("predictions", "labels")}
     saved = {name: str(path.relative_to(run_dir)) for name, path in files.items() if path.is_file()}
-    record = RunRecord(
-        grid=spec.grid,
-        run=spec.run,
-        status="done",
-        variant=spec.variant,
-        step=spec.step,
-        size=spec.size,
-        modality=mc.modality,
-        dataset=spec.train.dataset,
-        proxy=spec.train.dataset in PROXY_DATASETS,
-        seed=spec.seed,
-        table=spec.table,
-        ablation=spec.ablation,
-        setting=spec.setting,
-        run_dir=str(run_dir),
+    record = spec_record(
+        spec,
+        "done",
+        mc.modality,
+        run_dir,
         top1=fin.top1,
         top5=fin.top5,
         best_top1=fin.best_top1,
