@@ -205,13 +205,13 @@ def test_bench_records_fullgraph_breaks_recompiles_and_compile_time(tmp_path, mo
 
 
 def test_bench_falls_back_to_graph_breaks_and_records_them(tmp_path, monkeypatch):
-    real = hiera.model.HierarchicalViT.forward_head
+    real = hiera.model.network.HierarchicalViT.forward_head
 
     def forward_head(self, x, pre_logits=False):
         torch._dynamo.graph_break()
         return real(self, x, pre_logits)
 
-    monkeypatch.setattr(hiera.model.HierarchicalViT, "forward_head", forward_head)
+    monkeypatch.setattr(hiera.model.network.HierarchicalViT, "forward_head", forward_head)
     cfg = BenchConfig(
         compile=True,
         compile_backend="aot_eager",

@@ -77,7 +77,6 @@ from typing import Any, cast
 from hiera.env import _git, at_root, project_root
 from hiera.files import TEMP, Lock, LockHeld, atomic_write, atomic_write_text, read_jsonl
 from hiera.launch.grid import GridContext, GridRun, Resources, grid_runs
-from hiera.launch.task import RunTask
 from hiera.model.config import check_keys, coerce
 from hiera.model.registry import get_variant
 from hiera.records.run import (
@@ -504,6 +503,10 @@ def submit(
     `failed_only` (or `resubmit`, a set of states) narrows that; `force` adds the `unknown` runs, `resubmit_stale`
     the `stale` ones (their directories are moved aside first). Holds the grid's submit lock throughout.
     """
+
+    # submitit only here, where jobs are made: status and collect (and the CLI that imports this module) also run
+    # where it is not installed, e.g. the GPU machine of `hiera.gpu_pass`
+    from hiera.launch.task import RunTask
 
     if cluster not in CLUSTERS:
         raise ValueError(f"--cluster {cluster!r} is not one of {', '.join(CLUSTERS)}")
