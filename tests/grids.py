@@ -6,9 +6,23 @@ One template for `test_launch_safety.py`, `test_archive.py` and `test_slurm_laun
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from hiera.env import REPO
+
+
+def _smoke_grid():
+    spec = importlib.util.spec_from_file_location("smoke_grid", REPO / "ablations" / "smoke.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The tests' tiny model (ModelConfig overrides) is the smoke grid's, defined once in ablations/smoke.py.
+TINY = _smoke_grid().TINY
 
 TEMPLATE = '''"""Test grid. Command: hiera-study submit {path} {command}"""
 import importlib.util

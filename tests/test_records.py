@@ -3,35 +3,22 @@ error names file, line and field. The expected JSON is written out here by hand,
 
 import json
 
+import grids
 import pytest
 
 from hiera.records import PhaseResult, RunRecord, SpeedRecord, read_phase_result, read_run_record, write_run_record
 from hiera.records.check import json_lines
 
-V1_DONE = {
-    "schema": "hiera-study/run/1",
-    "grid": "g",
-    "run": "image/f/seed0",
-    "status": "done",
-    "variant": "hiera_tiny_224.f_mask_unit_attn",
-    "step": "f",
-    "size": "proxy",
-    "modality": "image",
-    "dataset": "fashion-mnist",
-    "proxy": True,
-    "seed": 0,
-    "table": "table1",
-    "run_dir": "runs/g/image/f/seed0",
-    "metrics": {"top1": 82.5, "top5": 99.0, "mae_loss": 0.6},
-    "input_size": [48, 48],
-    "params_m": 0.5,
-    "gmacs": 0.02,
-    "epochs": {"pretrain": 2, "finetune": 2},
-    "precision": "fp32",
-    "batch_size": 64,
-    "wall_s": 900.0,
-    "env": {"date": "2026-11-30T00:00:00+00:00", "device": "x86_64", "cpu_threads": 1},
-}
+# A finished run's record of schema 1 (the shared hand-written template of tests/grids.py, with this test's numbers)
+V1_DONE = grids.done_record(
+    "image/f/seed0",
+    table="table1",
+    run_dir="runs/g/image/f/seed0",
+    metrics={"top1": 82.5, "top5": 99.0, "mae_loss": 0.6},
+    input_size=[48, 48],
+    epochs={"pretrain": 2, "finetune": 2},
+    batch_size=64,
+)
 
 
 def test_a_schema_1_record_reads_and_is_written_back_as_schema_2():

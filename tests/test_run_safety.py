@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from grids import TINY
 
 from hiera.cli import main
 from hiera.files import LockHeld
@@ -27,19 +28,6 @@ from hiera.train.config import TrainConfig
 from hiera.train.loop import train
 from hiera.train.phase_dir import PhaseDir
 from hiera.train.pipeline import RunSpec, run_pipeline, spec_diff
-
-TINY = dict(
-    input_size=(32, 32),
-    mask_unit_size=(4, 4),
-    q_pool=2,
-    embed_dim=16,
-    num_heads=1,
-    stages=(1, 1, 1, 1),
-    patch_stride=(2, 2),
-    patch_kernel=(3, 3),
-    patch_padding=(1, 1),
-    kv_stride=(2, 2),
-)
 
 
 def tiny_cfg(**changes) -> TrainConfig:

@@ -12,24 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from grids import TINY
 
 from hiera.cli import main
 from hiera.env import REPO
 from hiera.train.config import TrainConfig
 from hiera.train.loop import NonFiniteLoss, train
-
-TINY = dict(
-    input_size=(32, 32),
-    mask_unit_size=(4, 4),
-    q_pool=2,
-    embed_dim=16,
-    num_heads=1,
-    stages=(1, 1, 1, 1),
-    patch_stride=(2, 2),
-    patch_kernel=(3, 3),
-    patch_padding=(1, 1),
-    kv_stride=(2, 2),
-)
 
 
 def overrides(**extra) -> list[str]:

@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from hiera.demo import run_demo
 from hiera.train.config import TrainConfig, parse_train_overrides
 from hiera.train.loop import train
@@ -15,7 +13,6 @@ from hiera.train.loop import train
 
 def cmd_demo(args: argparse.Namespace) -> int:
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     summary = run_demo(
         args.out,
         video=args.video,
