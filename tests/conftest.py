@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from slurm_check import BUSY
 
 # The official package the parity tests compare against, installed once into this folder (git-ignored) and reused.
 OFFICIAL = "hiera-transformer==0.1.4"
@@ -18,6 +19,13 @@ OFFICIAL_CACHE = (
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _slurm_node_free(request):
+    """A SLURM test fails at once, with the one line saying why, when jobs queued before the suite hold the node."""
+    if BUSY is not None and request.node.get_closest_marker("slurm") is not None:
+        pytest.fail(BUSY, pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -20,3 +20,24 @@ def slurm_unavailable() -> str | None:
 
 
 REASON = slurm_unavailable()
+
+
+def queue_busy() -> str | None:
+    """Why the node is not free for the tests, or None: jobs already queued (not held) when the tests start.
+
+    Asked once, at import, before any test submits. Those jobs would take the node, and every SLURM test would then
+    wait out its timeout behind them (stop 19: a developer's grid, 9 timeouts, 75 minutes); one early line is
+    better. Held jobs (`scontrol hold`, `requeuehold`) never start, so they do not count."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i %T %r"], capture_output=True, text=True, timeout=60)
+    jobs = [line.split() for line in out.stdout.splitlines() if line.strip()]
+    live = [j for j in jobs if not (len(j) > 2 and j[2].startswith("JobHeld"))]
+    if not live:
+        return None
+    shown = ", ".join(f"{j[0]} {j[1].lower()}" for j in live[:3]) + (" ..." if len(live) > 3 else "")
+    return (
+        f"the local SLURM already has {len(live)} job(s) queued that would take its node ({shown}); hold them "
+        "(scontrol hold <id>; a running one: scontrol requeuehold <id>) or let them end, then run the tests again"
+    )
+
+
+BUSY = queue_busy() if REASON is None else None
