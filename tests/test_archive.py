@@ -10,6 +10,7 @@ directories are gone. Records without `archive` (collected before archives) stil
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -170,18 +171,23 @@ def test_reconstructions_of_the_lowest_seed_only_and_the_archive_is_never_delete
     for run in ("hiera_tiny_224.e_no_attn_residual", "hiera_tiny_224"):
         assert set(tree(archive / run / "seed0")) == EXPECTED | {"mae/reconstruction.npz"}
         assert set(tree(archive / run / "seed1")) == EXPECTED  # ~100s of KB each: seed 0 only
-    # A run directory lost: its done line is kept by the merge, with its archive field; nothing is deleted, not
-    # even by --prune (which replaces the line by `missing`).
+    # A run directory lost: the run is still done, read from its archive (record and spec there), with the same
+    # line; nothing is deleted, not even by --prune.
+    line_before = (rec / "h.jsonl").read_text().splitlines()[3]
     shutil.rmtree(root / "h" / "hiera_tiny_224" / "seed1")
-    assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec)]) == 0
-    lines = {x["run"]: x for x in map(json.loads, (rec / "h.jsonl").read_text().splitlines())}
-    assert lines["hiera_tiny_224/seed1"]["status"] == "done"
-    assert lines["hiera_tiny_224/seed1"]["archive"] == "archive/h/hiera_tiny_224/seed1"
+    for prune in ([], ["--prune"]):
+        assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec), *prune]) == 0
+        lines = {x["run"]: x for x in map(json.loads, (rec / "h.jsonl").read_text().splitlines())}
+        assert lines["hiera_tiny_224/seed1"]["status"] == "done"
+        assert lines["hiera_tiny_224/seed1"]["archive"] == "archive/h/hiera_tiny_224/seed1"
+        assert (rec / "h.jsonl").read_text().splitlines()[3] == line_before
+        assert set(tree(archive / "hiera_tiny_224" / "seed1")) == EXPECTED
+    # Its archive gone too (removed by hand, in git): then --prune replaces the line by `missing`.
+    shutil.rmtree(archive / "hiera_tiny_224" / "seed1")
     assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec), "--prune"]) == 0
     lines = {x["run"]: x for x in map(json.loads, (rec / "h.jsonl").read_text().splitlines())}
     assert lines["hiera_tiny_224/seed1"]["status"] == "missing"
     assert "archive" not in lines["hiera_tiny_224/seed1"]
-    assert set(tree(archive / "hiera_tiny_224" / "seed1")) == EXPECTED
     # a changed file is replaced (atomically), an unchanged one keeps its inode and mtime
     before = stamps(archive)
     (root / "h" / "hiera_tiny_224" / "seed0" / "finetune" / "metrics.jsonl").write_bytes(b"changed")
@@ -191,3 +197,36 @@ def test_reconstructions_of_the_lowest_seed_only_and_the_archive_is_never_delete
     assert changed == {"hiera_tiny_224/seed0/finetune/metrics.jsonl"}
     assert (archive / "hiera_tiny_224" / "seed0" / "finetune" / "metrics.jsonl").read_bytes() == b"changed"
     assert not any(p.name.endswith(".tmp") for p in archive.rglob("*"))
+
+
+def test_a_fresh_clone_runs_nothing_its_archive_holds(collected, tmp_path, monkeypatch, capsys):
+    """Run directories are machine-local; the committed archive is not. On a new machine (an empty results root,
+    the project's records and archive as committed) submit finds the archived runs done and submits nothing,
+    status says so, and collect leaves the records as they were."""
+    grid, _, rec = collected
+    clone = tmp_path / "clone"
+    (clone / "ablations").mkdir(parents=True)
+    shutil.copytree(rec.parent, clone / "results")
+    monkeypatch.setenv("HIERA_ROOT", str(clone))
+    fresh = tmp_path / "fresh-root"
+    capsys.readouterr()
+    assert main(["submit", str(grid), "--cluster", "debug", "--root", str(fresh), "--allow-dirty"]) == 0
+    out = capsys.readouterr().out
+    assert "submitted 0 run(s)" in out
+    assert "2 done" in out
+    assert not any((fresh / "arch").glob("*/seed0"))  # no run directory made: nothing ran
+    assert main(["status", str(grid), "--root", str(fresh)]) == 0
+    out = capsys.readouterr().out
+    assert all(re.search(rf"^{re.escape(run)} +done +archived$", out, re.M) for run in RUNS), out
+    before = (clone / "results" / "records" / "arch.jsonl").read_bytes()
+    assert main(["collect", str(grid), "--root", str(fresh)]) == 0
+    assert (clone / "results" / "records" / "arch.jsonl").read_bytes() == before
+
+    # The archived spec no longer the grid's (the grid file changed since): that copy is not the run, which
+    # would be submitted afresh.
+    for run in RUNS:
+        spec = clone / "results" / "archive" / "arch" / run / "spec.json"
+        spec.write_text(spec.read_text().replace('"seed": 0', '"seed": 7'))
+    capsys.readouterr()
+    assert main(["submit", str(grid), "--cluster", "debug", "--root", str(fresh), "--allow-dirty", "--dry-run"]) == 0
+    assert "2 to submit of 2 runs" in capsys.readouterr().out

@@ -8,6 +8,7 @@ from pathlib import Path
 from hiera.launch.grid import grid_runs
 from hiera.launch.submit import (
     ClusterProfile,
+    archive_dir,
     collect,
     format_status,
     grid_context,
@@ -50,7 +51,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     profile = _profile(args)
     name, runs = grid_runs(args.grid, grid_context(args.seeds, profile))  # the context submit uses: same specs
-    found = run_states(select(runs, args.only, name), resolve_root(None, profile) / name)
+    found = run_states(select(runs, args.only, name), resolve_root(None, profile) / name, archive_dir(name))
     print(format_status(name, found))
     # Only what was asked for: failed runs (and, with --force, unknown ones), stale runs; submit looks again under
     # the grid's lock, so a run that changed meanwhile is not submitted twice.

@@ -9,7 +9,9 @@
 
 Run states:
     done      its record is there (`record.json`, or `result.json` of schema 1; `hiera.records`), and the run
-              directory's `spec.json` is the grid's current entry
+              directory's `spec.json` is the grid's current entry; or, never submitted under this root, its
+              collected copy in the archive (`results/archive/<grid>/<run id>`, committed) has both ("archived"):
+              a run finished on another machine or cluster, or before a fresh clone, is not run again
     running   in the queue and started (squeue), or on `local` its process is alive
     pending   in the queue, not started
     failed    ended without a result (the error tail, the log path); submitted again by `submit` and
@@ -311,14 +313,20 @@ def _keys(diff: list[str], limit: int = 5) -> str:
     return ", ".join(diff[:limit]) + (f" and {len(diff) - limit} more" if len(diff) > limit else "")
 
 
-def _from_run_dir(run: GridRun, run_dir: Path) -> RunState:
-    """What the run directory alone tells; state "queue" when only squeue/sacct can tell (a SLURM job)."""
+def _from_run_dir(run: GridRun, run_dir: Path, archived: Path | None = None) -> RunState:
+    """What the run directory alone tells; state "queue" when only squeue/sacct can tell (a SLURM job).
+
+    A run never submitted under this root whose collected copy is in `archived` (`<archive>/<grid>/<run id>`, with
+    its record and the grid's current spec) is done there: the committed archive travels with the clone, so a run
+    finished on another machine or cluster is not run again (collect reads it from the archive)."""
 
     diff = spec_diff(run_dir, run.spec) if run_dir.is_dir() else []
     if run_record_path(run_dir) is not None:
         return RunState(run, run_dir, "done", diff=diff)
     job_file = run_dir / "job.json"
     if not job_file.is_file():
+        if archived is not None and run_record_path(archived) is not None and not spec_diff(archived, run.spec):
+            return RunState(run, archived, "done", "archived")
         return RunState(run, run_dir, "missing", "never submitted", diff=diff)
     job = _read_json(job_file)
     log, job_id, cluster = job.get("stderr"), str(job.get("job_id")), job.get("cluster")
@@ -334,18 +342,27 @@ def _from_run_dir(run: GridRun, run_dir: Path) -> RunState:
     )
 
 
-def run_states(runs: list[GridRun], grid_dir: Path) -> list[RunState]:
-    """The state of every run (directories `<grid_dir>/<run id>`), asking squeue once and sacct once in all."""
-    return _states([(r, grid_dir / r.spec.run) for r in runs])
+def archive_dir(grid: str, records_dir: str | Path | None = None) -> Path:
+    """Where `collect` archives grid `grid`'s finished runs: `<records_dir>/../archive/<grid>` (by default the
+    project's `results/archive/<grid>`, committed with the records)."""
+    records = Path(records_dir) if records_dir else at_root("results", "records")
+    return records.parent / "archive" / grid
+
+
+def run_states(runs: list[GridRun], grid_dir: Path, archive: Path | None = None) -> list[RunState]:
+    """The state of every run (directories `<grid_dir>/<run id>`), asking squeue once and sacct once in all.
+
+    `archive`: the grid's archive folder (`archive_dir`); a run found only there is done (`_from_run_dir`)."""
+    return _states([(r, grid_dir / r.spec.run, archive / r.spec.run if archive else None) for r in runs])
 
 
 def run_state(run: GridRun, run_dir: Path) -> RunState:
     """The state of one run in `run_dir` (for many runs use `run_states`: it asks the queue once for all)."""
-    return _states([(run, run_dir)])[0]
+    return _states([(run, run_dir, None)])[0]
 
 
-def _states(pairs: list[tuple[GridRun, Path]]) -> list[RunState]:
-    found = [_from_run_dir(run, run_dir) for run, run_dir in pairs]
+def _states(triples: list[tuple[GridRun, Path, Path | None]]) -> list[RunState]:
+    found = [_from_run_dir(run, run_dir, archived) for run, run_dir, archived in triples]
     # (state, SLURM job id): `_from_run_dir` makes a "queue" state only with the job id it read
     queued = [(s, cast(str, s.job_id)) for s in found if s.state == "queue"]
     if queued:
@@ -414,7 +431,7 @@ def states(grid_path: str | Path, ctx: GridContext, root: Path, only: str | None
     if ctx.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {ctx.seeds}")
     name, runs = grid_runs(grid_path, ctx)
-    return name, run_states(select(runs, only, name), root / name)
+    return name, run_states(select(runs, only, name), root / name, archive_dir(name))
 
 
 # ---- submit -----------------------------------------------------------------------------------------------------
@@ -519,7 +536,7 @@ def submit(
     kinds |= {"stale"} if resubmit_stale else set()
     grid_dir = root / name
     if dry_run:
-        found = run_states(runs, grid_dir)
+        found = run_states(runs, grid_dir, archive_dir(name))
         echo(format_plan(name, found, _todo(found, kinds), root, cluster))
         return found
     if cluster == "slurm":
@@ -530,7 +547,7 @@ def submit(
     # From the state check to the last job.json: a second submit of this grid (another shell, a cron job, a
     # double click) waits here, then finds these runs queued instead of submitting them again.
     with Lock(grid_dir / ".submit.lock", f"grid {name} under {root} (another hiera-study submit)", wait_s):
-        found = run_states(runs, grid_dir)
+        found = run_states(runs, grid_dir, archive_dir(name))
         todo = _todo(found, kinds)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         moved, busy = {}, []
@@ -730,7 +747,7 @@ def collect(
     out = Path(out_dir) if out_dir else at_root("results", "records")
     name, runs = grid_runs(grid_path, grid_context(seeds, profile))
     chosen = select(runs, only, name)
-    found = run_states(chosen, root / name)
+    found = run_states(chosen, root / name, archive_dir(name, out))
     if not any(s.run_dir.is_dir() for s in found):
         raise ValueError(
             f"results root {root} holds none of the {len(found)} run directories of grid {name} "
