@@ -52,7 +52,7 @@ from hiera.env import at_root
 from hiera.files import append_jsonl
 from hiera.model.layers.scope import PREFIX, scopes_on
 from hiera.model.registry import get_variant
-from hiera.records.speed import BREAKDOWN_FAMILIES, BREAKDOWN_SCHEMA, CONDITIONS, TIME_SOURCES
+from hiera.records.speed import BREAKDOWN_FAMILIES, CONDITIONS, TIME_SOURCES, BreakdownRecord
 
 BREAKDOWN_DIR = ("results", "breakdown")  # under the project root
 PROFILED_STEPS = 3
@@ -168,7 +168,7 @@ def breakdown_variant(
     overrides: dict[str, Any] | None = None,
     env: dict[str, Any] | None = None,
     steps: int = PROFILED_STEPS,
-) -> dict[str, Any]:
+) -> BreakdownRecord:
     """The breakdown record of one variant at `cfg.batch_sizes[0]` (schema `hiera-study/breakdown/1`).
 
     Times are milliseconds per step, averaged over the `steps` profiled steps; `families` sum to `total_ms`.
@@ -191,39 +191,34 @@ def breakdown_variant(
     device = cfg.device.startswith("cuda")
     families_us, host_us, ranges_us = attribute(events, device)
     families = {k: round(v / 1e3 / steps, 4) for k, v in families_us.items()}
-    total = round(sum(families.values()), 4)
-    record = {
-        "schema": BREAKDOWN_SCHEMA,
-        "variant": variant.name,
-        "step": variant.step,
-        "size": variant.size,
-        "modality": variant.modality,
-        "impl": "hiera-study",
-        "separate_and_pad": sep_pad,
-        "mode": cfg.mode,
-        "precision": cfg.precision,
-        "attn": cfg.attn,
-        "compile": False,
-        "batch_size": batch,
-        "input_size": list(mcfg.input_size),
-        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
-        "families": families,
-        "total_ms": total,
-        "fractions": {k: round(v / total, 4) if total else 0.0 for k, v in families.items()},
-        "wall_step_ms": round(wall, 4),
-        "profiled_step_ms": round(profiled, 4),
-        "range_self_ms": round(ranges_us / 1e3 / steps, 4),
-        "profiled_steps": steps,
-        "time_source": TIME_SOURCES["cuda" if device else "cpu"],
-        "warmup": cfg.warmup,
-        "iters": cfg.iters,
-        "trials": cfg.trials,
-        "gmacs": gmacs,
-        **{k: env.get(k) for k in CONDITIONS},
-    }
-    if device:  # the host side of a GPU step: where launch overhead goes (small models are launch-bound)
-        record["host_families"] = {k: round(v / 1e3 / steps, 4) for k, v in host_us.items()}
-    return record
+    conditions: dict[str, Any] = {k: env.get(k) for k in CONDITIONS}
+    return BreakdownRecord(
+        variant=variant.name,
+        step=variant.step,
+        size=variant.size,
+        modality=variant.modality,
+        separate_and_pad=sep_pad,
+        mode=cfg.mode,
+        precision=cfg.precision,
+        attn=cfg.attn,
+        batch_size=batch,
+        input_size=tuple(mcfg.input_size),
+        overrides={k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        families=families,
+        total_ms=round(sum(families.values()), 4),
+        wall_step_ms=round(wall, 4),
+        profiled_step_ms=round(profiled, 4),
+        range_self_ms=round(ranges_us / 1e3 / steps, 4),
+        profiled_steps=steps,
+        time_source=TIME_SOURCES["cuda" if device else "cpu"],
+        warmup=cfg.warmup,
+        iters=cfg.iters,
+        trials=cfg.trials,
+        gmacs=gmacs,
+        # the host side of a GPU step: where launch overhead goes (small models are launch-bound)
+        host_families={k: round(v / 1e3 / steps, 4) for k, v in host_us.items()} if device else None,
+        **conditions,
+    )
 
 
 # ---- many variants -------------------------------------------------------------------------------------------------
@@ -233,18 +228,17 @@ def breakdown_path(out_dir: Path, cfg: BenchConfig, env: dict[str, Any]) -> Path
     return out_dir / ("breakdown" + name.removeprefix("bench"))
 
 
-def format_breakdown(record: dict[str, Any]) -> str:
+def format_breakdown(record: BreakdownRecord) -> str:
     """A compact table of one record for the terminal: the families with time, their share, the totals."""
-    total = record["total_ms"]
+    total, families = record.total_ms or 0.0, record.families or {}
     lines = [f"  {'family':<12} {'ms/step':>10} {'share':>7}"]
     for family in BREAKDOWN_FAMILIES:
-        ms = record["families"].get(family, 0.0)
+        ms = families.get(family, 0.0)
         if ms > 0:
             lines.append(f"  {family:<12} {ms:10.3f} {100 * ms / total:6.1f}%")  # ms > 0, so total > 0
-    lines.append(f"  {'total':<12} {total:10.3f}  ({record['time_source']}, {record['profiled_steps']} profiled steps)")
-    lines.append(
-        f"  {'wall':<12} {record['wall_step_ms']:10.3f}  (no profiler; {record['profiled_step_ms']:.3f} with it)"
-    )
+    lines.append(f"  {'total':<12} {total:10.3f}  ({record.time_source}, {record.profiled_steps} profiled steps)")
+    wall, profiled = record.wall_step_ms or 0.0, record.profiled_step_ms or 0.0
+    lines.append(f"  {'wall':<12} {wall:10.3f}  (no profiler; {profiled:.3f} with it)")
     return "\n".join(lines)
 
 
@@ -278,30 +272,28 @@ def run_breakdown(
             del err  # its traceback holds the step's tensors
             if cfg.device.startswith("cuda"):
                 torch.cuda.empty_cache()
-        append_jsonl(path, [record])
-        if record.get("status") == "oom":
-            progress(f"  out of memory ({record['oom_stage']}) at batch {record['batch_size']}; recorded, moving on")
+        append_jsonl(path, [record.to_json()])
+        if record.status == "oom":
+            progress(f"  out of memory ({record.oom_stage}) at batch {record.batch_size}; recorded, moving on")
         else:
             progress(format_breakdown(record))
     return path
 
 
-def oom_record(name: str, cfg: BenchConfig, env: dict[str, Any], where: str) -> dict[str, Any]:
+def oom_record(name: str, cfg: BenchConfig, env: dict[str, Any], where: str) -> BreakdownRecord:
     """The record of a variant that ran out of memory at stage `where`: its conditions, no times."""
     variant = get_variant(name)
-    return {
-        "schema": BREAKDOWN_SCHEMA,
-        "status": "oom",
-        "oom_stage": where,
-        "variant": variant.name,
-        "step": variant.step,
-        "size": variant.size,
-        "modality": variant.modality,
-        "impl": "hiera-study",
-        "mode": cfg.mode,
-        "precision": cfg.precision,
-        "attn": cfg.attn,
-        "compile": False,
-        "batch_size": cfg.batch_sizes[0],
-        **{k: env.get(k) for k in CONDITIONS},
-    }
+    conditions: dict[str, Any] = {k: env.get(k) for k in CONDITIONS}
+    return BreakdownRecord(
+        status="oom",
+        oom_stage=where,
+        variant=variant.name,
+        step=variant.step,
+        size=variant.size,
+        modality=variant.modality,
+        mode=cfg.mode,
+        precision=cfg.precision,
+        attn=cfg.attn,
+        batch_size=cfg.batch_sizes[0],
+        **conditions,
+    )

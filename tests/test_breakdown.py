@@ -20,9 +20,10 @@ from hiera.analysis.plots import FAMILY_COLORS, plot_breakdown
 from hiera.analysis.render import render_markdown
 from hiera.analysis.tables import breakdown_tables, write_tables
 from hiera.bench import BenchConfig
-from hiera.breakdown import attribute, breakdown_variant, run_breakdown
+from hiera.breakdown import attribute, breakdown_variant, oom_record, run_breakdown
 from hiera.cli import main
 from hiera.cli.analysis import register
+from hiera.env import REPO
 from hiera.model.ladder import STEP_IDS
 from hiera.model.layers.scope import FAMILIES, scope, scopes_on
 from hiera.model.network import HierarchicalViT
@@ -31,6 +32,7 @@ from hiera.model.registry import get_variant, list_variants
 from hiera.proxy import IMAGE as PROXY
 from hiera.records.speed import BREAKDOWN_FAMILIES as ALL_FAMILIES
 from hiera.records.speed import BREAKDOWN_SCHEMA as SCHEMA
+from hiera.records.speed import BreakdownRecord
 
 OVERRIDES = dict(PROXY, input_size=(64, 64), embed_dim=8, num_classes=10)  # 16 mask units
 FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=1, device="cpu", precision="fp32", attn="sdpa")
@@ -170,7 +172,7 @@ def test_cuda_attribution_on_made_up_events():
 @pytest.mark.parametrize("mode", ["train", "mae"])
 def test_training_modes_have_backward_and_optimizer(mode):
     name = "hiera_tiny_224.a_abs_pos"
-    r = breakdown_variant(name, BenchConfig(mode=mode, **FAST), OVERRIDES, steps=1)
+    r = breakdown_variant(name, BenchConfig(mode=mode, **FAST), OVERRIDES, steps=1).to_json()
     fam = r["families"]
     assert r["mode"] == mode
     assert fam["backward"] > 0
@@ -521,3 +523,41 @@ def test_oom_is_recorded_and_the_next_variant_broken_down(tmp_path, monkeypatch)
     assert any("out of memory (build)" in line for line in lines)
     frame = load_breakdown(tmp_path)
     assert list(frame["variant"]) == ["hiera_tiny_224"]  # nothing to show for the OOM: skipped, not an error
+
+
+def test_typed_record_writes_back_the_committed_lines_unchanged():
+    """`BreakdownRecord.from_json(line).to_json()` is the line: the committed records (written by the dict writer
+    before the record was typed) round-trip key for key and value for value, `fractions` included."""
+    paths = sorted((REPO / "results" / "breakdown").glob("breakdown-*.jsonl"))
+    assert paths
+    for path in paths:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            obj = json.loads(line)
+            assert BreakdownRecord.from_json(obj, f"{path.name}:{n}").to_json() == obj
+
+
+def test_out_of_memory_record_as_written_and_read():
+    """The out-of-memory line: what was asked and the conditions, no times; it reads back and has no frame row."""
+    env = {k: None for k in ("device", "driver", "torch", "cuda", "cudnn", "cpu_threads", "git_sha", "git_dirty")}
+    env.update(device="cuda (H200)", torch="2.11.0", date="2026-12-04T00:00:00+00:00", python="3.12.1", timm="1.0")
+    rec = oom_record("hiera_huge_224", BenchConfig(**FAST), env, "build")
+    expected = {
+        "schema": "hiera-study/breakdown/1",
+        "status": "oom",
+        "oom_stage": "build",
+        "variant": "hiera_huge_224",
+        "step": "f",
+        "size": "H",
+        "modality": "image",
+        "impl": "hiera-study",
+        "mode": "infer",  # BenchConfig's default
+        "precision": "fp32",
+        "attn": "sdpa",
+        "compile": False,
+        "batch_size": 1,
+        **env,
+    }
+    assert rec.to_json() == expected
+    back = BreakdownRecord.from_json(json.loads(json.dumps(expected)), "x:1")
+    assert back.row() is None
+    assert back.to_json() == expected

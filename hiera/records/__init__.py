@@ -23,7 +23,14 @@ from hiera.records.run import (
     write_phase_result,
     write_run_record,
 )
-from hiera.records.speed import BREAKDOWN_SCHEMA, CONDITIONS, SPEED_SCHEMA, SpeedRecord, breakdown_row
+from hiera.records.speed import (
+    BREAKDOWN_SCHEMA,
+    CONDITIONS,
+    SPEED_SCHEMA,
+    BreakdownRecord,
+    SpeedRecord,
+    breakdown_row,
+)
 
 __all__ = [
     "BREAKDOWN_SCHEMA",
@@ -36,6 +43,7 @@ __all__ = [
     "PhaseResult",
     "RunRecord",
     "SpeedRecord",
+    "BreakdownRecord",
     "breakdown_row",
     "read_phase_result",
     "read_run_record",

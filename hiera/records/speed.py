@@ -5,7 +5,8 @@
 
 A `SpeedRecord` is written by `to_json` (schema `hiera-study/speed/1`) and read back by `from_json`, which
 validates it and also reads the lines written before speed records had a schema (the same fields; those added
-since are null). Every field the benchmark measures is a field of the record, so nothing it writes is dropped on
+since are null). A `BreakdownRecord` likewise (schema `hiera-study/breakdown/1`), with `row` for the frames.
+Every field the benchmark measures is a field of the record, so nothing it writes is dropped on
 the way to a table. `CONDITIONS` are the hardware and software fields both record types carry.
 """
 
@@ -163,42 +164,158 @@ def speed_jsonl(records: list[SpeedRecord]) -> list[dict[str, Any]]:
     return [r.to_json() for r in records]
 
 
-def breakdown_row(obj: dict[str, Any], where: str) -> dict[str, Any] | None:
-    """Check one breakdown record (schema `hiera-study/breakdown/1`) and flatten it: one `<family>_ms` per op family
-    (0 where the record has none); None for a valid out-of-memory record (no times to break down)."""
-    schema(obj, where, (BREAKDOWN_SCHEMA,))
-    if field(obj, "status", where, "str", optional=True, choices=SPEED_STATUSES) == "oom":
-        field(obj, "variant", where, "str")
-        field(obj, "oom_stage", where, "str", choices=OOM_STAGES)
-        return None
-    row: dict[str, Any] = {}
-    for name in ("variant", "size", "mode", "precision", "attn", "device", "torch", "date"):
-        row[name] = field(obj, name, where, "str")
-    row["step"] = field(obj, "step", where, "str", optional=True, choices=STEP_IDS)
-    row["modality"] = field(obj, "modality", where, "str", choices=MODALITIES)
-    row["separate_and_pad"] = field(obj, "separate_and_pad", where, "str", optional=True, choices=("on", "off"))
-    row["compile"] = field(obj, "compile", where, "bool")
-    row["batch_size"] = field(obj, "batch_size", where, "int", low=1)
-    row["profiled_steps"] = field(obj, "profiled_steps", where, "int", low=1)
-    row["time_source"] = field(obj, "time_source", where, "str", choices=tuple(TIME_SOURCES.values()))
-    for name in field(obj, "families", where, "dict"):
-        if name not in BREAKDOWN_FAMILIES:
-            raise ValueError(
-                f"{where}: field 'families.{name}' is not an op family; one of {', '.join(BREAKDOWN_FAMILIES)}"
+# Fields an out-of-memory breakdown record has (besides its schema and `CONDITIONS`): what was asked, no times.
+_BREAKDOWN_OOM = ("status", "oom_stage", "variant", "step", "size", "modality", "impl", "mode", "precision", "attn")
+
+
+@dataclass(frozen=True)
+class BreakdownRecord:
+    """One variant's step time split by op family (`hiera-study bench --breakdown`), or, with `status` "oom", the
+    batch at which it ran out of memory (then every time field is None).
+
+    Times are milliseconds per step averaged over `profiled_steps`; `families` sum to `total_ms`. `fractions` is
+    not a field: `to_json` derives it from `families`, so it cannot disagree with them."""
+
+    variant: str
+    step: str | None  # Table-1 ladder row
+    size: str  # the variant's size label
+    modality: str
+    mode: str  # infer | train | mae
+    precision: str
+    attn: str
+    batch_size: int
+    device: str
+    torch: str
+    date: str
+    impl: str = "hiera-study"
+    compile: bool = False  # always eager: compiled graphs have no op-family ranges
+    status: str = "ok"  # ok | oom
+    oom_stage: str | None = None
+    separate_and_pad: str | None = None
+    input_size: tuple[int, ...] | None = None
+    overrides: dict[str, Any] | None = None
+    families: dict[str, float] | None = None
+    total_ms: float | None = None
+    wall_step_ms: float | None = None  # the plain step, no profiler
+    profiled_step_ms: float | None = None
+    range_self_ms: float | None = None
+    profiled_steps: int | None = None
+    time_source: str | None = None
+    warmup: int | None = None
+    iters: int | None = None
+    trials: int | None = None
+    gmacs: float | None = None
+    host_families: dict[str, float] | None = None  # CUDA only: the host side of the step, per family
+    driver: str | None = None
+    cuda: str | None = None
+    cudnn: str | None = None
+    cpu_threads: int | None = None
+    git_sha: str | None = None
+    git_dirty: bool | None = None
+    python: str | None = None
+    timm: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The line `hiera-study bench --breakdown` appends (keys as every writer of schema 1 wrote them)."""
+        values = dataclasses.asdict(self)
+        if self.status == "oom":
+            out = {name: values[name] for name in _BREAKDOWN_OOM}
+            out.update(compile=False, batch_size=self.batch_size)
+        else:
+            out = {k: v for k, v in values.items() if k not in ("status", "oom_stage", "host_families")}
+            out["input_size"] = None if self.input_size is None else list(self.input_size)
+            total, families = self.total_ms or 0.0, self.families or {}
+            out["fractions"] = {k: round(v / total, 4) if total else 0.0 for k, v in families.items()}
+            if self.host_families is not None:
+                out["host_families"] = self.host_families
+        out.update({k: values[k] for k in CONDITIONS})
+        return {"schema": BREAKDOWN_SCHEMA, **out}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], where: str) -> BreakdownRecord:
+        """Validate one line of schema `hiera-study/breakdown/1`; errors name `where` (file:line) and the field."""
+        schema(obj, where, (BREAKDOWN_SCHEMA,))
+        status = field(obj, "status", where, "str", optional=True, choices=SPEED_STATUSES) or "ok"
+        v: dict[str, Any] = {"status": status}
+        v["variant"] = field(obj, "variant", where, "str")
+        text = ("size", "mode", "precision", "attn", "device", "torch", "date")
+        if status == "oom":  # what was asked; an early writer left out all but the variant and the stage
+            v["oom_stage"] = field(obj, "oom_stage", where, "str", choices=OOM_STAGES)
+            for name in text:
+                v[name] = field(obj, name, where, "str", optional=True) or ""
+            v["step"] = field(obj, "step", where, "str", optional=True)
+            v["modality"] = field(obj, "modality", where, "str", optional=True) or ""
+            v["batch_size"] = field(obj, "batch_size", where, "int", optional=True) or 0
+            return cls(**v, **_conditions(obj, where))
+        for name in text:
+            v[name] = field(obj, name, where, "str")
+        v["step"] = field(obj, "step", where, "str", optional=True, choices=STEP_IDS)
+        v["modality"] = field(obj, "modality", where, "str", choices=MODALITIES)
+        v["separate_and_pad"] = field(obj, "separate_and_pad", where, "str", optional=True, choices=("on", "off"))
+        v["impl"] = field(obj, "impl", where, "str", optional=True) or "hiera-study"
+        v["compile"] = field(obj, "compile", where, "bool")
+        v["batch_size"] = field(obj, "batch_size", where, "int", low=1)
+        v["profiled_steps"] = field(obj, "profiled_steps", where, "int", low=1)
+        v["time_source"] = field(obj, "time_source", where, "str", choices=tuple(TIME_SOURCES.values()))
+        v["families"] = _families(obj, "families", where)
+        v["total_ms"] = field(obj, "total_ms", where, "number", low=0)
+        parts = sum(v["families"].values())
+        if not math.isclose(parts, v["total_ms"], rel_tol=1e-6, abs_tol=1e-3):
+            raise ValueError(f"{where}: field 'total_ms' is {v['total_ms']} but the families sum to {parts:.4f}")
+        if "host_families" in obj:
+            v["host_families"] = _families(obj, "host_families", where)
+        v["wall_step_ms"] = field(obj, "wall_step_ms", where, "number", low=0)
+        for name in ("profiled_step_ms", "range_self_ms", "gmacs"):
+            v[name] = field(obj, name, where, "number", optional=True, low=0)
+        for name in ("warmup", "iters", "trials"):
+            v[name] = field(obj, name, where, "int", optional=True)
+        v["input_size"] = sizes(obj, "input_size", where)
+        v["overrides"] = field(obj, "overrides", where, "dict", optional=True)
+        return cls(**v, **_conditions(obj, where))
+
+    def row(self) -> dict[str, Any] | None:
+        """The frame row (`hiera.analysis.frames`): one `<family>_ms` per op family (0 where the record has none),
+        input size as `HxW`, overrides as sorted JSON; None for an out-of-memory record (no times to break down)."""
+        if self.status == "oom":
+            return None
+        row = {
+            name: getattr(self, name)
+            for name in (
+                "variant", "size", "mode", "precision", "attn", "device", "torch", "date", "step", "modality",
+                "separate_and_pad", "compile", "batch_size", "profiled_steps", "time_source",
             )
-    for name in BREAKDOWN_FAMILIES:
-        row[f"{name}_ms"] = field(obj, f"families.{name}", where, "number", optional=True, low=0) or 0.0
-    row["total_ms"] = field(obj, "total_ms", where, "number", low=0)
-    parts = sum(row[f"{name}_ms"] for name in BREAKDOWN_FAMILIES)
-    if not math.isclose(parts, row["total_ms"], rel_tol=1e-6, abs_tol=1e-3):
-        raise ValueError(f"{where}: field 'total_ms' is {row['total_ms']} but the families sum to {parts:.4f}")
-    for name in ("wall_step_ms", "profiled_step_ms"):
-        row[name] = field(obj, name, where, "number", optional=name != "wall_step_ms", low=0)
-    row["range_self_ms"] = field(obj, "range_self_ms", where, "number", optional=True, low=0)
-    row["cpu_threads"] = field(obj, "cpu_threads", where, "int", optional=True)
-    for name in ("driver", "cuda", "cudnn", "git_sha", "python", "timm"):
-        row[name] = text_or_none(obj, name)
-    row["git_dirty"] = field(obj, "git_dirty", where, "bool", optional=True)
-    row["input_size"] = "x".join(map(str, sizes(obj, "input_size", where) or ()))
-    row["overrides"] = json.dumps(field(obj, "overrides", where, "dict", optional=True) or {}, sort_keys=True)
-    return row
+        }  # fmt: skip
+        families = self.families or {}
+        row.update({f"{name}_ms": families.get(name, 0.0) for name in BREAKDOWN_FAMILIES})
+        for name in ("total_ms", "wall_step_ms", "profiled_step_ms", "range_self_ms", "cpu_threads"):
+            row[name] = getattr(self, name)
+        for name in ("driver", "cuda", "cudnn", "git_sha", "python", "timm", "git_dirty"):
+            row[name] = getattr(self, name)
+        row["input_size"] = "x".join(map(str, self.input_size or ()))
+        row["overrides"] = json.dumps(self.overrides or {}, sort_keys=True)
+        return row
+
+
+def _families(obj: dict[str, Any], name: str, where: str) -> dict[str, float]:
+    """`obj[name]`: milliseconds per op family, each a known family and >= 0."""
+    for family in field(obj, name, where, "dict"):
+        if family not in BREAKDOWN_FAMILIES:
+            raise ValueError(
+                f"{where}: field '{name}.{family}' is not an op family; one of {', '.join(BREAKDOWN_FAMILIES)}"
+            )
+    return {f: field(obj, f"{name}.{f}", where, "number", low=0) for f in obj[name]}
+
+
+def _conditions(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """The `CONDITIONS` a breakdown line carries beyond device, torch and date (read with the record's fields)."""
+    out: dict[str, Any] = {
+        name: text_or_none(obj, name) for name in ("driver", "cuda", "cudnn", "git_sha", "python", "timm")
+    }
+    out["cpu_threads"] = field(obj, "cpu_threads", where, "int", optional=True)
+    out["git_dirty"] = field(obj, "git_dirty", where, "bool", optional=True)
+    return out
+
+
+def breakdown_row(obj: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """Check one breakdown line (`BreakdownRecord.from_json`) and flatten it (`BreakdownRecord.row`)."""
+    return BreakdownRecord.from_json(obj, where).row()
