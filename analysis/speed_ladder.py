@@ -11,7 +11,7 @@ check by hand. A CPU measurement is labelled as one (its `device` column), never
 import argparse
 
 from hiera.analysis.frames import load_all
-from hiera.analysis.plots import speedup_data
+from hiera.analysis.speed_figures import speedup_data
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--records", nargs="+", help="run records (default results/records)")

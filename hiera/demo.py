@@ -5,7 +5,7 @@ For every step of the ladder (supervised MViTv2 baseline, the MAE + rel-pos head
 units per image; 10,000 training images, 2,000 test images), it
 1. MAE-pretrains the step on Fashion-MNIST 3 epochs and finetunes it 3 (the baseline row trains 6 epochs from
    scratch instead), with the `proxy_*` recipes the recipe sweep chose, and evaluates on the test split,
-2. profiles its speed with `hiera.bench` (CPU or GPU, the records' conditions say which),
+2. profiles its speed with `hiera.bench.throughput` (CPU or GPU, the records' conditions say which),
 then collects the run records and prints the Table-1 layout with the paper's numbers beside ours. On CPU it trains
 one run per core at once (`--jobs`), each in a single-thread process. `--video` adds the video ladder on moving
 Fashion-MNIST (8 frames); `--train-samples`, `--epochs-scale`, `--width` and `--device cuda` scale the proxy up on a
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hiera.bench import protocol_config, run
+from hiera.bench.throughput import protocol_config, run
 from hiera.env import at_root
 from hiera.files import atomic_write_text
 from hiera.proxy import ladder_specs
@@ -229,7 +229,7 @@ def run_demo(
         # A file of this run's own: the tables show one profile without deleting anything (the user's records
         # under `--out results` included); the manifest names it for the next `--no-bench` run.
         profile = new_profile_path(speed_dir)
-        print("profiling speed (hiera.bench) ...", file=sys.stderr, flush=True)
+        print("profiling speed (hiera.bench.throughput) ...", file=sys.stderr, flush=True)
         bench_specs(specs, speed_dir, device, path=profile)
         atomic_write_text(out / MANIFEST, json.dumps({"speed": str(profile.relative_to(out))}, indent=1) + "\n")
     summary = {

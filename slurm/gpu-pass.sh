@@ -3,10 +3,10 @@
 # with the wheels of slurm/fetch-wheels.sh in .whl/ (and data/fashion-mnist/ for the resume check):
 #   bash slurm/gpu-pass.sh OUT [--budget-s 420] [--parts numerics,paper_ladder,...]
 # Installs the carried wheels into /tmp (the official release into a folder of its own: it also imports as
-# `hiera`), then runs `python -m hiera.gpu_pass OUT` from the source tree. Records land in OUT as they are made.
+# `hiera`), then runs `python -m hiera.bench.gpu_pass OUT` from the source tree. Records land in OUT as they are made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:?usage: bash slurm/gpu-pass.sh OUT [hiera.gpu_pass options]}
+out=${1:?usage: bash slurm/gpu-pass.sh OUT [hiera.bench.gpu_pass options]}
 shift
 python=${PYTHON:-python3}
 site=${TMPDIR:-/tmp}/hiera-gpu-pass-site
@@ -29,4 +29,4 @@ fi
 if [[ -d data/fashion-mnist ]]; then export HIERA_DATA_DIR=$PWD/data; fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}:$site PYTHONUNBUFFERED=1
 "$python" -c 'import torch; print("gpu-pass:", torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))'
-exec "$python" -m hiera.gpu_pass "$out" "${args[@]}" "$@"
+exec "$python" -m hiera.bench.gpu_pass "$out" "${args[@]}" "$@"

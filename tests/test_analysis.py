@@ -27,8 +27,9 @@ from hiera.analysis.frames import (
     load_speed,
     setting_key,
 )
-from hiera.analysis.plots import ladders_data, plot_all, speedup_data, write_plots
+from hiera.analysis.plots import plot_all, write_plots
 from hiera.analysis.render import render_markdown, update_readme
+from hiera.analysis.speed_figures import ladders_data, speedup_data
 from hiera.analysis.tables import build_tables, mae_vs_scratch, write_tables
 from hiera.cli.analysis import register
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import hiera
-from hiera import bench
 from hiera.analysis.frames import Records, load_speed
 from hiera.analysis.tables import speed_tables
-from hiera.bench import BenchConfig, protocol_config, run
+from hiera.bench import throughput as bench
+from hiera.bench.throughput import BenchConfig, protocol_config, run
 from hiera.cli import main
 
 FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=2, device="cpu", precision="fp32")

@@ -2,8 +2,8 @@
 
 The ladder is Hiera-T's shrunk to the proxy scale (`hiera/proxy.py` at 8 channels, 1-1-2-1 blocks, 64x64 inputs,
 4x4-token mask units), so every step runs in a fraction of a second. Times are never asserted, only where they go:
-which families must have time (derived here from the configs and block plans, not from hiera/breakdown.py) and which
-must not.
+which families must have time (derived here from the configs and block plans, not from hiera/bench/breakdown.py) and
+which must not.
 """
 
 import argparse
@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from hiera.analysis.figure_style import FAMILY_COLORS
 from hiera.analysis.frames import BREAKDOWN_FAMILIES, Records, load_all, load_breakdown
-from hiera.analysis.plots import FAMILY_COLORS, plot_breakdown
 from hiera.analysis.render import render_markdown
+from hiera.analysis.speed_figures import plot_breakdown
 from hiera.analysis.tables import breakdown_tables, write_tables
-from hiera.bench import BenchConfig
-from hiera.breakdown import attribute, breakdown_variant, oom_record, run_breakdown
+from hiera.bench.breakdown import attribute, breakdown_variant, oom_record, run_breakdown
+from hiera.bench.throughput import BenchConfig
 from hiera.cli import main
 from hiera.cli.analysis import register
 from hiera.env import REPO
@@ -186,7 +187,7 @@ def test_training_modes_have_backward_and_optimizer(mode):
 
 def test_cut_off_run_keeps_what_it_measured(tmp_path, monkeypatch):
     """Each variant's line is written and flushed when it finishes: a run that dies later keeps it."""
-    import hiera.breakdown as bd
+    import hiera.bench.breakdown as bd
 
     real, calls = bd.breakdown_variant, []
 
@@ -495,7 +496,7 @@ def test_cli_breakdown_rejects_flags_that_do_not_apply(capsys, tmp_path, flag):
 def test_oom_is_recorded_and_the_next_variant_broken_down(tmp_path, monkeypatch):
     """Before: an out-of-memory of one variant aborted the whole breakdown. Now it is a record (`status: "oom"`,
     its stage) that the loader skips, and the next variant is measured; records are appended whole."""
-    import hiera.breakdown as bd
+    import hiera.bench.breakdown as bd
 
     real, calls = bd.build_on, []
 

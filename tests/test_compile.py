@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import hiera
-from hiera.bench import BenchConfig, run
+from hiera.bench.throughput import BenchConfig, run
 from hiera.model.ladder import LADDER
 from hiera.model.mae import MaskedAutoencoder, build_mae
 from hiera.model.masking import num_kept, random_mask

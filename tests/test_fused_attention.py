@@ -2,7 +2,7 @@
 
 Mask-unit attention folds the units into the batch (4-D), so `scaled_dot_product_attention` can dispatch a fused
 kernel; the 5-D layout of the official release and timm falls back to the math path. The expectations here are
-written from PyTorch's documented dispatch rules, not from `hiera/kernels.py`'s tables.
+written from PyTorch's documented dispatch rules, not from `hiera/bench/kernels.py`'s tables.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from oracles import assert_close, scramble
 
 from hiera import build_model
-from hiera.kernels import attention_kernels, backends
+from hiera.bench.kernels import attention_kernels, backends
 from hiera.model.registry import get_variant, list_variants
 
 SMALL = dict(

@@ -168,8 +168,8 @@ def test_wheel_list_matches_the_imports_the_pass_needs(dry_run):
     requirement of a carried wheel, is on the GPU machine or carried; every carried wheel is needed."""
     proc, _, modules = dry_run
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert {"hiera.bench", "hiera.breakdown", "hiera.model.flops"} <= modules
-    modules = modules | {"hiera.gpu_pass"}  # it ran as __main__
+    assert {"hiera.bench.throughput", "hiera.bench.breakdown", "hiera.model.flops"} <= modules
+    modules = modules | {"hiera.bench.gpu_pass"}  # it ran as __main__
     to_dist = metadata.packages_distributions()
     needed = set()
     for module in sorted(m for m in modules if m == "hiera" or m.startswith("hiera.")):
@@ -218,7 +218,7 @@ def test_fetch_wheels_downloads_exactly_the_list(tmp_path):
 
 
 def test_bad_arguments_one_line_exit_2(tmp_path, capsys):
-    from hiera.gpu_pass import main
+    from hiera.bench.gpu_pass import main
 
     for argv, says in (
         (["--parts", "numerics,warp"], "unknown part"),
@@ -234,7 +234,7 @@ def test_bad_arguments_one_line_exit_2(tmp_path, capsys):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: the pass would run for real")
 def test_no_gpu_is_refused_without_dry_run(tmp_path, capsys):
-    from hiera.gpu_pass import main
+    from hiera.bench.gpu_pass import main
 
     assert main([str(tmp_path / "out"), "--parts", "numerics"]) == 2
     assert "no CUDA device" in capsys.readouterr().err

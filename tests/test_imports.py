@@ -99,9 +99,9 @@ def test_the_walker_finds_a_planted_cycle():
 
 
 def test_the_graph_sees_imports_inside_functions():
-    """`hiera/gpu_pass.py` imports `hiera.model.mae` only inside a function body: the edge is in the graph."""
+    """`hiera/bench/gpu_pass.py` imports `hiera.model.mae` only inside a function body: the edge is in the graph."""
     graph = import_graph()
-    assert "hiera.model.mae" in graph["hiera.gpu_pass"]
+    assert "hiera.model.mae" in graph["hiera.bench.gpu_pass"]
     assert "hiera.train.data" in graph["hiera.train.loop"]
     assert "hiera.data.real" in graph["hiera.train.data"]
 
@@ -109,13 +109,13 @@ def test_the_graph_sees_imports_inside_functions():
 # Modules allowed to import project modules inside a function, and why. Everything else imports at the top, so
 # a module's dependencies are read off its first lines.
 NESTED_ALLOWED = {
-    "hiera.gpu_pass": "a script for a bare GPU machine: each step imports what it runs, so one failing import "
+    "hiera.bench.gpu_pass": "a script for a bare GPU machine: each step imports what it runs, so one failing import "
     "fails that step and the others still measure",
     "hiera.demo": "matplotlib and pandas load only when the demo reports, not with the CLI",
     "hiera.cli.analysis": "matplotlib and pandas load only for `tables` and `plots`",
-    "hiera.official_bench": "imports the official package (also named `hiera`) in its own interpreter",
+    "hiera.bench.official": "imports the official package (also named `hiera`) in its own interpreter",
     "hiera.launch.submit": "submitit only where jobs are made: the CLI also runs where it is not installed (the GPU "
-    "machine of hiera.gpu_pass, tests/test_gpu_pass.py)",
+    "machine of hiera.bench.gpu_pass, tests/test_gpu_pass.py)",
 }
 
 
@@ -137,7 +137,7 @@ def nested_imports() -> dict[str, list[int]]:
 def test_project_imports_are_at_module_top_except_where_a_reason_is_given():
     found = {m: lines for m, lines in nested_imports().items() if m not in NESTED_ALLOWED}
     assert not found, f"imports of hiera modules inside functions (move them to the top): {found}"
-    assert set(nested_imports()) >= {"hiera.gpu_pass", "hiera.demo"}  # the walker sees nested imports at all
+    assert set(nested_imports()) >= {"hiera.bench.gpu_pass", "hiera.demo"}  # the walker sees nested imports at all
 
 
 def test_hiera_has_no_import_cycle():

@@ -14,7 +14,7 @@ only flattens into rows:
   figures on any clone (`files_dir` in the run frame is the folder chosen);
 - speed records: `results/speed/*.jsonl`, one measurement per line, written by `hiera-study bench`;
 - breakdown records: `results/breakdown/*.jsonl`, one step-time breakdown per op family and variant per line,
-  written by `hiera-study bench --breakdown` (`hiera/breakdown.py`);
+  written by `hiera-study bench --breakdown` (`hiera/bench/breakdown.py`);
 - parameter/GMAC counts of the registered variants: `results/variants/model_stats.json` (`hiera.model.flops`);
 - the paper's numbers: `results/paper/*.csv`.
 

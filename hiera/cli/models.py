@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from hiera.bench import protocol_config, run
-from hiera.breakdown import DEFAULTS, run_breakdown
+from hiera.bench.breakdown import DEFAULTS, run_breakdown
+from hiera.bench.throughput import protocol_config, run
 from hiera.model.config import parse_overrides
 from hiera.model.flops import load_stats, model_stats, write_stats
 from hiera.model.registry import Variant, list_variants
@@ -64,7 +64,8 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
 
 def cmd_breakdown(args: argparse.Namespace, patterns: list[str]) -> int:
-    """`hiera-study bench PATTERN... --breakdown`: one profiled step-time breakdown per variant (hiera/breakdown.py)."""
+    """`hiera-study bench PATTERN... --breakdown`: one profiled step-time breakdown per variant
+    (`hiera/bench/breakdown.py`)."""
 
     given = {
         "--protocol": args.protocol,

@@ -522,7 +522,7 @@ def submit(
     """
 
     # submitit only here, where jobs are made: status and collect (and the CLI that imports this module) also run
-    # where it is not installed, e.g. the GPU machine of `hiera.gpu_pass`
+    # where it is not installed, e.g. the GPU machine of `hiera.bench.gpu_pass`
     from hiera.launch.task import RunTask
 
     if cluster not in CLUSTERS:

@@ -223,7 +223,7 @@ def _gather_rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 # Drawing a mask is kept out of compiled graphs: a traced `torch.rand` would draw from the compiler's RNG (other
 # masks than in eager mode) and a `torch.Generator` argument breaks the graph anyway. Compiled steps that must be
-# one graph draw the mask outside and pass `mask=` with `num_kept=` (as `hiera.bench` does).
+# one graph draw the mask outside and pass `mask=` with `num_kept=` (as `hiera.bench.throughput` does).
 _random_mask_untraced = torch.compiler.disable(
     random_mask,
     reason="the MAE draws its random mask eagerly; for one graph pass mask=random_mask(...) and "

@@ -95,7 +95,7 @@ class SpeedRecord:
     recompiles: int | None = None
     compile_s: float | None = None
     peak_mem_gib: float | None = None
-    attn_kernels: list[dict[str, Any]] | None = None  # the attention ops that ran (`hiera.kernels`)
+    attn_kernels: list[dict[str, Any]] | None = None  # the attention ops that ran (`hiera.bench.kernels`)
     attn_backends: tuple[str, ...] | None = None  # their backends, e.g. ("cpu_flash",) or ("explicit",)
     driver: str | None = None
     cuda: str | None = None

@@ -20,7 +20,7 @@ measured:
 
 Usage (on the GPU machine: `bash slurm/gpu-pass.sh OUT`, which sets up the carried wheels first):
 
-    python -m hiera.gpu_pass OUT [--budget-s 450] [--official-python PY] [--parts 1,2,...] [--dry-run]
+    python -m hiera.bench.gpu_pass OUT [--budget-s 450] [--official-python PY] [--parts 1,2,...] [--dry-run]
 
 At most 8 files land in OUT: numerics.jsonl, the bench record files (named by their conditions, as in
 results/speed/), breakdown-*.jsonl, resume.jsonl and gpu-pass.log (what ran, what was skipped for lack of
@@ -224,7 +224,7 @@ def part_numerics(p: Pass) -> None:
 # ---- 2-4. speed --------------------------------------------------------------------------------------------------
 def _bench(p: Pass, names: list[str], modality: str, need_s: float, **fields: Any) -> None:
     """Time each variant (with peers) into the conditions-named file in OUT, one variant at a time."""
-    from hiera.bench import protocol_config, run
+    from hiera.bench.throughput import protocol_config, run
 
     if p.dry_run:
         # fp16 autocast does not run on a CPU (fp32 stands in), and inductor would spend minutes compiling on a
@@ -298,8 +298,8 @@ def part_sizes(p: Pass) -> None:
 
 # ---- 5. breakdown ------------------------------------------------------------------------------------------------
 def part_breakdown(p: Pass) -> None:
-    from hiera.bench import protocol_config
-    from hiera.breakdown import run_breakdown
+    from hiera.bench.breakdown import run_breakdown
+    from hiera.bench.throughput import protocol_config
 
     if p.dry_run:
         cfg = protocol_config(None, device="cpu", precision="fp32", attn="sdpa", batch_sizes=(2,), warmup=1)
@@ -446,7 +446,7 @@ def _peak_memory(p: Pass) -> None:
     import torch.nn.functional as F
 
     from hiera import build_model
-    from hiera.bench import build_on
+    from hiera.bench.throughput import build_on
 
     for name in _ladder("large", "224"):
 
@@ -500,7 +500,7 @@ def _env(p: Pass) -> dict[str, Any]:
 
 
 def _pass_env(device: str) -> dict[str, Any]:
-    from hiera.bench import BenchConfig, bench_env
+    from hiera.bench.throughput import BenchConfig, bench_env
 
     env = bench_env(BenchConfig(device=device, precision="fp32"))
     return {
@@ -581,7 +581,7 @@ def run_pass(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hiera.gpu_pass", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m hiera.bench.gpu_pass", description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="folder for the records (at most 8 files)")
     parser.add_argument(
         "--budget-s",

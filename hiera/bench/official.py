@@ -1,11 +1,11 @@
 """Time a model of the official `hiera-transformer` package, run by *its own* interpreter.
 
 The official package also imports as `hiera`, so it cannot share an environment with this project. The
-profiler (`hiera/bench.py`, `--official-python PATH`) runs this file by path with that interpreter: Python then
-puts this folder first on `sys.path`, which holds no `hiera` package, so `import hiera` finds the official one.
-Keep this file free of imports from this project.
+profiler (`hiera/bench/throughput.py`, `--official-python PATH`) runs this file by path with that interpreter:
+Python then puts this folder first on `sys.path`, which holds no `hiera` package, so `import hiera` finds the
+official one. Keep this file free of imports from this project.
 
-    python official_bench.py '{"name": "hiera_base_224", "mode": "infer", "precision": "fp16", "attn": "math",
+    python official.py '{"name": "hiera_base_224", "mode": "infer", "precision": "fp16", "attn": "math",
                                "batch": 64, "warmup": 10, "iters": 20, "trials": 5, "device": "cuda"}'
 
 prints one JSON line: {"times": [seconds per step, per trial], "params": N, "version": ..., "attn_kernels": [...]}

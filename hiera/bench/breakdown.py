@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch.autograd import DeviceType
 
-from hiera.bench import (
+from hiera.bench.throughput import (
     BenchConfig,
     bench_env,
     build_on,

@@ -44,9 +44,9 @@ import torch
 import torch.nn.functional as F
 
 from hiera import build_model
+from hiera.bench.kernels import attention_kernels, backends
 from hiera.env import REPO, at_root, collect_env
 from hiera.files import append_jsonl
-from hiera.kernels import attention_kernels, backends
 from hiera.model.config import ModelConfig
 from hiera.model.flops import flop_count_analysis, model_stats
 from hiera.model.ladder import SIZES
@@ -299,7 +299,7 @@ def measure(
     """Time one model at every batch size of `cfg` (or the sweep).
 
     After timing a batch size, one more step runs under the profiler to record the attention kernels that actually
-    ran (`attn_kernels`, `attn_backends`; `hiera/kernels.py`), and on CUDA the peak memory of the timed steps
+    ran (`attn_kernels`, `attn_backends`; `hiera/bench/kernels.py`), and on CUDA the peak memory of the timed steps
     (`peak_mem_gib`).
 
     With `cfg.compile` each batch size starts from a clean dynamo cache (`torch._dynamo.reset()`: otherwise every
@@ -475,7 +475,7 @@ def official_peer(variant: Variant, mode: str) -> str | None:
 
 def measure_official(name: str, cfg: BenchConfig, gmacs: float, default_ratio: float) -> list[dict[str, Any]]:
     """Time the official package's `name` in its own interpreter (`cfg.official_python`), batch by batch."""
-    script = Path(__file__).with_name("official_bench.py")
+    script = Path(__file__).with_name("official.py")
     found: dict[str, Any] = {}
 
     def timer(batch: int) -> list[float]:
@@ -717,7 +717,9 @@ def run(
 def run_isolated(name: str, cfg: BenchConfig, overrides: dict[str, Any]) -> list[SpeedRecord]:
     """Measure one variant in a fresh Python process, so it cannot warm or fragment memory for the next."""
     job = json.dumps({"name": name, "cfg": asdict(cfg), "overrides": overrides})
-    out = subprocess.run([sys.executable, "-m", "hiera.bench", job], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-m", "hiera.bench.throughput", job], capture_output=True, text=True, cwd=REPO
+    )
     if out.returncode != 0:
         raise RuntimeError(f"isolated benchmark of {name} failed: {out.stderr.strip().splitlines()[-1:]}")
     return [

@@ -7,7 +7,7 @@ Hiera release and timm pass in mask-unit attention. So every speed record names 
 dispatched, per attention shape, from the aten op names the profiler saw (and, on CUDA, the device kernels
 under them).
 
-This file imports nothing from the project: `hiera/official_bench.py`, which runs in the official package's own
+This file imports nothing from the project: `hiera/bench/official.py`, which runs in the official package's own
 interpreter, imports it by path too.
 """
 
