@@ -222,6 +222,21 @@ def test_a_fresh_clone_runs_nothing_its_archive_holds(collected, tmp_path, monke
     assert main(["collect", str(grid), "--root", str(fresh)]) == 0
     assert (clone / "results" / "records" / "arch.jsonl").read_bytes() == before
 
+    # One run's archived copy without its spec.json (archived before specs were kept): it cannot show it ran this
+    # spec, so that run is to submit; and a root holding none of the grid's runs is refused again, since a run
+    # not archived must come from the run directories (the wrong-root guard).
+    archive = clone / "results" / "archive" / "arch"
+    spec_e = archive / RUNS[0] / "spec.json"
+    saved = spec_e.read_bytes()
+    spec_e.unlink()
+    capsys.readouterr()
+    assert main(["submit", str(grid), "--cluster", "debug", "--root", str(fresh), "--allow-dirty", "--dry-run"]) == 0
+    assert "1 to submit of 2 runs" in capsys.readouterr().out
+    assert main(["collect", str(grid), "--root", str(fresh)]) == 2
+    assert f"results root {fresh} holds none of the 2 run directories of grid arch" in capsys.readouterr().err
+    assert (clone / "results" / "records" / "arch.jsonl").read_bytes() == before
+    spec_e.write_bytes(saved)
+
     # The archived spec no longer the grid's (the grid file changed since): that copy is not the run, which
     # would be submitted afresh.
     for run in RUNS:

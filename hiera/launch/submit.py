@@ -325,8 +325,8 @@ def _from_run_dir(run: GridRun, run_dir: Path, archived: Path | None = None) -> 
         return RunState(run, run_dir, "done", diff=diff)
     job_file = run_dir / "job.json"
     if not job_file.is_file():
-        if archived is not None and run_record_path(archived) is not None and not spec_diff(archived, run.spec):
-            return RunState(run, archived, "done", "archived")
+        if _archived_here(run, archived):
+            return RunState(run, cast(Path, archived), "done", "archived")
         return RunState(run, run_dir, "missing", "never submitted", diff=diff)
     job = _read_json(job_file)
     log, job_id, cluster = job.get("stderr"), str(job.get("job_id")), job.get("cluster")
@@ -339,6 +339,18 @@ def _from_run_dir(run: GridRun, run_dir: Path, archived: Path | None = None) -> 
         return RunState(run, run_dir, "running", f"pid {job_id}", log, job_id, diff, live=True)
     return RunState(
         run, run_dir, "failed", err_text or f"{cluster} job {job_id} ended without a result", log, job_id, diff
+    )
+
+
+def _archived_here(run: GridRun, archived: Path | None) -> bool:
+    """Whether `archived` holds this very run: its record, and the spec.json it ran with equal to the grid's spec
+    now. A copy without spec.json (archived before specs were kept) cannot show that it ran this spec, so it does
+    not count: the run is submitted rather than trusted."""
+    return (
+        archived is not None
+        and run_record_path(archived) is not None
+        and (archived / "spec.json").is_file()
+        and not spec_diff(archived, run.spec)
     )
 
 
@@ -748,7 +760,11 @@ def collect(
     name, runs = grid_runs(grid_path, grid_context(seeds, profile))
     chosen = select(runs, only, name)
     found = run_states(chosen, root / name, archive_dir(name, out))
-    if not any(s.run_dir.is_dir() for s in found):
+    # A wrong --root (a typo, an unmounted filesystem) shows as no run directory of the grid at all. Runs done in
+    # the archive need none; a grid wholly archived is collected from the archive alone.
+    if not any(s.run_dir.is_dir() and s.detail != "archived" for s in found) and any(
+        s.detail != "archived" for s in found
+    ):
         raise ValueError(
             f"results root {root} holds none of the {len(found)} run directories of grid {name} "
             f"(looked for {root / name}/<run id>); pass the --root (or --profile) the grid was submitted "
