@@ -91,13 +91,22 @@ def slurm_env() -> dict[str, str] | None:
     return found
 
 
+def git_state(diff: bool = False) -> dict[str, Any]:
+    """The code clone's git state: `git_sha`, `git_dirty` (tracked files changed), and with `diff` also
+    `git_diff` (the uncommitted diff, None when clean). None values where git or the clone is missing."""
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    state: dict[str, Any] = {"git_sha": _git("rev-parse", "HEAD"), "git_dirty": dirty}
+    if diff:
+        state["git_diff"] = _git("diff", "HEAD") if dirty else None
+    return state
+
+
 def collect_env() -> dict[str, Any]:
     """Versions, device, git SHA and dirty flag, date (UTC)."""
     cuda = torch.cuda.is_available()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_sha": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **git_state(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "timm": _version("timm"),

@@ -163,7 +163,7 @@ def test_bad_inputs_fail_in_one_line_before_submitting(tmp_path, capsys):
 def test_cluster_profile_expands_user_and_variables_and_refuses_unset_ones(tmp_path, monkeypatch):
     """`slurm/clusters/example.json` writes its root as /checkpoint/$USER/...: read as a shell would, never as a
     folder literally named `$USER`; a variable that is not set is a one-line error naming the field."""
-    from hiera.launch.submit import ClusterProfile
+    from hiera.launch.profile import ClusterProfile
 
     monkeypatch.setenv("USER", "alice")
     monkeypatch.setenv("HOME", str(tmp_path))

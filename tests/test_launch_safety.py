@@ -24,8 +24,10 @@ import pytest
 from hiera.cli import main
 from hiera.env import REPO
 from hiera.files import Lock, atomic_write_text
+from hiera.launch.collect import collect
 from hiera.launch.grid import GridContext, grid_runs
-from hiera.launch.submit import collect, format_plan, format_status
+from hiera.launch.states import format_status
+from hiera.launch.submit import format_plan
 
 
 def write_grid(tmp_path: Path, grid: str = "g", names=("r0",), data_path: str = "None") -> Path:

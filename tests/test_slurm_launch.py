@@ -20,7 +20,7 @@ from slurm_check import REASON
 from hiera.cli import main
 from hiera.env import REPO
 from hiera.launch.grid import GridContext
-from hiera.launch.submit import states
+from hiera.launch.states import states
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 

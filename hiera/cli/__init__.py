@@ -11,7 +11,7 @@
     hiera-study submit ablations/X.py [--cluster slurm|local|debug] [--only GLOB] [--dry-run] [--seeds N]
                                                                launch a grid (skips done / queued runs)
     hiera-study status ablations/X.py [--resubmit-failed]      one line per run: done/running/pending/failed/missing
-                                                               /unknown/stale (hiera/launch/submit.py says what)
+                                                               /unknown/stale (hiera/launch/states.py says what)
     hiera-study collect ablations/X.py [--prune]               finished runs merged into results/records/<grid>.jsonl
     hiera-study tables [--readme README.md]                    paper tables, ours beside the paper's (results/tables/)
     hiera-study plots                                          figures (paper_figures/)

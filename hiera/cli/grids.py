@@ -5,18 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hiera.launch.collect import collect
 from hiera.launch.grid import grid_runs
-from hiera.launch.submit import (
-    ClusterProfile,
-    archive_dir,
-    collect,
-    format_status,
-    grid_context,
-    resolve_root,
-    run_states,
-    select,
-    submit,
-)
+from hiera.launch.profile import ClusterProfile, grid_context, resolve_root
+from hiera.launch.states import archive_dir, format_status, run_states, select
+from hiera.launch.submit import submit
 
 
 def _profile(args: argparse.Namespace):
