@@ -57,7 +57,8 @@ from hiera.model.registry import Variant, get_variant, list_variants
 from hiera.records.speed import CONDITIONS, SpeedRecord
 
 MODES = ("infer", "train", "mae")
-PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+# The autocast dtype of each precision, the training precisions' names (`hiera.train.config.PRECISIONS`); fp32: none
+AUTOCAST_DTYPES = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 PROTOCOLS: dict[str, dict[str, Any]] = {
     "paper": dict(precision="fp16", attn="math", compile=False, sweep=True),
     "modern": dict(precision="bf16", attn="sdpa", compile=True, sweep=True),
@@ -97,8 +98,8 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision={self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.precision not in AUTOCAST_DTYPES:
+            raise ValueError(f"precision={self.precision!r} is not one of {', '.join(AUTOCAST_DTYPES)}")
         if self.attn not in ("math", "sdpa"):
             raise ValueError(f"attn={self.attn!r} is not one of 'math', 'sdpa'")
         if not self.device.startswith(("cpu", "cuda")):
@@ -154,7 +155,7 @@ def build_timm(peer: str, attn: str, num_classes: int) -> torch.nn.Module:
 
 
 def autocast(cfg: BenchConfig):
-    dtype = PRECISIONS[cfg.precision]
+    dtype = AUTOCAST_DTYPES[cfg.precision]
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=cfg.device.split(":")[0], dtype=dtype)

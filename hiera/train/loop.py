@@ -363,14 +363,14 @@ class _Loop:
 
 @dataclass
 class _Position:
-    """Where the loop stands; every checkpoint saves it and a resume restores it. `window`: the running loss sum and
-    count since the last metrics line."""
+    """Where the loop stands; every checkpoint saves it and a resume restores it. `loss_window`: the running loss
+    sum and count since the last metrics line (the checkpoint key stays `window`, so older checkpoints resume)."""
 
     step: int = 0  # optimizer steps done
     epoch: int = 0
     batch: int = 0  # batches done in `epoch`
     best: float = -math.inf  # best evaluation top-1 so far
-    window: list = field(default_factory=lambda: [0.0, 0])
+    loss_window: list = field(default_factory=lambda: [0.0, 0])
 
 
 def _train(
@@ -524,7 +524,7 @@ def _checkpoint(loop: _Loop, pos: _Position, is_best: bool = False) -> None:
                 "epoch": pos.epoch,
                 "batch": pos.batch,
                 "best": pos.best,
-                "window": pos.window,
+                "window": pos.loss_window,
                 "model": loop.model.state_dict(),
                 "optimizer": loop.optimizer.state_dict(),
                 "scaler": loop.scaler.state_dict(),
@@ -549,11 +549,11 @@ def _train_epoch(loop: _Loop, pos: _Position, bar: Progress) -> None:
         value = _step(loop, pos, x, y)
         pos.step += 1
         pos.batch += 1
-        pos.window[0] += value
-        pos.window[1] += 1
+        pos.loss_window[0] += value
+        pos.loss_window[1] += 1
         bar.update(pos.step, loss=value, lr=loop.optimizer.param_groups[-1]["lr"])
         if pos.step % cfg.log_every == 0 or pos.batch == loop.steps_per_epoch:
-            loss_sum, count = all_reduce_sum(pos.window, device)
+            loss_sum, count = all_reduce_sum(pos.loss_window, device)
             if info.main:
                 line = {
                     "step": pos.step,
@@ -564,7 +564,7 @@ def _train_epoch(loop: _Loop, pos: _Position, bar: Progress) -> None:
                 loop.run.log(line)
                 assert loop.board is not None  # `_train` opens it before the first step
                 loop.board.log("train", line)
-            pos.window = [0.0, 0]
+            pos.loss_window = [0.0, 0]
         if pos.batch == loop.steps_per_epoch:
             break
         if cfg.ckpt_every and pos.step % cfg.ckpt_every == 0:
