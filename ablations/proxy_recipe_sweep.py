@@ -24,19 +24,12 @@ Command: hiera-study submit ablations/proxy_recipe_sweep.py --cluster slurm --pr
 """
 
 from hiera.launch.grid import GridContext, GridRun, Resources
+from hiera.model.ladder import ladder_name
 from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec
 
-# The demo's proxy model (hiera/demo.py PROXY at its default width), spelled out so the sweep stays fixed.
-PROXY = dict(
-    input_size=(64, 64),
-    mask_unit_size=(4, 4),
-    q_pool=2,
-    num_heads=1,
-    stages=(1, 1, 2, 1),
-    kv_stride=(2, 2),
-    embed_dim=32,
-)
+# The demo's proxy model when the sweep ran (64 px; registered as `proxy_tiny_64`, hiera/model/ladder.py PROXY_SCALES).
+PROXY = "proxy_tiny_64"
 CENTRE = dict(lr=5e-4, warmup_epochs=1, mixup=0.0, cutmix=0.0, label_smoothing=0.0)
 SETTINGS = {
     "centre": {},
@@ -65,15 +58,14 @@ def _run(seed: int, samples: int, kind: str, step: str, name: str, change: dict,
     mae = {**SHIPPED_MAE, "epochs": change.pop("mae_epochs", 1)}
     ft_epochs = change.pop("ft_epochs", 2)
     recipe = {**CENTRE, **change}
-    variant = "hiera_tiny_224" + (f".{SLUGS[step]}" if SLUGS[step] else "")
+    variant = ladder_name(PROXY, SLUGS[step])
     common = dict(
-        size="tiny",
+        size_key="tiny",
         dataset="fashion-mnist",
         device="cpu",
         seed=seed,
         train_samples=samples,
         eval_samples=2000,
-        model_args=PROXY,
         log_every=20,
     )
     if kind == "supervised":
@@ -102,7 +94,7 @@ def _run(seed: int, samples: int, kind: str, step: str, name: str, change: dict,
         run=f"{prefix}{kind}/{step}/{name}/seed{seed}",
         variant=variant,
         step=step,
-        size="proxy",
+        size_key="proxy",
         table="sweep",
         train=fin,
         pretrain=pre,

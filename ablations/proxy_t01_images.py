@@ -2,7 +2,8 @@
 
 The repository's first measured ladder (issue 13), run the way a cluster user runs the full one: a SLURM array on
 the local cluster, then `status`, `collect`, `tables`, `plots`. Models: Hiera-T's ladder at the proxy scale of
-`hiera/proxy.py` (32 channels, 1-1-2-1 blocks, 48x48 px, nine 4x4-token mask units; 1.1-1.2 M parameters).
+`hiera/proxy.py`, registered as `proxy_tiny_48[.<step>]` (32 channels, 1-1-2-1 blocks, 48x48 px, nine 4x4-token mask
+units; 1.1-1.2 M parameters).
 Data: all 60,000 training images, all 10,000 test images. Rows after `sup` are MAE-pretrained 2 epochs (mask 0.6,
 `proxy_mae`) and finetuned 2 (`proxy_finetune`); the baseline `sup` trains 4 epochs from scratch
 (`proxy_supervised`): as many passes over the data. Recipes: `ablations/proxy_recipe_sweep.py`. The same ladder

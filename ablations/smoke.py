@@ -9,32 +9,23 @@ On the local SLURM (`slurm/local-cluster.sh start`):
 """
 
 from hiera.launch.grid import GridContext, GridRun, Resources
+from hiera.model.ladder import ladder_name
 from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec
 
-# A Hiera-T ladder shrunk to run in seconds: 32x32 inputs, 16 channels, one block per stage.
-TINY = dict(
-    input_size=(32, 32),
-    mask_unit_size=(4, 4),
-    q_pool=2,
-    embed_dim=16,
-    num_heads=1,
-    stages=(1, 1, 1, 1),
-    patch_stride=(2, 2),
-    patch_kernel=(3, 3),
-    patch_padding=(1, 1),
-    kv_stride=(2, 2),
-)
+# A Hiera-T ladder shrunk to run in seconds: 32x32 inputs, 16 channels, one block per stage (hiera/model/ladder.py
+# PROXY_SCALES["micro_32"]).
+PROXY = "proxy_micro_32"
 
 
 def runs(ctx: GridContext) -> list[GridRun]:
     out = []
     for seed in range(ctx.seeds):
-        for step, slug in (("e", ".e_no_attn_residual"), ("f", "")):
-            variant = f"hiera_tiny_224{slug}"
+        for step, slug in (("e", "e_no_attn_residual"), ("f", "")):
+            variant = ladder_name(PROXY, slug)
             common = dict(
                 model=variant,
-                size="tiny",
+                size_key="tiny",
                 dataset="fashion-mnist",
                 train_samples=256,
                 eval_samples=128,
@@ -43,7 +34,6 @@ def runs(ctx: GridContext) -> list[GridRun]:
                 ckpt_every=2,
                 log_every=2,
                 device="cpu",
-                model_args=TINY,
             )
             pre = TrainConfig(
                 phase="mae", recipe="proxy_mae", decoder_dim=16, recipe_args={"decoder_depth": 1}, **common
@@ -54,7 +44,7 @@ def runs(ctx: GridContext) -> list[GridRun]:
                 run=f"{variant}/seed{seed}",
                 variant=variant,
                 step=step,
-                size="proxy",
+                size_key="proxy",
                 table="smoke",
                 train=fin,
                 pretrain=pre,

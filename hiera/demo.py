@@ -118,7 +118,7 @@ def bench_specs(specs: list[RunSpec], out: Path, device: str, path: Path | None 
             peers=False,
             sep_pad_overhead=False,
         )
-        overrides = dict(group[0].train.model_args, num_classes=10)
+        overrides = dict(group[0].train.model_args)  # a --width; the registered proxy has the rest (10 classes too)
         path = run(
             [s.variant for s in group],
             cfg,

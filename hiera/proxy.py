@@ -16,34 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hiera.model.ladder import LADDER
+from hiera.model.ladder import LADDER, PROXY_SCALES, ladder_name
 from hiera.train.config import TrainConfig
 from hiera.train.pipeline import RunSpec
 
-# The proxy hierarchy (image). Video: 8 frames, tubelets 2x4x4, mask units 1x4x4 (64 px: the video proxy keeps the
-# size it was checked at; it is not part of the measured grids).
-IMAGE: dict[str, Any] = dict(
-    input_size=(48, 48),
-    mask_unit_size=(4, 4),
-    q_pool=2,
-    num_heads=1,
-    stages=(1, 1, 2, 1),
-    kv_stride=(2, 2),
-    embed_dim=32,
-)
-VIDEO: dict[str, Any] = dict(
-    input_size=(8, 64, 64),
-    mask_unit_size=(1, 4, 4),
-    q_pool=2,
-    num_heads=1,
-    stages=(1, 1, 2, 1),
-    kv_stride=(1, 2, 2),
-    q_stride=(1, 2, 2),
-    patch_kernel=(3, 7, 7),
-    patch_stride=(2, 4, 4),
-    patch_padding=(1, 3, 3),
-    embed_dim=32,
-)
+# The proxy models are registered (`proxy_tiny_48[.<slug>]`, `proxy_tiny_8x64[.<slug>]`; their fields:
+# `PROXY_SCALES` of `hiera/model/ladder.py`), so a record names the model that ran, not the full-size Hiera-T.
+IMAGE_SCALE, VIDEO_SCALE = "tiny_48", "tiny_8x64"
+WIDTH = PROXY_SCALES[IMAGE_SCALE].changes["embed_dim"]  # 32 channels at stage 1, both scales
 DECODER_DIM = 64  # the MAE decoder's width at this scale (depth and heads: `proxy_mae`)
 
 
@@ -59,7 +39,7 @@ def ladder_specs(
     eval_samples: int | None,
     supervised: bool = False,
     video: bool = False,
-    width: int = 32,
+    width: int = WIDTH,
     device: str = "auto",
     log_every: int = 50,
     prefix: str = "",
@@ -70,25 +50,26 @@ def ladder_specs(
     Rows after `sup` are MAE-pretrained `mae_epochs` and finetuned `finetune_epochs` (Table 1), or, with
     `supervised`, every row trains from scratch `supervised_epochs` (App. B). The baseline trains from scratch either
     way. `train_samples` / `eval_samples`: None is the whole split (60,000 / 10,000 images). Run ids are
-    `<prefix><modality>/<step>/seed<seed>`.
+    `<prefix><modality>/<step>/seed<seed>`. A `width` other than the scale's is a `model_args` override (the run
+    record carries it beside the variant's name).
     """
     modality = "video" if video else "image"
-    res = "16x224" if video else "224"  # the registered Hiera-T ladder whose switches the proxy shrinks
+    scale = VIDEO_SCALE if video else IMAGE_SCALE
     common: dict[str, Any] = dict(
-        size="tiny",
+        size_key="tiny",
         dataset="moving-fashion-mnist" if video else "fashion-mnist",
         device=device,
         seed=seed,
         train_samples=train_samples,
         eval_samples=eval_samples,
-        model_args=dict(VIDEO if video else IMAGE, embed_dim=width),
+        model_args={} if width == WIDTH else {"embed_dim": width},
         log_every=log_every,
     )
     specs = []
     for step in LADDER:
         if steps is not None and step.id not in steps:
             continue
-        variant = f"hiera_tiny_{res}" + (f".{step.slug}" if step.slug else "")
+        variant = ladder_name(f"proxy_{scale}", step.slug)
         if supervised or step.id == "sup":
             pre = None
             fin = TrainConfig(
@@ -120,7 +101,7 @@ def ladder_specs(
                 run=f"{prefix}{modality}/{step.id}/seed{seed}",
                 variant=variant,
                 step=step.id,
-                size="proxy",
+                size_key="proxy",
                 table=table,
                 train=fin,
                 pretrain=pre,

@@ -22,7 +22,7 @@ from hiera.cli import main
 from hiera.env import REPO
 from hiera.launch.grid import GridContext, grid_runs
 
-RUNS = ("hiera_tiny_224.e_no_attn_residual/seed0", "hiera_tiny_224/seed0")
+RUNS = ("proxy_micro_32.e_no_attn_residual/seed0", "proxy_micro_32/seed0")
 # What a finished MAE -> finetune run leaves in its archive (the record names finetune/{predictions,labels}.npy)
 EXPECTED = {
     "spec.json",
@@ -39,8 +39,8 @@ EXPECTED = {
 def write_grid(directory: Path, grid: str) -> Path:
     """Two Table-1 steps (e, f) in the demo's layout, so the tables have a paired Δ column; seconds to run."""
     runs = [
-        ("hiera_tiny_224.e_no_attn_residual/seed{seed}", "hiera_tiny_224.e_no_attn_residual", "e"),
-        ("hiera_tiny_224/seed{seed}", "hiera_tiny_224", "f"),
+        ("proxy_micro_32.e_no_attn_residual/seed{seed}", "proxy_micro_32.e_no_attn_residual", "e"),
+        ("proxy_micro_32/seed{seed}", "proxy_micro_32", "f"),
     ]
     return grids.write_grid(directory, grid, runs, table="demo")
 
@@ -168,34 +168,34 @@ def test_reconstructions_of_the_lowest_seed_only_and_the_archive_is_never_delete
         _finished(root / "h" / r.spec.run, r.spec)
     assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec)]) == 0
     archive = rec.parent / "archive" / "h"
-    for run in ("hiera_tiny_224.e_no_attn_residual", "hiera_tiny_224"):
+    for run in ("proxy_micro_32.e_no_attn_residual", "proxy_micro_32"):
         assert set(tree(archive / run / "seed0")) == EXPECTED | {"mae/reconstruction.npz"}
         assert set(tree(archive / run / "seed1")) == EXPECTED  # ~100s of KB each: seed 0 only
     # A run directory lost: the run is still done, read from its archive (record and spec there), with the same
     # line; nothing is deleted, not even by --prune.
     line_before = (rec / "h.jsonl").read_text().splitlines()[3]
-    shutil.rmtree(root / "h" / "hiera_tiny_224" / "seed1")
+    shutil.rmtree(root / "h" / "proxy_micro_32" / "seed1")
     for prune in ([], ["--prune"]):
         assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec), *prune]) == 0
         lines = {x["run"]: x for x in map(json.loads, (rec / "h.jsonl").read_text().splitlines())}
-        assert lines["hiera_tiny_224/seed1"]["status"] == "done"
-        assert lines["hiera_tiny_224/seed1"]["archive"] == "archive/h/hiera_tiny_224/seed1"
+        assert lines["proxy_micro_32/seed1"]["status"] == "done"
+        assert lines["proxy_micro_32/seed1"]["archive"] == "archive/h/proxy_micro_32/seed1"
         assert (rec / "h.jsonl").read_text().splitlines()[3] == line_before
-        assert set(tree(archive / "hiera_tiny_224" / "seed1")) == EXPECTED
+        assert set(tree(archive / "proxy_micro_32" / "seed1")) == EXPECTED
     # Its archive gone too (removed by hand, in git): then --prune replaces the line by `missing`.
-    shutil.rmtree(archive / "hiera_tiny_224" / "seed1")
+    shutil.rmtree(archive / "proxy_micro_32" / "seed1")
     assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec), "--prune"]) == 0
     lines = {x["run"]: x for x in map(json.loads, (rec / "h.jsonl").read_text().splitlines())}
-    assert lines["hiera_tiny_224/seed1"]["status"] == "missing"
-    assert "archive" not in lines["hiera_tiny_224/seed1"]
+    assert lines["proxy_micro_32/seed1"]["status"] == "missing"
+    assert "archive" not in lines["proxy_micro_32/seed1"]
     # a changed file is replaced (atomically), an unchanged one keeps its inode and mtime
     before = stamps(archive)
-    (root / "h" / "hiera_tiny_224" / "seed0" / "finetune" / "metrics.jsonl").write_bytes(b"changed")
+    (root / "h" / "proxy_micro_32" / "seed0" / "finetune" / "metrics.jsonl").write_bytes(b"changed")
     assert main(["collect", str(grid), "--seeds", "2", "--root", str(root), "--out", str(rec)]) == 0
     after = stamps(archive)
     changed = {k for k in before if before[k] != after[k]}
-    assert changed == {"hiera_tiny_224/seed0/finetune/metrics.jsonl"}
-    assert (archive / "hiera_tiny_224" / "seed0" / "finetune" / "metrics.jsonl").read_bytes() == b"changed"
+    assert changed == {"proxy_micro_32/seed0/finetune/metrics.jsonl"}
+    assert (archive / "proxy_micro_32" / "seed0" / "finetune" / "metrics.jsonl").read_bytes() == b"changed"
     assert not any(p.name.endswith(".tmp") for p in archive.rglob("*"))
 
 
@@ -245,3 +245,34 @@ def test_a_fresh_clone_runs_nothing_its_archive_holds(collected, tmp_path, monke
     capsys.readouterr()
     assert main(["submit", str(grid), "--cluster", "debug", "--root", str(fresh), "--allow-dirty", "--dry-run"]) == 0
     assert "2 to submit of 2 runs" in capsys.readouterr().out
+
+
+def test_runs_named_before_their_model_had_a_name_are_done_and_collected_under_it(tmp_path, capsys):
+    """A grid that ran a proxy as the full-size name plus its fields (as before proxies were registered), then the
+    grid file naming the registered proxy: the runs are the same runs (done, nothing to submit), and collect lists
+    them under the new name, in the current schema; the run directory's own record stays as the run wrote it."""
+    root, rec = tmp_path / "root", tmp_path / "results" / "records"
+    old = grids.write_grid(tmp_path, "ren", [("x/seed{seed}", "hiera_tiny_224", "f")], model_args=grids.TINY_ARGS)
+    assert main(["submit", str(old), "--cluster", "debug", "--root", str(root), "--allow-dirty"]) == 0
+    (tmp_path / "now").mkdir()
+    new = grids.write_grid(tmp_path / "now", "ren", [("x/seed{seed}", grids.TINY, "f")])
+    capsys.readouterr()
+    assert main(["submit", str(new), "--cluster", "debug", "--root", str(root), "--allow-dirty", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "0 to submit of 1 runs" in out
+    assert re.search(r"^ *x/seed0 +skip \(done\)", out, re.M), out
+    assert main(["collect", str(new), "--root", str(root), "--out", str(rec)]) == 0
+    (line,) = [json.loads(x) for x in (rec / "ren.jsonl").read_text().splitlines()]
+    assert (line["schema"], line["variant"], line["size_key"], line["status"]) == (
+        "hiera-study/run/3",
+        "proxy_micro_32",
+        "proxy",
+        "done",
+    )
+    assert "model_args" not in line  # the registered proxy is the model: nothing changed from it
+    assert json.loads((root / "ren" / "x" / "seed0" / "record.json").read_text())["variant"] == "hiera_tiny_224"
+    # a grid naming another model is another run: stale, not done
+    (tmp_path / "other").mkdir()
+    other = grids.write_grid(tmp_path / "other", "ren", [("x/seed{seed}", grids.TINY + ".e_no_attn_residual", "e")])
+    assert main(["submit", str(other), "--cluster", "debug", "--root", str(root), "--allow-dirty", "--dry-run"]) == 0
+    assert re.search(r"^ *x/seed0 +skip \(stale", capsys.readouterr().out, re.M)

@@ -21,7 +21,7 @@ FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=2, device="cpu", precisi
 SCHEMA = {
     "variant",
     "step",
-    "size",
+    "size_label",
     "modality",
     "impl",
     "model",
@@ -88,7 +88,7 @@ def test_records_schema_and_peer_ratio_from_the_same_run(tmp_path):
     ours, peer = read(path)
     # every field of the documented schema (results/README.md) and nothing else: none the loader would drop
     assert set(ours) == SCHEMA | {"schema"}
-    assert ours["schema"] == "hiera-study/speed/1"
+    assert ours["schema"] == "hiera-study/speed/2"
     assert ours["impl"] == "hiera-study"
     assert peer["impl"] == "timm"
     assert peer["model"] == "hiera_tiny_224"

@@ -25,15 +25,16 @@ from hiera.bench.throughput import BenchConfig
 from hiera.cli import main
 from hiera.cli.analysis import register
 from hiera.env import REPO
-from hiera.model.ladder import STEP_IDS
+from hiera.model.ladder import PROXY_SCALES, STEP_IDS
 from hiera.model.layers.scope import FAMILIES, scope, scopes_on
 from hiera.model.network import HierarchicalViT
 from hiera.model.plan import plan_blocks
 from hiera.model.registry import get_variant, list_variants
-from hiera.proxy import IMAGE as PROXY
 from hiera.records.speed import BREAKDOWN_FAMILIES as ALL_FAMILIES
 from hiera.records.speed import BREAKDOWN_SCHEMA as SCHEMA
 from hiera.records.speed import BreakdownRecord
+
+PROXY = PROXY_SCALES["tiny_48"].changes  # the proxy fields, as overrides of a full-size name
 
 OVERRIDES = dict(PROXY, input_size=(64, 64), embed_dim=8, num_classes=10)  # 16 mask units
 FAST = dict(batch_sizes=(1,), warmup=0, iters=1, trials=1, device="cpu", precision="fp32", attn="sdpa")
@@ -91,7 +92,7 @@ def test_records_schema_conditions_and_sums(ladder):
             False,
             1,
         )
-        assert (r["size"], r["modality"], r["input_size"], r["profiled_steps"]) == ("T", "image", [64, 64], 1)
+        assert (r["size_label"], r["modality"], r["input_size"], r["profiled_steps"]) == ("T", "image", [64, 64], 1)
         assert r["overrides"]["embed_dim"] == 8
         assert r["time_source"] == "cpu self time"
         assert set(r["families"]) == set(ALL_FAMILIES)
@@ -249,7 +250,7 @@ def record(variant, families, **extra):
         "schema": SCHEMA,
         "variant": variant,
         "step": v.step,
-        "size": v.size,
+        "size_label": v.size_label,
         "modality": v.modality,
         "impl": "hiera-study",
         "separate_and_pad": None,
@@ -528,12 +529,16 @@ def test_oom_is_recorded_and_the_next_variant_broken_down(tmp_path, monkeypatch)
 
 def test_typed_record_writes_back_the_committed_lines_unchanged():
     """`BreakdownRecord.from_json(line).to_json()` is the line: the committed records (written by the dict writer
-    before the record was typed) round-trip key for key and value for value, `fractions` included."""
+    before the record was typed) round-trip key for key and value for value, `fractions` included; a line of
+    schema 1 comes back as schema 2, whose only change is the name `size_label` for `size`."""
     paths = sorted((REPO / "results" / "breakdown").glob("breakdown-*.jsonl"))
     assert paths
     for path in paths:
         for n, line in enumerate(path.read_text().splitlines(), 1):
             obj = json.loads(line)
+            if obj["schema"] == "hiera-study/breakdown/1":
+                obj = {**obj, "schema": "hiera-study/breakdown/2", "size_label": obj["size"]}
+                del obj["size"]
             assert BreakdownRecord.from_json(obj, f"{path.name}:{n}").to_json() == obj
 
 
@@ -543,12 +548,12 @@ def test_out_of_memory_record_as_written_and_read():
     env.update(device="cuda (H200)", torch="2.11.0", date="2026-12-04T00:00:00+00:00", python="3.12.1", timm="1.0")
     rec = oom_record("hiera_huge_224", BenchConfig(**FAST), env, "build")
     expected = {
-        "schema": "hiera-study/breakdown/1",
+        "schema": "hiera-study/breakdown/2",
         "status": "oom",
         "oom_stage": "build",
         "variant": "hiera_huge_224",
         "step": "f",
-        "size": "H",
+        "size_label": "H",
         "modality": "image",
         "impl": "hiera-study",
         "mode": "infer",  # BenchConfig's default

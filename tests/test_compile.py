@@ -18,11 +18,12 @@ import torch.nn.functional as F
 
 import hiera
 from hiera.bench.throughput import BenchConfig, run
-from hiera.model.ladder import LADDER
+from hiera.model.ladder import LADDER, PROXY_SCALES
 from hiera.model.mae import MaskedAutoencoder, build_mae
 from hiera.model.masking import num_kept, random_mask
-from hiera.proxy import IMAGE as PROXY
-from hiera.proxy import VIDEO as PROXY_VIDEO
+
+PROXY = PROXY_SCALES["tiny_48"].changes  # the proxy fields, as overrides of a full-size name
+PROXY_VIDEO = PROXY_SCALES["tiny_8x64"].changes
 
 # The demo's proxy at 16 channels and one block per stage (tracing time grows with the number of ops): every kind
 # of block remains (stride-1 pooled first block, q-pooling transitions, mask-unit and global attention).

@@ -78,7 +78,9 @@ def test_ladder_rows_change_exactly_the_named_field():
 def test_hiera_end_is_the_official_config():
     assert hiera.get_variant("hiera_base_224").config == ModelConfig()
     assert hiera.get_variant("mae_hiera_base_224").config == ModelConfig(q_pool=2, num_classes=0)
-    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4
+    # the ladder at 6 sizes x 2 resolutions, 6 x 2 MAE encoders, 4 MViTv2 paper models, 4 proxy scales' ladders
+    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4 + 4 * 8
+    assert len(hiera.list_variants("proxy_tiny_48*")) == 8
     assert len(hiera.list_variants("hiera_large_224*")) == 8
 
 

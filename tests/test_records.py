@@ -21,17 +21,20 @@ V1_DONE = grids.done_record(
 )
 
 
-def test_a_schema_1_record_reads_and_is_written_back_as_schema_2():
+def test_a_schema_1_record_reads_and_is_written_back_as_schema_3():
     record = RunRecord.from_json(V1_DONE, "f.jsonl:1")
     assert (record.top1, record.mae_loss, record.finetune_batch, record.pretrain_batch) == (82.5, 0.6, 64, None)
     assert record.input_size == (48, 48)
+    # `size` is `size_key` since schema 3; the name stays as written (collect renames from the grid, not the reader)
+    assert (record.variant, record.size_key) == ("hiera_tiny_224", "proxy")
     out = record.to_json()
-    assert out["schema"] == "hiera-study/run/2"
-    assert out["batch_size"] == {"pretrain": None, "finetune": 64}  # schema 2: always per phase
+    assert out["schema"] == "hiera-study/run/3"
+    assert (out["variant"], out["size_key"], "size" in out) == ("hiera_tiny_224", "proxy", False)
+    assert out["batch_size"] == {"pretrain": None, "finetune": 64}  # since schema 2: always per phase
     assert out["metrics"] == {"top1": 82.5, "top5": 99.0, "best_top1": None, "mae_loss": 0.6}
     assert out["epochs"] == {"pretrain": 2, "finetune": 2}
     assert out["input_size"] == [48, 48]
-    assert RunRecord.from_json(out, "again") == record  # schema 2 round trip
+    assert RunRecord.from_json(out, "again") == record  # schema 3 round trip
 
 
 def test_schema_1_ablation_names_are_translated_but_schema_2_takes_them_as_written():
@@ -46,7 +49,7 @@ def test_schema_1_ablation_names_are_translated_but_schema_2_takes_them_as_writt
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"schema": "hiera-study/run/3"}, "f.jsonl:7: field 'schema' must be one of"),
+        ({"schema": "hiera-study/run/4"}, "f.jsonl:7: field 'schema' must be one of"),
         ({"status": "finished"}, "f.jsonl:7: field 'status' must be one of done"),
         ({"metrics": {"top1": 120.0}}, "f.jsonl:7: field 'metrics.top1' must be in [0, 100]"),
         ({"epochs": {"finetune": 2}}, "f.jsonl:7: field 'epochs.pretrain' is missing"),
@@ -61,16 +64,16 @@ def test_a_bad_run_record_names_file_line_and_field(change, message):
 
 
 def test_a_status_line_carries_no_numbers_and_a_failed_one_needs_its_error():
-    line = RunRecord(grid="g", run="r", status="missing", variant="v", step=None, size="proxy", modality="image",
+    line = RunRecord(grid="g", run="r", status="missing", variant="v", step=None, size_key="proxy", modality="image",
                      dataset="fashion-mnist", proxy=True, seed=1, table="smoke").to_json()  # fmt: skip
     assert line == {
-        "schema": "hiera-study/run/2",
+        "schema": "hiera-study/run/3",
         "grid": "g",
         "run": "r",
         "status": "missing",
         "variant": "v",
         "step": None,
-        "size": "proxy",
+        "size_key": "proxy",
         "modality": "image",
         "dataset": "fashion-mnist",
         "proxy": True,
@@ -86,7 +89,7 @@ def test_a_status_line_carries_no_numbers_and_a_failed_one_needs_its_error():
 def test_run_directory_record_file_and_the_schema_1_name(tmp_path):
     record = RunRecord.from_json(V1_DONE, "x")
     write_run_record(tmp_path / "new", record)
-    assert json.loads((tmp_path / "new" / "record.json").read_text())["schema"] == "hiera-study/run/2"
+    assert json.loads((tmp_path / "new" / "record.json").read_text())["schema"] == "hiera-study/run/3"
     assert read_run_record(tmp_path / "new") == record
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "result.json").write_text(json.dumps({k: v for k, v in V1_DONE.items() if k != "run_dir"}))
@@ -158,8 +161,10 @@ def test_speed_records_of_before_the_schema_read_and_every_field_survives(tmp_pa
     old = SpeedRecord.from_json(SPEED, "s.jsonl:1")  # no `schema`: written before speed records had one
     assert old.attn_backends == ("explicit",)
     assert old.samples_per_s_iqr is None
+    assert old.size_label == "T"  # schema 1's `size`
     new = old.to_json()
-    assert new["schema"] == "hiera-study/speed/1"
+    assert new["schema"] == "hiera-study/speed/2"
+    assert (new["size_label"], "size" in new) == ("T", False)
     assert new["attn_backends"] == ["explicit"]
     assert SpeedRecord.from_json(new, "s") == old
     with pytest.raises(ValueError, match="s.jsonl:1: field 'batch_size' must be null in an out-of-memory"):
@@ -170,3 +175,17 @@ def test_speed_records_of_before_the_schema_read_and_every_field_survives(tmp_pa
     assert SpeedRecord.from_json(obj, first).variant == "hiera_tiny_224"
     with pytest.raises(ValueError, match=r"s.jsonl:2: field 'modality' must be one of image, video"):
         SpeedRecord.from_json(bad, second)
+
+
+def test_a_schema_1_speed_record_of_a_proxy_reads_under_the_proxy_name():
+    # how the demo profiled its proxies before they had names: the full-size name plus the proxy's fields
+    fields = {"embed_dim": 32, "input_size": [48, 48], "kv_stride": [2, 2], "mask_unit_size": [4, 4]}
+    fields |= {"num_classes": 10, "num_heads": 1, "q_pool": 2, "stages": [1, 1, 2, 1]}
+    old = {**SPEED, "schema": "hiera-study/speed/1", "variant": "hiera_tiny_224.b_max_pool"}
+    old |= {"model": "hiera_tiny_224.b_max_pool", "input_size": [48, 48]}
+    record = SpeedRecord.from_json({**old, "overrides": fields}, "s")
+    assert (record.variant, record.model, record.overrides) == ("proxy_tiny_48.b_max_pool",) * 2 + ({},)
+    wider = SpeedRecord.from_json({**old, "overrides": {**fields, "drop_path_rate": 0.1}}, "s")
+    assert (wider.variant, wider.overrides) == ("proxy_tiny_48.b_max_pool", {"drop_path_rate": 0.1})
+    other = SpeedRecord.from_json({**old, "overrides": {**fields, "embed_dim": 64}}, "s")  # not the proxy's model
+    assert (other.variant, other.overrides["embed_dim"]) == ("hiera_tiny_224.b_max_pool", 64)

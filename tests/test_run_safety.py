@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from grids import TINY
+from grids import TINY_ARGS
 
 from hiera.cli import main
 from hiera.files import LockHeld
@@ -38,7 +38,7 @@ def tiny_cfg(**changes) -> TrainConfig:
         train_samples=64,
         eval_samples=32,
         batch_size=32,
-        model_args=TINY,
+        model_args=TINY_ARGS,
         recipe_args={"epochs": 1},
     )
     return TrainConfig(**{**base, **changes})
@@ -48,14 +48,16 @@ def tiny_spec(**changes) -> RunSpec:
     cfg = tiny_cfg(**changes.pop("train", {}))
     return RunSpec(
         **{
-            **dict(grid="adhoc", run="r", variant="hiera_tiny_224", step=None, size="proxy", table="adhoc", train=cfg),
+            **dict(
+                grid="adhoc", run="r", variant="hiera_tiny_224", step=None, size_key="proxy", table="adhoc", train=cfg
+            ),
             **changes,
         }
     )
 
 
 def cli_train(run_dir: Path, *extra: str) -> list[str]:
-    model = [f"model.{k}={v!r}".replace(" ", "") for k, v in TINY.items()]
+    model = [f"model.{k}={v!r}".replace(" ", "") for k, v in TINY_ARGS.items()]
     return [
         "train",
         "--phase",
@@ -247,6 +249,29 @@ def test_spec_diff(tmp_path):
     assert spec_diff(tmp_path, spec) == ["spec.json unreadable"]
 
 
+def test_a_run_started_under_a_model_renamed_since_is_the_same_run(tmp_path):
+    """Before proxies had names, a run named the full-size ladder plus the proxy's fields (and `size` for
+    `size_key`): the same model under its registered name is the same run, a different model is not."""
+    old = tiny_spec().to_dict()  # hiera_tiny_224 with the micro_32 fields as model_args
+    old["size"] = old.pop("size_key")
+    old["train"]["size"] = old["train"].pop("size_key")
+    (tmp_path / "spec.json").write_text(json.dumps(old, default=list))
+    named = {"model": "proxy_micro_32", "model_args": {}}
+    assert spec_diff(tmp_path, tiny_spec(variant="proxy_micro_32", train=named)) == []
+    wider = tiny_spec(variant="proxy_micro_32", train={**named, "model_args": {"embed_dim": 32}})
+    assert spec_diff(tmp_path, wider) == ["train.model_config.embed_dim"]
+    step = "proxy_micro_32.e_no_attn_residual"  # row e keeps the kv pooling that row f replaces
+    assert spec_diff(tmp_path, tiny_spec(variant=step, train={"model": step, "model_args": {}})) == [
+        "train.model_config.kv_mode"
+    ]
+    # a finished phase trained under the old name is returned, not retrained, under the new one
+    first = train(tiny_cfg(), tmp_path / "phase", progress=False)
+    again = train(tiny_cfg(**named), tmp_path / "phase", progress=False)
+    assert again == first
+    with pytest.raises(ValueError, match=r"another configuration \(config.json differs in model_config.embed_dim\)"):
+        train(tiny_cfg(model="proxy_micro_32", model_args={"embed_dim": 32}), tmp_path / "phase", progress=False)
+
+
 def test_run_pipeline_writes_the_spec_first_and_refuses_another(tmp_path, monkeypatch):
     import hiera.train.pipeline as pipeline
 
@@ -270,7 +295,7 @@ def test_run_pipeline_writes_the_spec_first_and_refuses_another(tmp_path, monkey
     with pytest.raises(ValueError, match="spec.json differs in train.recipe_args.epochs"):
         run_pipeline(tiny_spec(train={"recipe_args": {"epochs": 2}}), run_dir)  # ... and a finished one
     many = tiny_spec(
-        grid="g", run="x", variant="v", step="a", size="tiny", table="table1", seed=5, ablation="a", setting="s"
+        grid="g", run="x", step="a", size_key="tiny", table="table1", seed=5, ablation="a", setting="s", extra={"k": 1}
     )
     with pytest.raises(ValueError, match=r"and \d+ more\)"):
         run_pipeline(many, run_dir)

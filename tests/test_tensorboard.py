@@ -19,7 +19,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-from test_train import TINY, cli_args, kill_after, run_cli
+from test_train import TINY_ARGS, cli_args, kill_after, run_cli
 
 from hiera.cli import main
 from hiera.train import loop
@@ -38,7 +38,7 @@ def tiny(phase: str = "supervised", **changes) -> TrainConfig:
         eval_samples=32,
         batch_size=32,
         log_every=1,
-        model_args=TINY,
+        model_args=TINY_ARGS,
         recipe_args={"epochs": 2},
     )
     if phase == "mae":

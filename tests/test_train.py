@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from grids import TINY
+from grids import TINY_ARGS
 
 from hiera.cli import main
 from hiera.env import REPO
@@ -21,7 +21,7 @@ from hiera.train.loop import NonFiniteLoss, train
 
 
 def overrides(**extra) -> list[str]:
-    items = [f"model.{k}={v!r}".replace(" ", "") for k, v in TINY.items()]
+    items = [f"model.{k}={v!r}".replace(" ", "") for k, v in TINY_ARGS.items()]
     return items + [f"{k}={v}" for k, v in extra.items()]
 
 
@@ -179,7 +179,7 @@ def test_corrupted_checkpoint_is_refused_and_kept(tmp_path, capsys):
         train_samples=64,
         batch_size=32,
         decoder_dim=16,
-        model_args=TINY,
+        model_args=TINY_ARGS,
     )
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1, sort_keys=True, default=list) + "\n")
@@ -200,7 +200,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         eval_samples=32,
         batch_size=32,
         ckpt_every=1,
-        model_args=TINY,
+        model_args=TINY_ARGS,
         recipe_args={"lr": 1e30, "grad_clip": None, "mixup": 0.0, "label_smoothing": 0.0},
     )
     with pytest.raises(NonFiniteLoss, match="lower the lr"):
@@ -218,7 +218,7 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
         train_samples=64,
         batch_size=32,
         decoder_dim=16,
-        model_args=TINY,
+        model_args=TINY_ARGS,
         recipe_args={"decoder_depth": 1},
     )
     result = train(mae, tmp_path / "mae", progress=False)
@@ -239,7 +239,7 @@ def test_finetune_starts_from_the_mae_encoder(tmp_path):
         train_samples=64,
         eval_samples=32,
         batch_size=32,
-        model_args=TINY,
+        model_args=TINY_ARGS,
         recipe_args={"epochs": 1},
         init=str(tmp_path / "mae" / "checkpoints" / "model.pth"),
     )
@@ -286,10 +286,12 @@ def test_pipeline_record_names_the_per_example_predictions(tmp_path):
         train_samples=64,
         eval_samples=48,
         batch_size=32,
-        model_args=TINY,
+        model_args=TINY_ARGS,
         recipe_args={"epochs": 2},
     )
-    spec = RunSpec(grid="adhoc", run="r", variant="hiera_tiny_224", step="f", size="proxy", table="adhoc", train=cfg)
+    spec = RunSpec(
+        grid="adhoc", run="r", variant="hiera_tiny_224", step="f", size_key="proxy", table="adhoc", train=cfg
+    )
     record = run_pipeline(spec, tmp_path / "run", progress=False)
     assert record.predictions == "supervised/predictions.npy"
     assert record.labels == "supervised/labels.npy"

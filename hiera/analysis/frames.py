@@ -76,7 +76,7 @@ RUN_COLUMNS = (
     "table",
     "variant",
     "step",
-    "size",
+    "size_key",
     "modality",
     "dataset",
     "proxy",
@@ -118,7 +118,7 @@ SPEED_COLUMNS = (*(f.name for f in dataclasses.fields(SpeedRecord)), "source")
 BREAKDOWN_COLUMNS = (
     "variant",
     "step",
-    "size",
+    "size_label",
     "modality",
     "separate_and_pad",
     "mode",

@@ -500,7 +500,7 @@ def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                     {
                         **dict(zip(keys, key)),
                         "step": d["step"].iloc[0],
-                        "size": d["size"].iloc[0],
+                        "size_label": d["size_label"].iloc[0],
                         "modality": d["modality"].iloc[0],
                         "batch_size": int(batch),
                         "samples_per_s": float(b["samples_per_s"].mean()),
@@ -513,7 +513,7 @@ def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                     {
                         **dict(zip(keys, key)),
                         "step": d["step"].iloc[0],
-                        "size": d["size"].iloc[0],
+                        "size_label": d["size_label"].iloc[0],
                         "modality": d["modality"].iloc[0],
                         "batch_size": int(stop.min()),
                         "samples_per_s": np.nan,
@@ -531,15 +531,15 @@ def plot_speed_vs_batch(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                 part.groupby(keys, sort=True),
                 key=lambda kv: (
                     order.get(kv[1]["step"].iloc[0], len(order)),
-                    LABEL_ORDER.index(kv[1]["size"].iloc[0])
-                    if kv[1]["size"].iloc[0] in LABEL_ORDER
+                    LABEL_ORDER.index(kv[1]["size_label"].iloc[0])
+                    if kv[1]["size_label"].iloc[0] in LABEL_ORDER
                     else len(LABEL_ORDER),
                     *map(str, kv[0]),
                 ),
             )
             for key, d in lines:  # legend in ladder order, then size order
                 variant, impl, model, sep, overrides = key
-                size_key = next((k for k, lab in SIZE_LABELS.items() if lab == d["size"].iloc[0]), None)
+                size_key = next((k for k, lab in SIZE_LABELS.items() if lab == d["size_label"].iloc[0]), None)
                 color = STEP_COLORS.get(d["step"].iloc[0]) if by_step or size_key is None else SIZE_COLORS[size_key]
                 label = STEP_LABELS.get(d["step"].iloc[0], variant) if by_step else variant
                 label += "" if impl == "hiera-study" else f" ({impl})"
@@ -625,7 +625,7 @@ def plot_breakdown(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
         ax.set_ylabel(f"ms per step ({unit})")
         c = g.cond
         ax.set_title(
-            f"Hiera-{c['size']} {c['modality']}{' (proxy)' if c['overrides'] != '{}' else ''}: "
+            f"Hiera-{c['size_label']} {c['modality']}{' (proxy)' if c['overrides'] != '{}' else ''}: "
             f"{c['mode']}, {c['precision']}, {c['attn']}, batch {int(c['batch_size'])}\n{c['device']}"
         )
         ax.grid(axis="x", visible=False)

@@ -26,7 +26,7 @@ from hiera.analysis.frames import (
     model_counts,
 )
 from hiera.analysis.stats import mean_ci, paired_difference
-from hiera.model.ladder import LADDER, SIZES, STEP_IDS
+from hiera.model.ladder import LADDER, SIZES, STEP_IDS, ladder_name
 
 DASH = "—"
 RES = {"image": "224", "video": "16x224"}  # registry resolution suffix per modality
@@ -172,7 +172,7 @@ def describe_runs(runs: pd.DataFrame) -> list[str]:
             )
             dates = _range([s[:10] for s in d["date"]])
             kind = "proxy" if proxy else "full dataset"
-            sizes = sorted(set(d["size"]) - {"proxy"})  # "proxy": the grid's own small model, said already
+            sizes = sorted(set(d["size_key"]) - {"proxy"})  # "proxy": the grid's own small model, said already
             sentence = (
                 f"Ours, {modality}: {name} {res} {kind}, {hardware(d['device'], d['cpu_threads'])}"
                 + (f", size {', '.join(sizes)}" if sizes else "")
@@ -300,8 +300,7 @@ def speeds_for(
 
 def _ladder_names(size: str, modality: str) -> dict[str, str]:
     """step id -> registered variant name of the ladder at `size` for `modality`."""
-    base = f"hiera_{size}_{RES[modality]}"
-    return {s.id: base + (f".{s.slug}" if s.slug else "") for s in LADDER}
+    return {s.id: ladder_name(f"hiera_{size}_{RES[modality]}", s.slug) for s in LADDER}
 
 
 def _speed_size(speed: pd.DataFrame, modality: str, prefer: Sequence[str]) -> str | None:
@@ -354,7 +353,7 @@ def table1_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
                 paired.get(s, {}).get(name, default) for s in STEP_IDS
             ]
         data[f"{modality}_acc_paper"] = [paper[f"{modality}_acc"].get(s, np.nan) for s in STEP_IDS]
-        size = _speed_size(recs.speed, modality, sorted(set(mine["size"]) & set(SIZES)))
+        size = _speed_size(recs.speed, modality, sorted(set(mine["size_key"]) & set(SIZES)))
         # a table with runs shows speeds only for the modalities it ran: `table1` has the full-size ladder's
         full = _ladder_names(size, modality) if size and (runs.empty or len(mine)) else {}
         found, caption, _ = speeds_for(
@@ -387,7 +386,7 @@ def table2_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
         (m, s)
         for m in ("image", "video")
         for s in SIZES
-        if (m, s) in paper.index or ((runs["modality"] == m) & (runs["size"] == s)).any()
+        if (m, s) in paper.index or ((runs["modality"] == m) & (runs["size_key"] == s)).any()
     ]
     names = [f"hiera_{s}_{RES[m]}" for m, s in keys]
     counts = model_counts(names)
@@ -397,7 +396,7 @@ def table2_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
     for modality in ("image", "video"):
         mine = runs[runs["modality"] == modality]
         full = {(m, s): n for (m, s), n in zip(keys, names) if m == modality and (runs.empty or len(mine))}
-        trained = {(modality, s): v for s, v in _first_variant(mine, "size").items()}
+        trained = {(modality, s): v for s, v in _first_variant(mine, "size_key").items()}
         found, caption, device = speeds_for(recs.speed, mine, trained, full, f"{modality} {SPEED_UNIT[modality]}")
         speed.update(found)
         if caption:
@@ -406,7 +405,7 @@ def table2_frame(recs: Records, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[
     rows = []
     for (modality, size), name in zip(keys, names):
         p = paper.loc[(modality, size)] if (modality, size) in paper.index else None
-        acc = summarize(runs[(runs["modality"] == modality) & (runs["size"] == size)])
+        acc = summarize(runs[(runs["modality"] == modality) & (runs["size_key"] == size)])
         count, best = counts[name], speed.get((modality, size))
         rows.append(
             {
@@ -495,7 +494,7 @@ def slug(text: str) -> str:
 
 BREAKDOWN_CONDITION = ("device", "mode", "precision", "attn", "torch")
 # Within a condition, rows are comparable only at one ladder, batch and model (overrides: the proxy models).
-BREAKDOWN_SPLIT = ("size", "modality", "batch_size", "input_size", "overrides")
+BREAKDOWN_SPLIT = ("size_label", "modality", "batch_size", "input_size", "overrides")
 SIZE_KEYS = {label: key for key, label in SIZE_LABELS.items()}
 
 
@@ -538,7 +537,7 @@ def breakdown_groups(breakdown: pd.DataFrame) -> list[BreakdownGroup]:
     out = []
     for key, group in breakdown.groupby(keys, sort=True):
         c = dict(zip(keys, key))
-        size = SIZE_KEYS.get(c["size"])
+        size = SIZE_KEYS.get(c["size_label"])
         ladder = _ladder_names(size, c["modality"]) if size else {}
         in_ladder = group["variant"].isin(list(ladder.values()))
         if not in_ladder.any():
@@ -584,7 +583,7 @@ def describe_breakdown(g: BreakdownGroup) -> list[str]:
         )
         or "unknown"
     )
-    model = f"the Hiera-{c['size']} {c['modality']} ladder"
+    model = f"the Hiera-{c['size_label']} {c['modality']} ladder"
     if c["overrides"] != "{}":
         model += f" shrunk to a proxy ({c['overrides']})"
     steps = _range(recs["profiled_steps"])
@@ -636,8 +635,8 @@ def split_contexts(runs: pd.DataFrame, kind: str) -> list[tuple[str, pd.DataFram
         if part.empty:
             continue
         suffix = "-proxy" if proxy and kind in PAPER_KINDS else ""
-        if kind != "table2" and part["size"].nunique() > 1:
-            out += [(f"{suffix}-{size}", d) for size, d in part.groupby("size", sort=True)]
+        if kind != "table2" and part["size_key"].nunique() > 1:
+            out += [(f"{suffix}-{size}", d) for size, d in part.groupby("size_key", sort=True)]
         else:
             out.append((suffix, part))
     return out

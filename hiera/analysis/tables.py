@@ -124,7 +124,7 @@ def _scope(runs: pd.DataFrame, sizes: bool = True) -> str:
     grids = ", ".join(f"`{g}`" for g in sorted(set(runs["grid"])))
     label = f"grid{'s' if runs['grid'].nunique() > 1 else ''} {grids}"
     if sizes:
-        label += f"; size {', '.join(sorted(set(runs['size'])))}"
+        label += f"; size {', '.join(sorted(set(runs['size_key'])))}"
     return f" ({label})"
 
 
@@ -429,7 +429,7 @@ def table3(recs: Records, name: str, runs: pd.DataFrame) -> Table:
 
 def runs_table(recs: Records, grid: str, runs: pd.DataFrame) -> Table:
     """Accuracy per distinct configuration of a grid that has no paper table to sit beside."""
-    keys = ["modality", "variant", "step", "size", "dataset", "ablation", "setting"]
+    keys = ["modality", "variant", "step", "size_key", "dataset", "ablation", "setting"]
     frame = runs.assign(**{k: runs[k].fillna("") for k in keys})
     order = {s: i for i, s in enumerate(STEP_IDS)}
     groups = sorted(
@@ -439,16 +439,16 @@ def runs_table(recs: Records, grid: str, runs: pd.DataFrame) -> Table:
     for key, d in groups:
         acc = summarize(d)
         info = dict(zip(keys, key))
-        data.append(
-            {**info, "acc_mean": acc["mean"], "acc_std": acc["std"], "acc_n": acc["n"], "acc_expected": acc["expected"]}
-        )
+        shown = {("size" if k == "size_key" else k): v for k, v in info.items()}  # the table's column is "size"
+        stats = {"acc_mean": acc["mean"], "acc_std": acc["std"], "acc_n": acc["n"], "acc_expected": acc["expected"]}
+        data.append({**shown, **stats})
         setting = f"{info['ablation']}={info['setting']}" if info["ablation"] else ""
         rows.append(
             [
                 info["modality"],
                 info["variant"],
                 info["step"] or DASH,
-                info["size"],
+                info["size_key"],
                 DATASET_LABELS.get(info["dataset"], info["dataset"]),
                 setting or DASH,
                 _acc_cell(acc["mean"], acc["std"], acc["n"], acc["expected"]),
@@ -507,7 +507,7 @@ def speed_tables(recs: Records) -> list[Table]:
             row = {
                 "variant": variant,
                 "step": first["step"],
-                "size": first["size"],
+                "size": first["size_label"],  # the table's column: the size label
                 "modality": first["modality"],
                 "impl": impl,
                 "model": model,
@@ -672,7 +672,7 @@ def breakdown_tables(recs: Records) -> list[Table]:
         out.append(
             Table(
                 name=g.name,
-                title=f"Where the time goes: Hiera-{c['size']} {c['modality']} ladder"
+                title=f"Where the time goes: Hiera-{c['size_label']} {c['modality']} ladder"
                 f"{' (proxy)' if c['overrides'] != '{}' else ''}, {c['device']}, {c['mode']}, {c['precision']}, "
                 f"{c['attn']} attention, batch {int(c['batch_size'])}",
                 caption=describe_breakdown(g),

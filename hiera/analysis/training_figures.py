@@ -45,9 +45,9 @@ def _hue(runs: pd.DataFrame) -> tuple[str, dict, dict]:
     if runs["step"].nunique() > 1:
         steps = [s for s in STEP_IDS if s in set(runs["step"])]
         return "step", {s: STEP_COLORS[s] for s in steps}, {s: STEP_LABELS[s] for s in steps}
-    if runs["size"].nunique() > 1 and set(runs["size"]) <= set(SIZES):
-        sizes = [s for s in SIZES if s in set(runs["size"])]
-        return "size", {s: SIZE_COLORS[s] for s in sizes}, {s: f"Hiera-{SIZE_LABELS[s]}" for s in sizes}
+    if runs["size_key"].nunique() > 1 and set(runs["size_key"]) <= set(SIZES):
+        sizes = [s for s in SIZES if s in set(runs["size_key"])]
+        return "size_key", {s: SIZE_COLORS[s] for s in sizes}, {s: f"Hiera-{SIZE_LABELS[s]}" for s in sizes}
     key = "setting" if runs["setting"].notna().any() else "variant"
     values = sorted(set(runs[key].fillna("").astype(str)))
     return key, dict(zip(values, sns.color_palette("colorblind", len(values)))), {v: v for v in values}
@@ -84,7 +84,7 @@ def curves_data(runs: pd.DataFrame) -> pd.DataFrame:
                     run=r.run,
                     seed=r.seed,
                     step=r.step,  # the ladder row (`opt_step` is the optimizer step)
-                    size=r.size,
+                    size_key=r.size_key,
                     modality=r.modality,
                     variant=r.variant,
                     setting=r.setting,

@@ -195,7 +195,7 @@ def breakdown_variant(
     return BreakdownRecord(
         variant=variant.name,
         step=variant.step,
-        size=variant.size,
+        size_label=variant.size_label,
         modality=variant.modality,
         separate_and_pad=sep_pad,
         mode=cfg.mode,
@@ -289,7 +289,7 @@ def oom_record(name: str, cfg: BenchConfig, env: dict[str, Any], where: str) -> 
         oom_stage=where,
         variant=variant.name,
         step=variant.step,
-        size=variant.size,
+        size_label=variant.size_label,
         modality=variant.modality,
         mode=cfg.mode,
         precision=cfg.precision,

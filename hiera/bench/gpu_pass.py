@@ -155,7 +155,7 @@ def _numerics_one(p: Pass, name: str, overrides: dict[str, Any], batch: int) -> 
     base = dict(
         variant=name,
         step=variant.step,
-        size=variant.size,
+        size_label=variant.size_label,
         modality=variant.modality,
         input_size=list(cfg.input_size),
         batch_size=batch,

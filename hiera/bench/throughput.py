@@ -575,7 +575,7 @@ def run_variant(name: str, cfg: BenchConfig, overrides: dict[str, Any], env: dic
                 {
                     "variant": variant.name,
                     "step": variant.step,
-                    "size": variant.size,
+                    "size_label": variant.size_label,
                     "modality": variant.modality,
                     "impl": impl,
                     "model": label,

@@ -31,6 +31,7 @@ from hiera.launch.submit import LOCK_WAIT_ENV
 from hiera.model.registry import get_variant
 from hiera.records.run import RUN_RECORD, RUN_RECORD_V1, RunRecord, read_run_record_json, run_records_text
 from hiera.train.config import PHASES
+from hiera.train.phase_dir import as_json
 from hiera.train.pipeline import spec_record
 
 # What the tables and figures read from a finished run directory (besides the record's predictions / labels and
@@ -120,14 +121,23 @@ def collect(
     for s in found:
         spec = s.run.spec
         if s.state == "done":
-            record, written = read_run_record_json(s.run_dir)  # validated; copied as written
+            record, written = read_run_record_json(s.run_dir)  # validated
             relative = Path("archive", name, spec.run)
             dest = out.parent / relative
             if not dest.resolve().is_relative_to((out.parent / "archive").resolve()):  # a run id with `..`
                 raise ValueError(f"run id {spec.run!r} of grid {name} would archive outside {out.parent / 'archive'}")
             archive_run(s.run_dir, dest, record, spec.seed == lowest[(spec.variant, spec.setting)])
+            # The line names the model as the grid does now: the run's spec matched the grid's as the model it
+            # computes (`spec_diff`), so a model renamed since (a proxy, named before run schema 3 by the full-size
+            # ladder it shrinks plus `model_args`) takes its current name. Written in the current schema.
+            named = record.replace(
+                variant=spec.variant, size_key=spec.size_key, model_args=as_json(spec.train.model_args) or None
+            )
+            line = named.to_json()
+            if "run_dir" not in written:  # not the folder it was read from now (its archive, once the run's is gone)
+                del line["run_dir"]
             # POSIX and relative to the records folder's parent: the same string resolves on any clone
-            fresh[spec.run] = {**written, "archive": relative.as_posix()}
+            fresh[spec.run] = {**line, "archive": relative.as_posix()}
             continue
         error = s.detail if s.state in ("failed", "unknown", "stale") else None
         modality = get_variant(spec.variant).modality
@@ -144,8 +154,8 @@ def collect(
             if TEMP.match(p.name):
                 p.unlink(missing_ok=True)
         old = read_jsonl(path) if path.is_file() else []
-        # Every line as written: a finished run's record as the run wrote it (validated above; an earlier schema
-        # stays that schema), a status line by `RunRecord.to_json`, a line of before as it was.
+        # Every line by `RunRecord.to_json` (a finished run's record validated above and named as the grid names it
+        # now, a status line), a line of before (a run outside --only) as it was.
         lines: list[dict[str, Any]] = []
         kept, seen = 0, set()
         old_by_run = {r.get("run"): r for r in old if isinstance(r, dict)}

@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from hiera.model.flops import load_stats, model_stats
-from hiera.model.ladder import LADDER
+from hiera.model.ladder import LADDER, ladder_name
 from hiera.model.registry import get_variant
 from hiera.recipes import recipe
 from hiera.train.config import TrainConfig
@@ -146,7 +146,7 @@ def paper_run(
     data: dict[str, Any] = dict(
         dataset="kinetics" if video else "imagenet",
         data_path=ctx.kinetics if video else ctx.imagenet,
-        size=size,
+        size_key=size,
         seed=seed,
         precision=ctx.precision,
         ckpt_every=1000,
@@ -189,7 +189,7 @@ def paper_run(
         run=f"{variant}{tag}/seed{seed}",
         variant=variant,
         step=step,
-        size=size,
+        size_key=size,
         table=table,
         train=ft_cfg,
         pretrain=pre_cfg,
@@ -224,7 +224,7 @@ def ladder_runs(
     out = []
     for seed in range(ctx.seeds):
         for step in LADDER:
-            variant = f"hiera_{size}_{res}" + (f".{step.slug}" if step.slug else "")
+            variant = ladder_name(f"hiera_{size}_{res}", step.slug)
             sup = supervised or step.id == "sup"
             out.append(
                 paper_run(

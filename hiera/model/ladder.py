@@ -105,6 +105,13 @@ LADDER: tuple[Step, ...] = (
     Step("f", "", "replace kv pooling with MU attn (= Hiera)", dict(kv_mode="mask_unit")),
 )
 STEP_IDS: tuple[str, ...] = tuple(s.id for s in LADDER)
+SLUGS: dict[str, str] = {s.id: s.slug for s in LADDER}
+
+
+def ladder_name(base: str, slug: str) -> str:
+    """The registered name of a ladder step: `<base>` for row (f) (Hiera), `<base>.<slug>` for the others, e.g.
+    `ladder_name("hiera_large_224", "c_no_stride1_pool")`; `base` is `hiera_<size>_<res>` or `proxy_<scale>`."""
+    return f"{base}.{slug}" if slug else base
 
 
 def baseline(size: str, res: str) -> ModelConfig:
@@ -128,6 +135,94 @@ def ladder(size: str, res: str) -> list[tuple[Step, ModelConfig]]:
         cfg = cfg.replace(**step.changes)
         out.append((step, cfg))
     return out
+
+
+# ---- the proxy scales: Hiera-T's ladder shrunk for the embedded Fashion-MNIST data (`hiera/proxy.py`) ----------------
+# A proxy model is a ladder step of a full-size variant with these fields changed. It is registered under a name of
+# its own (`proxy_<scale>[.<slug>]`, `hiera/model/registry.py`), so a record of a proxy run never claims the
+# full-size model it shrinks.
+
+
+@dataclass(frozen=True)
+class ProxyScale:
+    size: str  # the SIZES key of the full-size ladder it shrinks
+    res: str  # that ladder's RESOLUTIONS key
+    changes: dict[str, Any]  # ModelConfig fields changed from every step of it
+
+
+PROXY_SCALES: dict[str, ProxyScale] = {
+    # The proxy grids and the demo: 48x48 px (Fashion-MNIST is 28x28), 4x4-px patches -> 12x12 tokens, nine 4x4-token
+    # mask units, two query poolings (12 -> 6 -> 3 a side), 32 channels, 1-1-2-1 blocks. Why 48: `hiera/proxy.py`.
+    "tiny_48": ProxyScale(
+        "tiny",
+        "224",
+        dict(
+            input_size=(48, 48),
+            mask_unit_size=(4, 4),
+            q_pool=2,
+            num_heads=1,
+            stages=(1, 1, 2, 1),
+            kv_stride=(2, 2),
+            embed_dim=32,
+            num_classes=10,
+        ),
+    ),
+    # The same at 64x64 px (16x16 tokens, sixteen mask units, two query poolings 16 -> 8 -> 4): the demo's scale before
+    # 48 px, at which `ablations/proxy_recipe_sweep.py` chose the proxy recipes.
+    "tiny_64": ProxyScale(
+        "tiny",
+        "224",
+        dict(
+            input_size=(64, 64),
+            mask_unit_size=(4, 4),
+            q_pool=2,
+            num_heads=1,
+            stages=(1, 1, 2, 1),
+            kv_stride=(2, 2),
+            embed_dim=32,
+            num_classes=10,
+        ),
+    ),
+    # The demo's video ladder on moving Fashion-MNIST: 8 frames of 64x64 px, tubelets 2x4x4, mask units 1x4x4.
+    "tiny_8x64": ProxyScale(
+        "tiny",
+        "16x224",
+        dict(
+            input_size=(8, 64, 64),
+            mask_unit_size=(1, 4, 4),
+            q_pool=2,
+            num_heads=1,
+            stages=(1, 1, 2, 1),
+            kv_stride=(1, 2, 2),
+            embed_dim=32,
+            num_classes=10,
+        ),
+    ),
+    # The smoke grid and the tests: runs in seconds (32x32 px, 2x2-px patches, 16 channels, one block per stage).
+    "micro_32": ProxyScale(
+        "tiny",
+        "224",
+        dict(
+            input_size=(32, 32),
+            mask_unit_size=(4, 4),
+            q_pool=2,
+            embed_dim=16,
+            num_heads=1,
+            stages=(1, 1, 1, 1),
+            patch_stride=(2, 2),
+            patch_kernel=(3, 3),
+            patch_padding=(1, 1),
+            kv_stride=(2, 2),
+            num_classes=10,
+        ),
+    ),
+}
+
+
+def proxy_ladder(scale: str) -> list[tuple[Step, ModelConfig]]:
+    """Every ladder step at a proxy scale of `PROXY_SCALES`: the full-size step with the scale's changes."""
+    p = PROXY_SCALES[scale]
+    return [(step, cfg.replace(**p.changes)) for step, cfg in ladder(p.size, p.res)]
 
 
 def mvitv2(size: str, res: str = "224") -> ModelConfig:

@@ -6,7 +6,9 @@ Names (timm-style registry):
   so `hiera_large_224*` selects the whole Table-1 ladder at size L;
 - `mae_hiera_<size>_<res>`: the official MAE encoders (q_pool = 2, no classifier), which load the authors'
   MAE checkpoints;
-- `mvitv2_{tiny,small,base,large}_224`: the MViTv2 paper models with their own depths.
+- `mvitv2_{tiny,small,base,large}_224`: the MViTv2 paper models with their own depths;
+- `proxy_<scale>[.<step>]`: a ladder shrunk for the embedded data (`PROXY_SCALES` of `hiera/model/ladder.py`),
+  e.g. `proxy_tiny_48.b_max_pool` (the proxy grids and the demo), so a proxy record never claims a full-size name.
 The official release has no video T/S; they are built here from the same recipe.
 """
 
@@ -17,7 +19,17 @@ import fnmatch
 from dataclasses import dataclass
 
 from hiera.model.config import ModelConfig
-from hiera.model.ladder import LADDER, MVITV2_SIZES, RESOLUTIONS, SIZES, ladder, mvitv2
+from hiera.model.ladder import (
+    LADDER,
+    MVITV2_SIZES,
+    PROXY_SCALES,
+    RESOLUTIONS,
+    SIZES,
+    ladder,
+    ladder_name,
+    mvitv2,
+    proxy_ladder,
+)
 from hiera.model.masking import mae_q_pool
 
 
@@ -25,8 +37,8 @@ from hiera.model.masking import mae_q_pool
 class Variant:
     name: str
     config: ModelConfig
-    step: str  # sup, mae, a-f
-    size: str  # T, S, B, B+, L, H
+    step: str  # sup, mae, a-f (a Table-1 ladder step, not an optimizer step)
+    size_label: str  # the paper's size name: T, S, B, B+, L, H (a proxy: the size of the ladder it shrinks)
     modality: str  # image | video
     title: str
 
@@ -35,7 +47,7 @@ class Variant:
         return {
             "name": self.name,
             "step": self.step,
-            "size": self.size,
+            "size": self.size_label,
             "modality": self.modality,
             "masked": self.config.uses_mask_units,
         }
@@ -53,9 +65,8 @@ def register(variant: Variant) -> None:
 def _register_all() -> None:
     for res in RESOLUTIONS:
         for size, spec in SIZES.items():
-            base = f"hiera_{size}_{res}"
             for step, cfg in ladder(size, res):
-                name = f"{base}.{step.slug}" if step.slug else base
+                name = ladder_name(f"hiera_{size}_{res}", step.slug)
                 register(Variant(name, cfg, step.id, spec.label, cfg.modality, step.title))
     for res in RESOLUTIONS:  # the official MAE encoders: Hiera with q_pool = 2, no classifier
         for size, spec in SIZES.items():
@@ -74,6 +85,11 @@ def _register_all() -> None:
     for size, spec in MVITV2_SIZES.items():
         cfg = mvitv2(size)
         register(Variant(f"mvitv2_{size}_224", cfg, "sup", spec.label, "image", f"MViTv2-{spec.label} (MViTv2 paper)"))
+    for scale, proxy in PROXY_SCALES.items():
+        label = SIZES[proxy.size].label
+        for step, cfg in proxy_ladder(scale):
+            title = f"{step.title} (proxy scale {scale})"
+            register(Variant(ladder_name(f"proxy_{scale}", step.slug), cfg, step.id, label, cfg.modality, title))
 
 
 def list_variants(pattern: str = "*") -> list[Variant]:
@@ -89,7 +105,7 @@ def get_variant(name: str) -> Variant:
     raise ValueError(
         f"unknown variant {name!r}; {hint}allowed: hiera_{{{','.join(SIZES)}}}_{{{','.join(RESOLUTIONS)}}}"
         f"[.{{{','.join(s.slug for s in LADDER if s.slug)}}}], mae_hiera_<size>_<res>, "
-        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224 "
+        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224, proxy_{{{','.join(PROXY_SCALES)}}}[.<step>] "
         "(`hiera-study variants` lists all)"
     )
 

@@ -1,6 +1,6 @@
 """Run records and phase results: the two files a training run leaves (paper Table 1's cells come from them).
 
-    <run dir>/record.json          `RunRecord`: the run as the tables see it (schema `hiera-study/run/2`), written
+    <run dir>/record.json          `RunRecord`: the run as the tables see it (schema `hiera-study/run/3`), written
                                    last by `hiera.train.pipeline`; `hiera-study collect` gathers them, one JSON line
                                    per run of a grid, into `results/records/<grid>.jsonl`
     <run dir>/<phase>/result.json  `PhaseResult`: one phase (mae, finetune or supervised), written last by
@@ -9,7 +9,8 @@
 Each type has one writer (`to_json`, and `write_*` for the files) and one reader (`from_json`, `read_*`) that
 validates and names `<file>[:<line>]: field '<name>'` on error. The readers also take the previous versions, so
 files written before survive: run schema 1 (its batch size could be one int; the record was the run directory's
-`result.json`) and phase results without a schema (their optimizer-step count was `steps`).
+`result.json`), run schema 2 (`size` for `size_key`) and phase results without a schema (their optimizer-step
+count was `steps`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from hiera.model.ladder import STEP_IDS
 from hiera.records.check import MISSING, display_path, field, get, json_object, present, schema, short, sizes
 from hiera.train.config import PHASES  # a run's phase directories, in the order they run
 
-RUN_SCHEMA = "hiera-study/run/2"
-RUN_SCHEMAS = ("hiera-study/run/1", RUN_SCHEMA)  # every version `RunRecord.from_json` reads
+RUN_SCHEMA = "hiera-study/run/3"
+RUN_SCHEMAS = ("hiera-study/run/1", "hiera-study/run/2", RUN_SCHEMA)  # every version `RunRecord.from_json` reads
 RUN_RECORD = "record.json"
 RUN_RECORD_V1 = "result.json"  # where schema 1 kept a run's record (the name of a phase result since schema 2)
 PHASE_SCHEMA = "hiera-study/phase/1"
@@ -134,7 +135,7 @@ class RunRecord:
     status: str  # one of STATUSES
     variant: str  # the registered variant the run trains
     step: str | None  # Table-1 ladder row (sup, mae, a-f); None outside the ladder
-    size: str  # tiny ... huge, or "proxy" for the embedded-data models
+    size_key: str  # a SIZES key (tiny ... huge), or "proxy" for the embedded-data models
     modality: str
     dataset: str
     proxy: bool  # the embedded data, not ImageNet/Kinetics
@@ -167,17 +168,18 @@ class RunRecord:
     predictions: str | None = None  # per-example test predictions (.npy), relative to the run's files
     labels: str | None = None
     extra: dict[str, Any] | None = None  # the grid's own fields for this run
+    model_args: dict[str, Any] | None = None  # ModelConfig fields the run changed from its variant (e.g. a width)
 
     def replace(self, **changes: Any) -> RunRecord:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
-        """The record as written (schema `hiera-study/run/2`): the first block always, the rest when set."""
+        """The record as written (schema `hiera-study/run/3`): the first block always, the rest when set."""
         out: dict[str, Any] = {"schema": RUN_SCHEMA}
-        for name in ("grid", "run", "status", "variant", "step", "size", "modality", "dataset", "proxy", "seed"):
+        for name in ("grid", "run", "status", "variant", "step", "size_key", "modality", "dataset", "proxy", "seed"):
             out[name] = getattr(self, name)
         out.update(table=self.table, ablation=self.ablation, setting=self.setting)
-        for name in ("run_dir", "archive", "error", "predictions", "labels", "extra"):
+        for name in ("run_dir", "archive", "error", "predictions", "labels", "extra", "model_args"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         if self.status != "done":
@@ -195,10 +197,12 @@ class RunRecord:
     def from_json(cls, obj: dict[str, Any], where: str) -> RunRecord:
         """Validate a record of any schema in `RUN_SCHEMAS`."""
         version = schema(obj, where, RUN_SCHEMAS)
-        if version != RUN_SCHEMA:
+        if version == RUN_SCHEMAS[0]:
             obj = _upgrade_v1(obj)
+        if version != RUN_SCHEMA:
+            obj = _upgrade_v2(obj)
         v: dict[str, Any] = {}
-        for name in ("grid", "run", "variant", "size", "dataset", "table"):
+        for name in ("grid", "run", "variant", "size_key", "dataset", "table"):
             v[name] = field(obj, name, where, "str")
         v["status"] = field(obj, "status", where, "str", choices=STATUSES)
         present(obj, "step", where, "use null for runs outside the Table-1 ladder")
@@ -213,6 +217,7 @@ class RunRecord:
         v["run_dir"] = field(obj, "run_dir", where, "str", optional=v["status"] != "done")
         v["archive"] = field(obj, "archive", where, "str", optional=True)
         v["extra"] = field(obj, "extra", where, "dict", optional=True)
+        v["model_args"] = field(obj, "model_args", where, "dict", optional=True)
         if v["status"] == "failed":  # may be empty (a job that died without output), but must be there
             error = obj.get("error", MISSING)
             if not isinstance(error, str):
@@ -247,6 +252,16 @@ def _upgrade_v1(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "ablation": ablation, "setting": setting}
 
 
+def _upgrade_v2(obj: dict[str, Any]) -> dict[str, Any]:
+    """A record of schema 1 or 2 in schema 3's terms: `size` is `size_key`. Its `variant` is kept as written: a
+    proxy run of then named the full-size ladder it shrinks, and the record alone cannot say which proxy (its input
+    size does not fix the model); `hiera-study collect` renames it from the grid, whose spec it matched."""
+    obj = dict(obj)
+    if "size" in obj and "size_key" not in obj:
+        obj["size_key"] = obj.pop("size")
+    return obj
+
+
 def _done_fields(obj: dict[str, Any], where: str, version: str) -> dict[str, Any]:
     """The numbers and conditions of a done run."""
     v: dict[str, Any] = {"top1": field(obj, "metrics.top1", where, "number", low=0, high=100)}
@@ -263,7 +278,7 @@ def _done_fields(obj: dict[str, Any], where: str, version: str) -> dict[str, Any
     v["finetune_samples"] = field(obj, "train_samples.finetune", where, "int", optional=True)
     v["eval_samples"] = field(obj, "eval_samples", where, "int", optional=True)
     v["precision"] = field(obj, "precision", where, "str")
-    if version == RUN_SCHEMA or isinstance(get(obj, "batch_size"), dict):  # per phase
+    if version != RUN_SCHEMAS[0] or isinstance(get(obj, "batch_size"), dict):  # per phase (always since schema 2)
         v["pretrain_batch"] = field(obj, "batch_size.pretrain", where, "int", optional=True)
         v["finetune_batch"] = field(obj, "batch_size.finetune", where, "int")
     else:  # schema 1 also allowed one int: the batch of the last phase

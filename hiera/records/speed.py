@@ -3,9 +3,11 @@
     results/speed/bench-<conditions>.jsonl          `SpeedRecord`, one line per model, implementation and batch
     results/breakdown/breakdown-<conditions>.jsonl  one step-time breakdown per variant (`--breakdown`)
 
-A `SpeedRecord` is written by `to_json` (schema `hiera-study/speed/1`) and read back by `from_json`, which
-validates it and also reads the lines written before speed records had a schema (the same fields; those added
-since are null). A `BreakdownRecord` likewise (schema `hiera-study/breakdown/1`), with `row` for the frames.
+A `SpeedRecord` is written by `to_json` (schema `hiera-study/speed/2`) and read back by `from_json`, which
+validates it and also reads schema 1 and the lines written before speed records had a schema (the same fields;
+those added since are null; `upgrade_speed`: `size` is now `size_label`, and a proxy measured as a full-size
+variant with overrides now has its registered proxy name). A `BreakdownRecord` likewise (schema
+`hiera-study/breakdown/2`, reading 1), with `row` for the frames.
 Every field the benchmark measures is a field of the record, so nothing it writes is dropped on
 the way to a table. `CONDITIONS` are the hardware and software fields both record types carry.
 """
@@ -18,13 +20,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hiera.model.ladder import STEP_IDS
+from hiera.model.ladder import PROXY_SCALES, STEP_IDS
 from hiera.model.layers.scope import FAMILIES, STEP_FAMILIES
 from hiera.records.check import field, schema, short, sizes, text_or_none
 from hiera.records.run import MODALITIES
 
-SPEED_SCHEMA = "hiera-study/speed/1"
-BREAKDOWN_SCHEMA = "hiera-study/breakdown/1"
+SPEED_SCHEMA = "hiera-study/speed/2"
+SPEED_SCHEMAS = ("hiera-study/speed/1", SPEED_SCHEMA)  # every version `SpeedRecord.from_json` reads
+BREAKDOWN_SCHEMA = "hiera-study/breakdown/2"
+BREAKDOWN_SCHEMAS = ("hiera-study/breakdown/1", BREAKDOWN_SCHEMA)
 # The hardware and software a measurement ran on (from `hiera.env.collect_env` and `hiera.bench.bench_env`).
 CONDITIONS = (
     "device",
@@ -46,13 +50,36 @@ BREAKDOWN_FAMILIES = (*FAMILIES, "other", *STEP_FAMILIES)
 TIME_SOURCES = {"cpu": "cpu self time", "cuda": "cuda kernel time"}
 
 
+def upgrade_speed(obj: dict[str, Any]) -> dict[str, Any]:
+    """A speed or breakdown line of schema 1 (or none) in schema 2's terms: `size` is `size_label`, and a proxy model
+    measured as a full-size variant with overrides (`hiera_tiny_224.b_max_pool` + the 48 px fields) is named by its
+    registered proxy (`proxy_tiny_48.b_max_pool`) with the overrides the proxy does not already have."""
+    obj = dict(obj)
+    if "size" in obj and "size_label" not in obj:
+        obj["size_label"] = obj.pop("size")
+    overrides = obj.get("overrides")
+    variant = obj.get("variant")
+    if not isinstance(overrides, dict) or not isinstance(variant, str) or not overrides:
+        return obj
+    base, dot, slug = variant.partition(".")
+    for scale, proxy in PROXY_SCALES.items():
+        own = {k: list(v) if isinstance(v, tuple) else v for k, v in proxy.changes.items()}
+        if base == f"hiera_{proxy.size}_{proxy.res}" and all(overrides.get(k) == v for k, v in own.items()):
+            obj["variant"] = f"proxy_{scale}{dot}{slug}"
+            if obj.get("model") == variant:
+                obj["model"] = obj["variant"]
+            obj["overrides"] = {k: v for k, v in overrides.items() if k not in own}
+            break
+    return obj
+
+
 @dataclass(frozen=True)
 class SpeedRecord:
     """One timed model at one batch size (or the batch that ran out of memory), with its conditions."""
 
     variant: str
     step: str | None  # Table-1 ladder row of the variant
-    size: str  # the variant's size label (T, S, B, B+, L, H)
+    size_label: str  # the variant's size label (T, S, B, B+, L, H)
     modality: str
     impl: str  # hiera-study | timm | official
     model: str  # what ran: our variant, or the peer's model name
@@ -114,11 +141,24 @@ class SpeedRecord:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any], where: str) -> SpeedRecord:
-        """Validate a record of schema `hiera-study/speed/1`, or one without a schema (written before it had one)."""
-        if "schema" in obj:
-            schema(obj, where, (SPEED_SCHEMA,))
+        """Validate a record of schema `hiera-study/speed/2`, or of an earlier one (`upgrade_speed`)."""
+        if obj.get("schema") != SPEED_SCHEMA:
+            if "schema" in obj:
+                schema(obj, where, SPEED_SCHEMAS)
+            obj = upgrade_speed(obj)
         v: dict[str, Any] = {}
-        for name in ("variant", "size", "impl", "model", "mode", "precision", "attn", "protocol", "device", "torch"):
+        for name in (
+            "variant",
+            "size_label",
+            "impl",
+            "model",
+            "mode",
+            "precision",
+            "attn",
+            "protocol",
+            "device",
+            "torch",
+        ):
             v[name] = field(obj, name, where, "str")
         v["date"] = field(obj, "date", where, "str")
         v["step"] = field(obj, "step", where, "str", optional=True)
@@ -165,7 +205,18 @@ def speed_jsonl(records: list[SpeedRecord]) -> list[dict[str, Any]]:
 
 
 # Fields an out-of-memory breakdown record has (besides its schema and `CONDITIONS`): what was asked, no times.
-_BREAKDOWN_OOM = ("status", "oom_stage", "variant", "step", "size", "modality", "impl", "mode", "precision", "attn")
+_BREAKDOWN_OOM = (
+    "status",
+    "oom_stage",
+    "variant",
+    "step",
+    "size_label",
+    "modality",
+    "impl",
+    "mode",
+    "precision",
+    "attn",
+)
 
 
 @dataclass(frozen=True)
@@ -178,7 +229,7 @@ class BreakdownRecord:
 
     variant: str
     step: str | None  # Table-1 ladder row
-    size: str  # the variant's size label
+    size_label: str  # the variant's size label
     modality: str
     mode: str  # infer | train | mae
     precision: str
@@ -216,7 +267,7 @@ class BreakdownRecord:
     timm: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The line `hiera-study bench --breakdown` appends (keys as every writer of schema 1 wrote them)."""
+        """The line `hiera-study bench --breakdown` appends (schema 2: schema 1's keys, `size` named `size_label`)."""
         values = dataclasses.asdict(self)
         if self.status == "oom":
             out = {name: values[name] for name in _BREAKDOWN_OOM}
@@ -233,12 +284,14 @@ class BreakdownRecord:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any], where: str) -> BreakdownRecord:
-        """Validate one line of schema `hiera-study/breakdown/1`; errors name `where` (file:line) and the field."""
-        schema(obj, where, (BREAKDOWN_SCHEMA,))
+        """Validate one line of schema `hiera-study/breakdown/2` or 1 (`upgrade_speed`); errors name `where`
+        (file:line) and the field."""
+        if schema(obj, where, BREAKDOWN_SCHEMAS) != BREAKDOWN_SCHEMA:
+            obj = upgrade_speed(obj)
         status = field(obj, "status", where, "str", optional=True, choices=SPEED_STATUSES) or "ok"
         v: dict[str, Any] = {"status": status}
         v["variant"] = field(obj, "variant", where, "str")
-        text = ("size", "mode", "precision", "attn", "device", "torch", "date")
+        text = ("size_label", "mode", "precision", "attn", "device", "torch", "date")
         if status == "oom":  # what was asked; an early writer left out all but the variant and the stage
             v["oom_stage"] = field(obj, "oom_stage", where, "str", choices=OOM_STAGES)
             for name in text:
@@ -281,7 +334,7 @@ class BreakdownRecord:
         row = {
             name: getattr(self, name)
             for name in (
-                "variant", "size", "mode", "precision", "attn", "device", "torch", "date", "step", "modality",
+                "variant", "size_label", "mode", "precision", "attn", "device", "torch", "date", "step", "modality",
                 "separate_and_pad", "compile", "batch_size", "profiled_steps", "time_source",
             )
         }  # fmt: skip

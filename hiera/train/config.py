@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hiera.model.config import ModelConfig, check_keys, coerce, parse_overrides
+from hiera.model.masking import mae_q_pool
+from hiera.model.registry import get_variant
 from hiera.recipes import RECIPES, Recipe, recipe
 
 PHASES = ("mae", "finetune", "supervised")  # in training order: the phase directories of a run
@@ -30,7 +32,7 @@ class TrainConfig:
     phase: str  # mae | finetune | supervised
     model: str  # a registered variant (`hiera-study variants`)
     recipe: str  # a preset of `hiera.recipes.RECIPES`
-    size: str = "tiny"  # the recipe's size column (tiny ... huge)
+    size_key: str = "tiny"  # the recipe's size column: a SIZES key (tiny ... huge) of `hiera/model/ladder.py`
     pretrain_epochs: int | None = None  # selects the recipe's "a / b" column
     dataset: str = "fashion-mnist"
     data_path: str | None = None  # ImageNet root (train/, val/) or a folder with Kinetics train.csv / val.csv
@@ -88,7 +90,7 @@ class TrainConfig:
         """The preset at this size with `recipe_args` applied (values validated by `Recipe`)."""
         hints = typing.get_type_hints(Recipe)
         args = {k: coerce(k, v, hints[k]) for k, v in self.recipe_args.items()}
-        return recipe(self.recipe, self.size, self.pretrain_epochs, **args)
+        return recipe(self.recipe, self.size_key, self.pretrain_epochs, **args)
 
     @property
     def video(self) -> bool:
@@ -101,13 +103,45 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def identity(self) -> dict[str, Any]:
+        """What the phase computes, to compare a stored config with this one: `to_dict` with the variant's name and
+        `model_args` replaced by the model they resolve to (`model_config`). So a model renamed since is the same
+        phase: before run schema 3 a proxy was named by the full-size ladder it shrinks plus `model_args`
+        (`hiera_tiny_224.b_max_pool` and the 48 px fields), now by its own name (`proxy_tiny_48.b_max_pool`)."""
+        data = self.to_dict()
+        del data["model"], data["model_args"]
+        data["model_config"] = model_config(self).to_dict()
+        return data
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        check_keys(data, cls)
+        """The config of a `to_dict` (also one written before `size` was named `size_key`)."""
         data = dict(data)
+        if "size" in data and "size_key" not in data:
+            data["size_key"] = data.pop("size")
+        check_keys(data, cls)
         if "eval_views" in data:
             data["eval_views"] = tuple(data["eval_views"])
         return cls(**data)
+
+
+def model_config(cfg: TrainConfig) -> ModelConfig:
+    """The variant's config with the phase's settings and the user's `model_args` (which win)."""
+    base = get_variant(cfg.model).config
+    rec = cfg.resolved_recipe()
+    changes: dict[str, Any] = {"drop_path_rate": rec.drop_path}
+    if cfg.phase == "mae":
+        changes.update(num_classes=0, q_pool=mae_q_pool(base.q_pool))  # `model_args` may still set q_pool
+    else:
+        changes.update(num_classes=NUM_CLASSES[cfg.dataset], head_dropout=rec.dropout)
+    changes.update(cfg.model_args)
+    mc = base.replace(**changes)
+    if (mc.modality == "video") != cfg.video:
+        raise ValueError(
+            f"model {cfg.model} takes {mc.modality} input but dataset {cfg.dataset} is "
+            f"{'video' if cfg.video else 'images'}; pick a *_16x224 variant for video"
+        )
+    return mc
 
 
 def parse_train_overrides(items: typing.Sequence[str]) -> dict[str, Any]:

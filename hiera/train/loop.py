@@ -49,12 +49,11 @@ from hiera.data.wrappers import dataset_len, denormalise
 from hiera.files import atomic_write
 from hiera.model.config import ModelConfig
 from hiera.model.mae import build_mae
-from hiera.model.masking import mae_q_pool, random_mask
-from hiera.model.registry import get_variant
+from hiera.model.masking import random_mask
 from hiera.recipes import Recipe, scaled_lr
 from hiera.records.run import PhaseResult
 from hiera.train.board import Board
-from hiera.train.config import NUM_CLASSES, TrainConfig
+from hiera.train.config import TrainConfig, model_config
 from hiera.train.data import SkipSampler, build_datasets, set_epoch
 from hiera.train.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 from hiera.train.phase_dir import PhaseDir, check_dir, name_keys
@@ -62,25 +61,6 @@ from hiera.train.phase_dir import PhaseDir, check_dir, name_keys
 
 class NonFiniteLoss(RuntimeError):
     pass
-
-
-def model_config(cfg: TrainConfig) -> ModelConfig:
-    """The variant's config with the phase's settings and the user's `model_args` (which win)."""
-    base = get_variant(cfg.model).config
-    rec = cfg.resolved_recipe()
-    changes: dict[str, Any] = {"drop_path_rate": rec.drop_path}
-    if cfg.phase == "mae":
-        changes.update(num_classes=0, q_pool=mae_q_pool(base.q_pool))  # `model_args` may still set q_pool
-    else:
-        changes.update(num_classes=NUM_CLASSES[cfg.dataset], head_dropout=rec.dropout)
-    changes.update(cfg.model_args)
-    mc = base.replace(**changes)
-    if (mc.modality == "video") != cfg.video:
-        raise ValueError(
-            f"model {cfg.model} takes {mc.modality} input but dataset {cfg.dataset} is "
-            f"{'video' if cfg.video else 'images'}; pick a *_16x224 variant for video"
-        )
-    return mc
 
 
 def build(cfg: TrainConfig, mc: ModelConfig) -> torch.nn.Module:
@@ -309,14 +289,15 @@ def save_reconstructions(model, dataset, cfg: TrainConfig, run: PhaseDir, device
     model.train()
 
 
-def _upgrade(stored: dict[str, Any]) -> dict[str, Any]:
-    """A stored config.json in the current format: fields added since it was written take their defaults."""
-    return TrainConfig.from_dict(stored).to_dict()
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    """What a config.json computes (`TrainConfig.identity`): fields added since it was written take their defaults,
+    and its model is compared as the config it resolves to, not by name."""
+    return TrainConfig.from_dict(config).identity()
 
 
 def _finished(run: PhaseDir, cfg: TrainConfig) -> PhaseResult:
     """The result of the finished phase in `run`, if it was trained with `cfg` (else a one-line error)."""
-    diff = run.config_diff(cfg.to_dict(), _upgrade)
+    diff = run.config_diff(cfg.to_dict(), _identity)
     if diff:
         raise ValueError(
             f"{run.path} holds a finished run with another configuration (config.json differs in "
@@ -430,7 +411,7 @@ def _setup(cfg: TrainConfig, run: PhaseDir, lock_wait_s: float, held: contextlib
         held.enter_context(run.lock(lock_wait_s))
         if run.done:
             return _finished(run, cfg)
-        run.start(cfg.to_dict(), _upgrade)  # under the lock: also removes temporary files of killed writes
+        run.start(cfg.to_dict(), _identity)  # under the lock: also removes temporary files of killed writes
     barrier()
     steps_per_epoch = dataset_len(train_set) // cfg.batch_size
     if steps_per_epoch == 0:

@@ -98,11 +98,12 @@ class PhaseDir:
         return Lock(self.path / ".lock", f"run directory {self.path}", wait_s)
 
     def config_diff(
-        self, config: dict[str, Any], upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        self, config: dict[str, Any], key: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     ) -> list[str]:
-        """Dotted keys where `config.json` differs from `config` (empty without one). `upgrade` maps the stored
-        dict to the current format (fields added since then take their defaults); if it fails, the raw one counts.
-        An unreadable config.json is `["config.json unreadable"]`."""
+        """Dotted keys where `config.json` differs from `config` (empty without one). `key` maps a config dict,
+        stored or given, to what it computes (fields added since it was written take their defaults, names resolve
+        to what they name); if it fails on the stored one, the raw one counts. An unreadable config.json is
+        `["config.json unreadable"]`."""
         path = self.path / "config.json"
         if not path.is_file():
             return []
@@ -110,18 +111,20 @@ class PhaseDir:
             stored = json.loads(path.read_text())
         except (OSError, ValueError):
             return ["config.json unreadable"]
-        if upgrade is not None:
+        if key is not None:
+            config = key(config)
             try:
-                stored = upgrade(stored)
+                stored = key(stored)
             except (ValueError, TypeError, KeyError):
                 pass
         return dict_diff(stored, config) if isinstance(stored, dict) else ["config.json unreadable"]
 
-    def start(self, config: dict[str, Any], upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
-        """Create or reopen the run (call it holding `lock()`): a restart with another configuration is refused;
-        temporary files of writes killed in an earlier start are removed."""
+    def start(self, config: dict[str, Any], key: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+        """Create or reopen the run (call it holding `lock()`): a restart with another configuration (compared
+        through `key`, see `config_diff`) is refused; temporary files of writes killed in an earlier start are
+        removed. `config.json` is (re)written with `config` as given."""
         check_dir(self.path)
-        diff = self.config_diff(config, upgrade)
+        diff = self.config_diff(config, key)
         if diff:
             raise ValueError(
                 f"{self.path} holds a run with another configuration (config.json differs in "

@@ -27,9 +27,9 @@ from hiera.env import collect_env
 from hiera.files import Lock, atomic_write_text, clean_temps
 from hiera.model.flops import load_stats, model_stats
 from hiera.records.run import PROXY_DATASETS, RunRecord, read_run_record, run_record_path, write_run_record
-from hiera.train.config import TrainConfig
-from hiera.train.loop import model_config, train
-from hiera.train.phase_dir import check_dir, dict_diff, name_keys
+from hiera.train.config import TrainConfig, model_config
+from hiera.train.loop import train
+from hiera.train.phase_dir import as_json, check_dir, dict_diff, name_keys
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class RunSpec:
     run: str  # id inside the grid, e.g. "hiera_large_224.a_abs_pos/seed0"
     variant: str  # the registered variant the run trains
     step: str | None  # Table-1 row (sup, mae, a-f) or None
-    size: str  # tiny ... huge, or "proxy" for the embedded-data models
+    size_key: str  # a SIZES key (tiny ... huge), or "proxy" for the embedded-data models
     table: str  # table1 | table2 | table3 | appendix_b | smoke | demo | adhoc
     train: TrainConfig  # finetune or supervised phase
     pretrain: TrainConfig | None = None  # the MAE phase (None for supervised runs)
@@ -63,9 +63,21 @@ class RunSpec:
         data["pretrain"] = self.pretrain.to_dict() if self.pretrain else None
         return data
 
+    def identity(self) -> dict[str, Any]:
+        """What the run computes, to compare a stored spec with this one: `to_dict` without the variant's name and
+        with each phase's `TrainConfig.identity` (its model as the config the name resolves to)."""
+        data = self.to_dict()
+        del data["variant"]
+        data["train"] = self.train.identity()
+        data["pretrain"] = self.pretrain.identity() if self.pretrain else None
+        return data
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        """The spec of a `to_dict` (also one written before `size` was named `size_key`)."""
         data = dict(data)
+        if "size" in data and "size_key" not in data:
+            data["size_key"] = data.pop("size")
         data["train"] = TrainConfig.from_dict(data["train"])
         data["pretrain"] = TrainConfig.from_dict(data["pretrain"]) if data.get("pretrain") else None
         return cls(**data)
@@ -79,7 +91,7 @@ def spec_record(spec: RunSpec, status: str, modality: str, run_dir: Path, **fiel
         status=status,
         variant=spec.variant,
         step=spec.step,
-        size=spec.size,
+        size_key=spec.size_key,
         modality=modality,
         dataset=spec.train.dataset,
         proxy=spec.train.dataset in PROXY_DATASETS,
@@ -88,6 +100,7 @@ def spec_record(spec: RunSpec, status: str, modality: str, run_dir: Path, **fiel
         ablation=spec.ablation,
         setting=spec.setting,
         run_dir=str(run_dir),
+        model_args=as_json(spec.train.model_args) or None,  # as the file reads back: lists, not tuples
         **fields,
     )
 
@@ -95,18 +108,19 @@ def spec_record(spec: RunSpec, status: str, modality: str, run_dir: Path, **fiel
 def spec_diff(run_dir: Path, spec: RunSpec) -> list[str]:
     """The dotted keys that differ between `<run_dir>/spec.json` and `spec` (sorted; empty if equal or absent).
 
-    The stored spec goes through `RunSpec.from_dict(...).to_dict()` first, so a field added to RunSpec or
-    TrainConfig since the run started counts with its default, not as a difference. A spec.json that cannot be
-    parsed (or names a field this version no longer has) is `["spec.json unreadable"]`.
+    Both sides are compared as `RunSpec.identity`: a field added to RunSpec or TrainConfig since the run started
+    counts with its default, and a model by the config its name resolves to, so a renamed variant (the proxies
+    before run schema 3) is not a difference. A spec.json that cannot be parsed (or names a field or model this
+    version no longer has) is `["spec.json unreadable"]`.
     """
     path = Path(run_dir) / "spec.json"
     if not path.is_file():
         return []
     try:
-        stored = RunSpec.from_dict(json.loads(path.read_text())).to_dict()
+        stored = RunSpec.from_dict(json.loads(path.read_text())).identity()
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return ["spec.json unreadable"]
-    return dict_diff(stored, spec.to_dict())
+    return dict_diff(stored, spec.identity())
 
 
 def _main_process() -> bool:
