@@ -6,7 +6,9 @@ Names (timm-style registry):
   so `hiera_large_224*` selects the whole Table-1 ladder at size L;
 - `mae_hiera_<size>_<res>`: the official MAE encoders (q_pool = 2, no classifier), which load the authors'
   MAE checkpoints;
-- `mvitv2_{tiny,small,base,large}_224`: the MViTv2 paper models with their own depths.
+- `mvitv2_{tiny,small,base,large}_224`: the MViTv2 paper models with their own depths;
+- `mvitv2_small_16x224`: the Kinetics MViTv2-S 16x224 (SlowFast `MVITv2_S_16x4`, torchvision `mvit_v2_s`) with its
+  class token, its cls readout and torchvision's constructor defaults (head dropout 0.5, drop path 0.2).
 The official release has no video T/S; they are built here from the same recipe.
 """
 
@@ -17,7 +19,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from hiera.model.config import ModelConfig
-from hiera.model.ladder import LADDER, MVITV2_SIZES, RESOLUTIONS, SIZES, ladder, mvitv2
+from hiera.model.ladder import LADDER, MVITV2_KINETICS, MVITV2_SIZES, RESOLUTIONS, SIZES, ladder, mvitv2
 from hiera.model.masking import mae_q_pool
 
 
@@ -74,6 +76,10 @@ def _register_all() -> None:
     for size, spec in MVITV2_SIZES.items():
         cfg = mvitv2(size)
         register(Variant(f"mvitv2_{size}_224", cfg, "sup", spec.label, "image", f"MViTv2-{spec.label} (MViTv2 paper)"))
+    cfg = mvitv2("small", "16x224").replace(**MVITV2_KINETICS)
+    register(
+        Variant("mvitv2_small_16x224", cfg, "sup", "S", "video", "MViTv2-S 16x224, Kinetics (torchvision mvit_v2_s)")
+    )
 
 
 def list_variants(pattern: str = "*") -> list[Variant]:
@@ -89,7 +95,7 @@ def get_variant(name: str) -> Variant:
     raise ValueError(
         f"unknown variant {name!r}; {hint}allowed: hiera_{{{','.join(SIZES)}}}_{{{','.join(RESOLUTIONS)}}}"
         f"[.{{{','.join(s.slug for s in LADDER if s.slug)}}}], mae_hiera_<size>_<res>, "
-        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224 "
+        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224, mvitv2_small_16x224 "
         "(`hiera-study variants` lists all)"
     )
 
