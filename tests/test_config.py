@@ -27,6 +27,8 @@ from hiera.model.ladder import LADDER, SIZES, ladder
         (dict(input_size=(226, 226)), "multiple of 4"),
         (dict(pool_kernel="overlap", separate_and_pad=False), "kv_mode='mask_unit' needs"),
         (dict(mask_unit_attn=(True,)), "one flag per stage"),
+        (dict(cls_token=True), "class token belongs to no mask unit"),
+        (dict(head_order="cls", kv_mode="pool"), "set cls_token=True"),
     ],
 )
 def test_bad_configs_raise_one_line_errors(changes, needle):
@@ -78,8 +80,9 @@ def test_ladder_rows_change_exactly_the_named_field():
 def test_hiera_end_is_the_official_config():
     assert hiera.get_variant("hiera_base_224").config == ModelConfig()
     assert hiera.get_variant("mae_hiera_base_224").config == ModelConfig(q_pool=2, num_classes=0)
-    # the ladder at 6 sizes x 2 resolutions, 6 x 2 MAE encoders, 4 MViTv2 paper models, 4 proxy scales' ladders
-    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4 + 4 * 8
+    # the ladder at 6 sizes x 2 resolutions, 6 x 2 MAE encoders, 4 MViTv2 paper models, the video MViTv2-S, 4 proxy
+    # scales' ladders
+    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4 + 1 + 4 * 8
     assert len(hiera.list_variants("proxy_tiny_48*")) == 8
     assert len(hiera.list_variants("hiera_large_224*")) == 8
 
@@ -142,6 +145,7 @@ FLIPS = {
     "separate_and_pad": (MVIT, True),
     "dim_expand": ({}, "mlp"),
     "head_order": ({}, "norm_mean"),
+    "cls_token": (dict(kv_mode="pool"), True),
     "attn_impl": ({}, "math"),
 }
 

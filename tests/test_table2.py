@@ -1,5 +1,6 @@
 """Parameter and GMAC counts against the paper's Table 2 and timm (independent references)."""
 
+import hashlib
 import json
 
 import pytest
@@ -7,7 +8,7 @@ import timm
 import torch
 
 import hiera
-from hiera.model.flops import STATS_PATH, config_hash, count_gmacs, count_params, load_stats
+from hiera.model.flops import STATS_PATH, config_hash, count_gmacs, count_params, load_stats, write_stats
 
 # Paper Table 2 as printed: params (M), GMACs at 224x224.
 PAPER_TABLE2 = {
@@ -78,12 +79,39 @@ def test_stats_record_covers_every_variant_and_is_fresh():
     cache = load_stats()
     variants = hiera.list_variants()
     stale = [v.name for v in variants if config_hash(v.config) not in cache]
-    assert not stale, f"run `hiera-study variants --write-stats`; stale: {stale[:5]}"
+    assert not stale, f"run `hiera-study variants --write-stats --missing-only`; stale: {stale[:5]}"
     for name in ("hiera_tiny_224", "hiera_tiny_224.sup_mvitv2", "hiera_tiny_224.mae_rel_pos"):
         cfg = hiera.get_variant(name).config
         entry = cache[config_hash(cfg)]
         assert entry["params"] == count_params(cfg)
         assert abs(entry["gmacs"] - count_gmacs(cfg)) < 1e-4
+
+
+def test_write_stats_missing_only_keeps_entries_and_counts_new_configs(tmp_path):
+    """`--missing-only` reuses the record's entries (a planted count survives) and counts only configs it lacks."""
+    from hiera.model.config import ModelConfig
+    from hiera.model.registry import Variant
+
+    small = ModelConfig(input_size=(64, 64), embed_dim=16, stages=(1, 1, 2, 1), num_classes=10)
+    old, new = (Variant(n, c, "f", "T", "image", n) for n, c in (("old", small), ("new", small.replace(embed_dim=32))))
+    path = tmp_path / "model_stats.json"
+    write_stats([old], path, progress=False)
+    record = json.loads(path.read_text())
+    record["variants"][0]["params"] = -1  # planted: a recount would overwrite it
+    path.write_text(json.dumps(record))
+    assert write_stats([old, new], path, progress=False, missing_only=True) == 1
+    written = json.loads(path.read_text())
+    assert [e["params"] for e in written["variants"]] == [-1, count_params(new.config)]
+    assert written["kept_env"] == record["env"]
+    assert written["command"].endswith("--missing-only")
+
+
+def test_fields_added_later_keep_old_hashes_at_their_default():
+    cfg = hiera.get_variant("hiera_tiny_16x224.sup_mvitv2").config
+    data = {k: v for k, v in cfg.to_dict().items() if k not in ("attn_impl", "drop_path_rate", "head_dropout")}
+    del data["cls_token"]  # the hash of a config from before the field existed
+    assert config_hash(cfg) == hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    assert config_hash(cfg.replace(cls_token=True)) != config_hash(cfg)
 
 
 def test_meta_build_has_no_real_memory():

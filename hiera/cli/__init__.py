@@ -3,6 +3,7 @@
     hiera-study variants [PATTERN] [--json] [key=value ...]   list registered variants: step, size, modality,
                                                                sparse (masked) encoding, params and GMACs
     hiera-study variants --write-stats                         recount every variant with fvcore (slow)
+    hiera-study variants --write-stats --missing-only          count only configs the record lacks, keep the rest
     hiera-study bench PATTERN... [--protocol paper|modern] ...  samples/s per variant, records in results/speed/
     hiera-study bench PATTERN... --breakdown [--mode M] ...     where a step's time goes per op family,
                                                                records in results/breakdown/

@@ -55,9 +55,11 @@ def cmd_variants(args: argparse.Namespace) -> int:
     if args.write_stats:
         if args.overrides or args.pattern != "*":
             raise ValueError("--write-stats recounts every registered variant; drop the pattern and overrides")
-        write_stats(variants, progress=sys.stderr.isatty())
-        print(f"wrote counts of {len(variants)} variants")
+        counted = write_stats(variants, progress=sys.stderr.isatty(), missing_only=args.missing_only)
+        print(f"wrote counts of {len(variants)} variants ({counted} counted now)")
         return 0
+    if args.missing_only:
+        raise ValueError("--missing-only goes with --write-stats")
     rows = variant_rows(variants, parse_overrides(args.overrides))
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
     return 0
@@ -141,6 +143,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="glob over names, e.g. 'hiera_large_224*' (default: all)")
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.add_argument("--write-stats", action="store_true", help="recount every variant with fvcore and save")
+    p.add_argument(
+        "--missing-only",
+        action="store_true",
+        help="with --write-stats: keep the record's entries, count only new configs",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="ModelConfig field overrides")
     p.set_defaults(func=cmd_variants)
     p = sub.add_parser("bench", help="samples/s per variant (and timm peers), records in results/speed/")

@@ -16,6 +16,8 @@ Three more fields are not Table-1 rows but are needed to express both ends exact
 (paper Fig. 4d: the trick rows a-c need for sparse MAE), `head_order` (MViTv2 normalises every token then
 averages; Hiera averages then normalises) and `dim_expand` (MViTv2-L doubles channels in the MLP of a stage's
 last block; Hiera in the attention of the next stage's first block). `attn_impl` changes speed, not numbers.
+`cls_token` is not on the ladder either: SlowFast's and torchvision's Kinetics MViTv2 prepend a learned class token
+(Hiera and timm's image MViTv2 have none), which `head_order="cls"` reads.
 
 Validation happens in `__post_init__` (as timm's `MultiScaleVitCfg`); every error names the allowed values.
 """
@@ -29,14 +31,15 @@ import types
 import typing
 from dataclasses import dataclass, fields
 
-# Allowed values of the string-valued switches; the first value is MViTv2's, the second Hiera's.
+# Allowed values of the string-valued switches; the first value is MViTv2's, the second Hiera's (head_order's third,
+# "cls", is the Kinetics MViTv2's class-token readout).
 CHOICES: dict[str, tuple[str, ...]] = {
     "pos_embed": ("rel", "abs"),
     "pool_op": ("conv", "max"),
     "pool_kernel": ("overlap", "stride"),
     "kv_mode": ("pool", "mask_unit"),
     "dim_expand": ("mlp", "attn"),
-    "head_order": ("norm_mean", "mean_norm"),
+    "head_order": ("norm_mean", "mean_norm", "cls"),
     "attn_impl": ("math", "sdpa"),
 }
 
@@ -92,7 +95,10 @@ class ModelConfig:
     # inert once kernel == stride (rows d-f pool inside units either way), so Hiera keeps the value it inherits.
     separate_and_pad: bool = True
     dim_expand: str = "attn"  # "attn": Hiera / MViTv2 DIM_MUL_IN_ATT; "mlp": the released MViTv2-L
-    head_order: str = "mean_norm"  # "mean_norm": Hiera; "norm_mean": MViTv2
+    head_order: str = "mean_norm"  # "mean_norm": Hiera; "norm_mean": MViTv2; "cls": the class token, normed
+    # A learned class token before the patch tokens (SlowFast/torchvision Kinetics MViTv2): it joins global attention,
+    # is never pooled and gets no relative position; the means of `head_order` average the patch tokens only.
+    cls_token: bool = False
     attn_impl: str = "sdpa"  # "math": explicit softmax(QK^T)V as in the paper's timings; "sdpa": fused kernel
 
     def __post_init__(self) -> None:
@@ -113,6 +119,8 @@ class ModelConfig:
             value = getattr(self, name)
             if len(value) != nd or any(int(v) != v or v < (0 if name == "patch_padding" else 1) for v in value):
                 raise ValueError(f"{name}={value} must have {nd} positive integers, one per axis of input_size")
+        if self.head_order == "cls" and not self.cls_token:
+            raise ValueError("head_order='cls' reads the class token; set cls_token=True or pick another head_order")
 
     def _check_counts(self) -> None:
         """Stages, pooling transitions, channel and class counts, dropout rates."""
@@ -165,6 +173,10 @@ class ModelConfig:
         elif self.kv_mode == "mask_unit":
             raise ValueError(
                 "kv_mode='mask_unit' needs mask-unit-local pooling: set pool_kernel='stride' or separate_and_pad=True"
+            )
+        if self.cls_token and self.kv_mode == "mask_unit":  # the token lies in no unit, so it could attend to none
+            raise ValueError(
+                "cls_token=True needs global attention: a class token belongs to no mask unit; set kv_mode='pool'"
             )
 
     # ---- derived quantities --------------------------------------------------------------------------------

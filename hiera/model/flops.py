@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import typing
 from pathlib import Path
 
 import torch
@@ -72,10 +73,17 @@ def stats_path() -> Path:
 
 # Fields that change neither parameters nor MACs.
 _NOT_COUNTED = ("attn_impl", "drop_path_rate", "head_dropout")
+# Fields added to ModelConfig after the record was first written, with their defaults: a field is hashed only when it
+# differs from its default, so every config that existed before keeps its hash (and its committed counts).
+_ADDED_LATER: dict[str, typing.Any] = {"cls_token": False}
 
 
 def config_hash(cfg: ModelConfig) -> str:
-    data = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_COUNTED}
+    data = {
+        k: v
+        for k, v in cfg.to_dict().items()
+        if k not in _NOT_COUNTED and not (k in _ADDED_LATER and v == _ADDED_LATER[k])
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -95,28 +103,44 @@ def model_stats(cfg: ModelConfig, cache: dict[str, dict] | None = None) -> tuple
     return count_params(cfg) / 1e6, count_gmacs(cfg)
 
 
-def write_stats(variants: list, path: Path | None = None, progress: bool = True) -> None:
+def write_stats(variants: list, path: Path | None = None, progress: bool = True, missing_only: bool = False) -> int:
     """Count every variant with fvcore and write the record atomically (default: into the project), with its
-    conditions."""
+    conditions; returns how many were counted.
+
+    `missing_only` keeps the entries of the existing record whose config hash a variant still has and counts only
+    the others (a full recount takes well over 10 minutes on 2 CPU cores, mostly the video L/H models); the record
+    then keeps the conditions of the one it read as `kept_env`.
+    """
     from tqdm import tqdm
 
     path = at_root(*STATS_FILE) if path is None else path
+    previous = json.loads(path.read_text()) if missing_only and path.is_file() else {}
+    old = {e["config_hash"]: e for e in previous.get("variants", [])}
 
     env = collect_env()  # conditions at the start: the code the counts come from
     rows = []
+    counted = 0
     for v in tqdm(variants, desc="fvcore", disable=not progress):
+        key = config_hash(v.config)
+        if key in old:
+            rows.append({"name": v.name, "config_hash": key, "params": old[key]["params"], "gmacs": old[key]["gmacs"]})
+            continue
+        counted += 1
         rows.append(
             {
                 "name": v.name,
-                "config_hash": config_hash(v.config),
+                "config_hash": key,
                 "params": count_params(v.config),
                 "gmacs": round(count_gmacs(v.config), 6),
             }
         )
     record = {
         "what": "parameters and GMACs (fvcore, batch 1, math attention) of every registered variant",
-        "command": "hiera-study variants --write-stats",
+        "command": "hiera-study variants --write-stats" + (" --missing-only" if missing_only else ""),
         "env": env,
         "variants": rows,
     }
+    if previous:
+        record["kept_env"] = previous["env"]
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    return counted

@@ -16,7 +16,21 @@ Choices the paper leaves open, recorded here:
   MViTv2 paper models are registered separately as `mvitv2_*_224`.
 - Video baselines use MViTv2's Kinetics settings: 3x3x3 pooling kernels, adaptive KV stride (1, 8, 8)
   (8, 4, 2, 1 over the stages, so rows c-e keep KV pooling in stages 1-3), decomposed spatial + temporal
-  relative positions. No cls token anywhere (SlowFast's K400 MViTv2 has one; timm's image MViTv2 has none).
+  relative positions.
+- No ladder step has a class token (`cls_token=False`), although SlowFast's and torchvision's Kinetics MViTv2 have
+  one (timm's image MViTv2 has none). Hiera has none and mask-unit attention cannot take one (the token lies in no
+  unit), so a baseline with one would make some step flip a second field. `cls_token=True head_order=cls` on
+  `hiera_<size>_16x224.sup_mvitv2` adds it; `mvitv2_small_16x224` (`MVITV2_KINETICS`) has it and equals
+  torchvision's `mvit_v2_s` (tests/test_parity_mvitv2_video.py).
+- Which video baseline the paper used is not released. Its Table 1 video row (80.5 on K400) is the supervised
+  MViTv2-L 16x224 of Wei et al. (MaskFeat, trained in SlowFast), which Table 4 lists at 218M params and
+  377 GFLOPs per view; the paper calls it "cut down" (double KV stride in the first 3 stages). Both numbers are
+  reproduced only with channels doubling in the MLP (DIM_MUL_IN_ATT False) and KV strides 8, 4, 2, 1 (217.58M,
+  377.4 GMACs here; "cut down" most plausibly relative to the image-style 4, 2, 1, 1), which is this ladder's L
+  baseline. A class token most likely was there: every SlowFast Kinetics MViTv2 config sets CLS_EMBED_ON, MaskFeat's
+  MViTv2-L 16x4 finetuning config included. The counts cannot settle it (the token adds 144 params and
+  0.4 GMACs: 377.8 with, 377.4 without, both "377" within rounding), nor is the readout known (that MaskFeat
+  config averages the patch tokens, USE_MEAN_POOLING; the supervised config is not public). UNCONFIRMED.
 """
 
 from __future__ import annotations
@@ -52,6 +66,10 @@ MVITV2_SIZES: dict[str, Size] = {
     "base": Size("B", 96, 1, (2, 3, 16, 3)),
     "large": Size("L", 144, 2, (2, 6, 36, 4)),
 }
+
+# SlowFast's Kinetics MViTv2 (configs/Kinetics/MVITv2_S_16x4.yaml: CLS_EMBED_ON, the head reads the class token,
+# DROPOUT_RATE 0.5, DROPPATH_RATE 0.2), which are also torchvision `mvit_v2_s`'s constructor defaults.
+MVITV2_KINETICS: dict[str, Any] = dict(cls_token=True, head_order="cls", head_dropout=0.5, drop_path_rate=0.2)
 
 # Input settings per modality: the official Hiera factories `*_224` and `*_16x224`.
 RESOLUTIONS: dict[str, dict[str, Any]] = {
@@ -226,7 +244,7 @@ def proxy_ladder(scale: str) -> list[tuple[Step, ModelConfig]]:
 
 
 def mvitv2(size: str, res: str = "224") -> ModelConfig:
-    """An MViTv2 paper model (its own depths), no cls token."""
+    """An MViTv2 paper model (its own depths), no cls token (`MVITV2_KINETICS` adds SlowFast's)."""
     s = MVITV2_SIZES[size]
     return ModelConfig(
         embed_dim=s.embed_dim,

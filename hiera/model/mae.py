@@ -62,6 +62,8 @@ class MaskedAutoencoder(HierarchicalViT):
                 "MAE needs an encoder that pools inside mask units; use an MAE step of the ladder "
                 "(separate_and_pad=True or pool_kernel='stride')"
             )
+        if cfg.cls_token:
+            raise ValueError("MAE encodes only the kept mask units, and a class token is in none; set cls_token=False")
         super().__init__(cfg.replace(num_classes=0))
         del self.norm, self.head  # the MAE encoder ends in `encoder_norm` after fusion
         cfg = self.config

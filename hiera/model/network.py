@@ -3,6 +3,8 @@
 One class builds every row of the ladder from a `ModelConfig`; the rows differ only through the per-block
 plans (`hiera/model/plan.py`) and the few places that branch on a switch (position embedding here, pooling and
 attention in `hiera/model/layers/`). Images are `[B, 3, H, W]`, clips `[B, 3, T, H, W]`.
+With `cls_token` a learned class token leads the patch tokens through every block (as in SlowFast's and
+torchvision's Kinetics MViTv2); sparse (masked) encoding refuses it: it belongs to no mask unit.
 
 Departures from the official releases, all deliberate:
 - `forward` returns logits in eval mode too (the official Hiera and MViTv2 heads apply softmax in eval).
@@ -37,6 +39,7 @@ class Encoding:
     stages: per stage, `[B, K, *unit_s, C]`: each kept unit's tokens at that stage's resolution.
     unit_index: `[B, K]` raster index of each kept unit in the mask-unit grid (ascending).
     unit_grid: units per axis of the whole input; final_unit: final tokens per unit per axis.
+    cls: `[B, 1, C]` the final class token before the final norm, if the model has one (not in `tokens`/`stages`).
     """
 
     tokens: torch.Tensor
@@ -44,6 +47,7 @@ class Encoding:
     unit_index: torch.Tensor
     unit_grid: tuple[int, ...]
     final_unit: tuple[int, ...]
+    cls: torch.Tensor | None = None
 
     def positions(self) -> torch.Tensor:
         """Final-stage grid coordinates `[B, N, D]` of every token in `tokens`."""
@@ -100,6 +104,10 @@ class HierarchicalViT(nn.Module):
         self.num_features = self.plans[-1].dim_out
         self.norm = nn.LayerNorm(self.num_features, eps=1e-6)
         self.head = Head(self.num_features, cfg.num_classes, cfg.head_dropout)
+        self.cls_token: nn.Parameter | None = None
+        if cfg.cls_token:  # SlowFast's name and init; no position of its own (see `encode`)
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.embed_dim))
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -119,13 +127,15 @@ class HierarchicalViT(nn.Module):
             self.head.projection.bias.data.mul_(1e-3)
 
     def no_weight_decay(self) -> set[str]:
-        """Position tables are not weight-decayed (official Hiera and MViTv2)."""
-        return {n for n, _ in self.named_parameters() if "pos_embed" in n or "rel_pos" in n}
+        """Position tables and the class token skip weight decay (official Hiera and MViTv2; SlowFast's default)."""
+        return {n for n, _ in self.named_parameters() if "pos_embed" in n or "rel_pos" in n or n == "cls_token"}
 
     def group_matcher(self, coarse: bool = False) -> dict:
         """Layers for timm's layer-wise lr decay (`timm.optim.create_optimizer_v2(..., layer_decay=)`): the stem
         (patch embedding, positions) is layer 0, block i is layer i + 1, the final norm and the head come last."""
-        return dict(stem=r"^pos_embed|^patch_embed", blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))])
+        return dict(
+            stem=r"^pos_embed|^patch_embed|^cls_token", blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))]
+        )
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """`[B, 3, *input]` -> `[B, N, C0]` tokens in raster order with absolute positions added."""
@@ -159,6 +169,8 @@ class HierarchicalViT(nn.Module):
                 "resize the input or build the model with input_size=..."
             )
         first = self.plans[0]
+        if mask is not None and self.cls_token is not None:
+            raise ValueError("a model with cls_token=True cannot encode sparsely (the class token is in no mask unit)")
         if mask is not None:
             num_kept = check_mask(mask, cfg, b, num_kept)
             x = zero_masked_pixels(x, mask, cfg)
@@ -175,12 +187,18 @@ class HierarchicalViT(nn.Module):
                 x = x.gather(1, index[:, :, None, None].expand(-1, -1, per_unit, x.shape[-1])).flatten(1, 2)
             else:
                 index = torch.arange(math.prod(first.unit_grid), device=x.device).expand(b, -1)
+            # The class token goes first, after the positions: with absolute positions a position of its own (SlowFast's
+            # pos_embed_class) would be a second learned constant added to a learned constant, so it is left out.
+            if self.cls_token is not None:
+                x = torch.cat((self.cls_token.expand(b, -1, -1), x), dim=1)
+        p = 0 if self.cls_token is None else 1
         stages = []
         for i, blk in enumerate(self.blocks):
             x = blk(x, units)
             if i in self.stage_ends:
-                stages.append(x.view(b, index.shape[1], *self.plans[i].unit_q, x.shape[-1]))
-        return Encoding(x, stages, index, first.unit_grid, self.plans[-1].unit_q)
+                stages.append(x[:, p:].view(b, index.shape[1], *self.plans[i].unit_q, x.shape[-1]))
+        cls = x[:, :p] if p else None
+        return Encoding(x[:, p:], stages, index, first.unit_grid, self.plans[-1].unit_q, cls)
 
     @overload
     def forward_features(
@@ -217,25 +235,33 @@ class HierarchicalViT(nn.Module):
         return_intermediates: bool = False,
         num_kept: int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Tokens `[B, N, C]` before the final norm (unit-major; order-free for pooling).
+        """Tokens `[B, N, C]` before the final norm (unit-major; order-free for pooling), led by the class token
+        (`[B, 1 + N, C]`) when the model has one.
 
         With `return_intermediates`, also each stage's output: in spatial order `[B, *grid, C]` without a mask
         (e.g. `[B, 56, 56, 96]` ... `[B, 7, 7, 768]`; video `[B, 8, 56, 56, 96]`), per kept unit
         `[B, K, *unit, C]` with a mask (as the official release's `return_intermediates`). `num_kept`: as `encode`.
         """
         enc = self.encode(x, mask, num_kept)
+        tokens = enc.tokens if enc.cls is None else torch.cat((enc.cls, enc.tokens), dim=1)
         if not return_intermediates:
-            return enc.tokens
+            return tokens
         if mask is not None:
-            return enc.tokens, enc.stages
-        return enc.tokens, [from_units(s.flatten(1, -2), enc.unit_grid, tuple(s.shape[2:-1])) for s in enc.stages]
+            return tokens, enc.stages
+        return tokens, [from_units(s.flatten(1, -2), enc.unit_grid, tuple(s.shape[2:-1])) for s in enc.stages]
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """`forward_features`' tokens -> logits (or the normed features with `pre_logits`)."""
         with scope("head"):
-            if self.config.head_order == "mean_norm":  # Hiera
-                x = self.norm(x.mean(dim=1))
-            else:  # MViTv2: normalise every token, then average
-                x = self.norm(x).mean(dim=1)
+            order = self.config.head_order
+            if order == "cls":  # SlowFast/torchvision Kinetics MViTv2: the normed class token (LayerNorm is per token)
+                x = self.norm(x[:, 0])
+            else:
+                x = x if self.cls_token is None else x[:, 1:]  # means over patch tokens (SlowFast's mean pooling)
+                if order == "mean_norm":  # Hiera
+                    x = self.norm(x.mean(dim=1))
+                else:  # MViTv2: normalise every token, then average
+                    x = self.norm(x).mean(dim=1)
             return x if pre_logits else self.head(x)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, num_kept: int | None = None) -> torch.Tensor:

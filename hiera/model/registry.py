@@ -7,6 +7,8 @@ Names (timm-style registry):
 - `mae_hiera_<size>_<res>`: the official MAE encoders (q_pool = 2, no classifier), which load the authors'
   MAE checkpoints;
 - `mvitv2_{tiny,small,base,large}_224`: the MViTv2 paper models with their own depths;
+- `mvitv2_small_16x224`: the Kinetics MViTv2-S 16x224 (SlowFast `MVITv2_S_16x4`, torchvision `mvit_v2_s`) with its
+  class token, its cls readout and torchvision's constructor defaults (head dropout 0.5, drop path 0.2).
 - `proxy_<scale>[.<step>]`: a ladder shrunk for the embedded data (`PROXY_SCALES` of `hiera/model/ladder.py`),
   e.g. `proxy_tiny_48.b_max_pool` (the proxy grids and the demo), so a proxy record never claims a full-size name.
 The official release has no video T/S; they are built here from the same recipe.
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from hiera.model.config import ModelConfig
 from hiera.model.ladder import (
     LADDER,
+    MVITV2_KINETICS,
     MVITV2_SIZES,
     PROXY_SCALES,
     RESOLUTIONS,
@@ -85,6 +88,10 @@ def _register_all() -> None:
     for size, spec in MVITV2_SIZES.items():
         cfg = mvitv2(size)
         register(Variant(f"mvitv2_{size}_224", cfg, "sup", spec.label, "image", f"MViTv2-{spec.label} (MViTv2 paper)"))
+    cfg = mvitv2("small", "16x224").replace(**MVITV2_KINETICS)
+    register(
+        Variant("mvitv2_small_16x224", cfg, "sup", "S", "video", "MViTv2-S 16x224, Kinetics (torchvision mvit_v2_s)")
+    )
     for scale, proxy in PROXY_SCALES.items():
         label = SIZES[proxy.size].label
         for step, cfg in proxy_ladder(scale):
@@ -105,7 +112,7 @@ def get_variant(name: str) -> Variant:
     raise ValueError(
         f"unknown variant {name!r}; {hint}allowed: hiera_{{{','.join(SIZES)}}}_{{{','.join(RESOLUTIONS)}}}"
         f"[.{{{','.join(s.slug for s in LADDER if s.slug)}}}], mae_hiera_<size>_<res>, "
-        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224, proxy_{{{','.join(PROXY_SCALES)}}}[.<step>] "
+        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224, mvitv2_small_16x224, proxy_{{{','.join(PROXY_SCALES)}}}[.<step>] "
         "(`hiera-study variants` lists all)"
     )
 

@@ -5,7 +5,9 @@ Paper §3 / Table 1. From one `BlockPlan` it builds
 - K/V pooling with MViTv2's adaptive stride (kv_mode="pool"), or none with attention restricted to each mask
   unit (kv_mode="mask_unit", rows f / Hiera),
 - MViTv2's decomposed relative position bias (pos_embed="rel") and residual pooling connection
-  (attn_residual=True).
+  (attn_residual=True),
+- an optional class token leading the tokens (cls_token=True): it attends and is attended to, but is not pooled,
+  gets no relative position and no residual pooling connection (SlowFast and torchvision's MViTv2).
 Parameter names follow the official releases: `qkv`, `proj` (Hiera), `pool_q/k/v`, `norm_q/k/v`,
 `rel_pos_h/w/t` (MViTv2), so checkpoints of both ends map by name.
 """
@@ -39,10 +41,12 @@ class Attention(nn.Module):
         self.unit_tokens = math.prod(plan.unit_in)  # tokens per unit entering the block
         self.residual = cfg.attn_residual
         self.attn_impl = cfg.attn_impl
+        self.prefix = int(cfg.cls_token)  # tokens before the grid's (ModelConfig rules out a window with one)
         self.qkv = nn.Linear(dim, 3 * dim_out)
         self.proj = nn.Linear(dim_out, dim_out)
         for name, pool in (("q", plan.q_pool), ("k", plan.kv_pool), ("v", plan.kv_pool)):
-            setattr(self, f"pool_{name}", TokenPool(pool, cfg.pool_op, self.head_dim, plan.unit_in) if pool else None)
+            tp = TokenPool(pool, cfg.pool_op, self.head_dim, plan.unit_in, self.prefix) if pool else None
+            setattr(self, f"pool_{name}", tp)
             # MViTv2 normalises each conv-pooled tensor (a max pool has no norm).
             norm = nn.LayerNorm(self.head_dim, eps=1e-6) if pool and cfg.pool_op == "conv" else None
             setattr(self, f"norm_{name}", norm)
@@ -104,7 +108,12 @@ class Attention(nn.Module):
                     bias = rel_pos_bias(q5, tables, index, self.rel_units, self.rel_q_unit, self.rel_k_unit, True)
                     bias = bias.transpose(1, 2).flatten(0, 1)  # [B*U, heads, N_u, N_u']
                 else:
-                    bias = rel_pos_bias(q, tables, index, self.rel_units, self.rel_q_unit, self.rel_k_unit, False)
+                    p = self.prefix
+                    bias = rel_pos_bias(
+                        q[:, :, p:], tables, index, self.rel_units, self.rel_q_unit, self.rel_k_unit, False
+                    )
+                    if p:  # the class token's row and column carry no relative position (zero bias)
+                        bias = F.pad(bias, (p, 0, p, 0))
         with scope("attention"):
             if self.attn_impl == "sdpa":
                 # The fused kernels need one dtype for q, k, v and the additive mask: under autocast a conv pool's
@@ -117,7 +126,9 @@ class Attention(nn.Module):
                     attn = attn + bias
                 out = attn.softmax(dim=-1) @ v
             if self.residual:  # MViTv2 residual pooling connection (removed in row e)
-                out = out + q
+                # SlowFast and torchvision leave the class token out (zeros added, not an in-place add: SDPA's
+                # backward needs its output unchanged).
+                out = out + (F.pad(q[..., self.prefix :, :], (0, 0, self.prefix, 0)) if self.prefix else q)
         with scope("layout"):
             if self.window:  # [B*U, heads, N_u, d] -> [B, U, N_u, heads, d]
                 out = out.view(b, -1, *out.shape[1:]).transpose(2, 3)

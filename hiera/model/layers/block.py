@@ -26,7 +26,10 @@ class Block(nn.Module):
         super().__init__()
         self.norm1 = nn.LayerNorm(plan.dim_in, eps=1e-6)
         self.proj = nn.Linear(plan.dim_in, plan.dim_attn) if plan.dim_in != plan.dim_attn else None
-        self.pool_skip = TokenPool(plan.skip_pool, "max", plan.dim_attn, plan.unit_in) if plan.skip_pool else None
+        prefix = int(cfg.cls_token)  # the class token skips the pool (it has no grid position)
+        self.pool_skip = (
+            TokenPool(plan.skip_pool, "max", plan.dim_attn, plan.unit_in, prefix) if plan.skip_pool else None
+        )
         self.attn = Attention(plan, cfg)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(plan.dim_attn, eps=1e-6)

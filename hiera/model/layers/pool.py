@@ -4,6 +4,8 @@ Tokens arrive unit-major (`hiera/model/layout.py`), so pooling reshapes `[..., N
 entry per unit and pools each unit on its own. For a kernel equal to the stride this is exactly the dense op;
 for an overlapping kernel each unit is padded on its own, which is the separate-and-pad trick of paper
 Fig. 4d (the dense MViTv2 baseline has a single unit, so it pools the whole grid as MViTv2 does).
+A class token (`ModelConfig.cls_token`) leads the token axis and passes through every pool unchanged, as in
+SlowFast and torchvision's MViTv2: it has no grid position to pool over.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ class TokenPool(nn.Module):
         op: "max", or "conv" for MViTv2's depthwise conv (one filter per channel, no bias, shared across heads).
         channels: channels per token (head_dim for q/k/v pools).
         unit: tokens per unit per axis before pooling.
+        prefix: leading tokens outside the grid (the class token), kept as they are before the pooled ones.
     """
 
-    def __init__(self, plan: PoolPlan, op: str, channels: int, unit: tuple[int, ...]):
+    def __init__(self, plan: PoolPlan, op: str, channels: int, unit: tuple[int, ...], prefix: int = 0):
         super().__init__()
-        self.plan, self.op, self.unit = plan, op, tuple(unit)
+        self.plan, self.op, self.unit, self.prefix = plan, op, tuple(unit), prefix
         self.unit_out = plan.out_size(self.unit)
         self.ndim = len(self.unit)
         if op == "conv":
@@ -51,7 +54,13 @@ class TokenPool(nn.Module):
         return (slice(None),) * (n_lead + 1) + sum(((slice(None), o) for o in offset), ()) + (slice(None),)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        """`[*lead, N, C]` with N a multiple of prod(unit) -> `[*lead, N', C]`, N' = N / prod(stride)."""
+        """`[*lead, P + N, C]` with N a multiple of prod(unit) -> `[*lead, P + N', C]`, N' = N / prod(stride), P the
+        prefix tokens, which are not pooled."""
+        if self.prefix:
+            return torch.cat((t[..., : self.prefix, :], self._pool(t[..., self.prefix :, :])), dim=-2)
+        return self._pool(t)
+
+    def _pool(self, t: torch.Tensor) -> torch.Tensor:
         lead, c = t.shape[:-2], t.shape[-1]
         if self.op == "max" and self.plan.is_reshape and not (torch.is_grad_enabled() and t.requires_grad):
             # Kernel == stride, no gradient: split the token axis into (units, out, stride, ...) and take a max: a
