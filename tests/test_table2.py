@@ -102,8 +102,11 @@ def test_write_stats_missing_only_keeps_entries_and_counts_new_configs(tmp_path)
     assert write_stats([old, new], path, progress=False, missing_only=True) == 1
     written = json.loads(path.read_text())
     assert [e["params"] for e in written["variants"]] == [-1, count_params(new.config)]
-    assert written["kept_env"] == record["env"]
+    assert written["kept_env"] == [record["env"]]
     assert written["command"].endswith("--missing-only")
+    again = Variant("again", small.replace(embed_dim=8), "f", "T", "image", "again")
+    assert write_stats([old, new, again], path, progress=False, missing_only=True) == 1
+    assert json.loads(path.read_text())["kept_env"] == [record["env"], written["env"]]  # every earlier count's
 
 
 def test_fields_added_later_keep_old_hashes_at_their_default():

@@ -109,7 +109,8 @@ def write_stats(variants: list, path: Path | None = None, progress: bool = True,
 
     `missing_only` keeps the entries of the existing record whose config hash a variant still has and counts only
     the others (a full recount takes well over 10 minutes on 2 CPU cores, mostly the video L/H models); the record
-    then keeps the conditions of the one it read as `kept_env`.
+    then lists under `kept_env` the conditions of every earlier record entries may come from, oldest first (`env` is
+    this count's).
     """
     from tqdm import tqdm
 
@@ -141,6 +142,7 @@ def write_stats(variants: list, path: Path | None = None, progress: bool = True,
         "variants": rows,
     }
     if previous:
-        record["kept_env"] = previous["env"]
+        earlier = previous.get("kept_env", [])
+        record["kept_env"] = [*(earlier if isinstance(earlier, list) else [earlier]), previous["env"]]
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     return counted
