@@ -12,6 +12,7 @@ from hiera.bench.breakdown import DEFAULTS, run_breakdown
 from hiera.bench.throughput import protocol_config, run
 from hiera.model.config import parse_overrides
 from hiera.model.flops import load_stats, model_stats, write_stats
+from hiera.model.ladder import EXTENSIONS
 from hiera.model.registry import Variant, list_variants
 
 
@@ -52,14 +53,24 @@ def cmd_variants(args: argparse.Namespace) -> int:
     variants = list_variants(args.pattern)
     if not variants:
         raise ValueError(f"no variant matches {args.pattern!r}; try 'hiera_*', '*_16x224*' or 'mvitv2_*'")
+    if args.missing and not args.write_stats:
+        raise ValueError("--missing goes with --write-stats (count only the variants the record lacks)")
     if args.write_stats:
         if args.overrides or args.pattern != "*":
             raise ValueError("--write-stats recounts every registered variant; drop the pattern and overrides")
-        write_stats(variants, progress=sys.stderr.isatty())
-        print(f"wrote counts of {len(variants)} variants")
+        counted = write_stats(variants, progress=sys.stderr.isatty(), missing_only=args.missing)
+        print(f"wrote counts of {len(variants)} variants ({counted} counted now)")
         return 0
     rows = variant_rows(variants, parse_overrides(args.overrides))
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+    beyond = [s for s in EXTENSIONS if any(r["step"] == s.id for r in rows)]
+    if beyond and not args.json:  # the text table says which steps are not the paper's (JSON: the step ids)
+        print(
+            "\n".join(
+                f"step {s.id}: beyond the paper: {s.title.removeprefix('+ ').removesuffix(' (beyond the paper)')}"
+                for s in beyond
+            )
+        )
     return 0
 
 
@@ -141,6 +152,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="glob over names, e.g. 'hiera_large_224*' (default: all)")
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.add_argument("--write-stats", action="store_true", help="recount every variant with fvcore and save")
+    p.add_argument(
+        "--missing", action="store_true", help="with --write-stats: keep current entries, count only the rest"
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="ModelConfig field overrides")
     p.set_defaults(func=cmd_variants)
     p = sub.add_parser("bench", help="samples/s per variant (and timm peers), records in results/speed/")

@@ -74,8 +74,17 @@ def stats_path() -> Path:
 _NOT_COUNTED = ("attn_impl", "drop_path_rate", "head_dropout")
 
 
+# Fields added to ModelConfig after the record was first written, with their defaults: a field is left out of the
+# hash while it holds its default, so adding a field keeps every existing hash (and the committed counts) valid.
+_ADDED_LATER: dict[str, object] = {"global_pos_size": (14, 14), "layer_scale": None, "expand_skip": "proj"}
+
+
 def config_hash(cfg: ModelConfig) -> str:
-    data = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_COUNTED}
+    data = {
+        k: v
+        for k, v in cfg.to_dict().items()
+        if k not in _NOT_COUNTED and not (k in _ADDED_LATER and v == _ADDED_LATER[k])
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -95,24 +104,26 @@ def model_stats(cfg: ModelConfig, cache: dict[str, dict] | None = None) -> tuple
     return count_params(cfg) / 1e6, count_gmacs(cfg)
 
 
-def write_stats(variants: list, path: Path | None = None, progress: bool = True) -> None:
+def write_stats(variants: list, path: Path | None = None, progress: bool = True, missing_only: bool = False) -> int:
     """Count every variant with fvcore and write the record atomically (default: into the project), with its
-    conditions."""
+    conditions. `missing_only`: keep the record's entries whose config hash is current and count only the other
+    variants (a full recount takes tens of minutes on a busy CPU); the record's `env` is then that of this run.
+    Returns the number of variants counted."""
     from tqdm import tqdm
 
     path = at_root(*STATS_FILE) if path is None else path
 
     env = collect_env()  # conditions at the start: the code the counts come from
+    kept = load_stats(path) if missing_only else {}
     rows = []
-    for v in tqdm(variants, desc="fvcore", disable=not progress):
-        rows.append(
-            {
-                "name": v.name,
-                "config_hash": config_hash(v.config),
-                "params": count_params(v.config),
-                "gmacs": round(count_gmacs(v.config), 6),
-            }
-        )
+    todo = [v for v in variants if config_hash(v.config) not in kept]
+    counted = {}
+    for v in tqdm(todo, desc="fvcore", disable=not progress):
+        counted[v.name] = {"params": count_params(v.config), "gmacs": round(count_gmacs(v.config), 6)}
+    for v in variants:
+        h = config_hash(v.config)
+        entry = counted.get(v.name) or {"params": kept[h]["params"], "gmacs": kept[h]["gmacs"]}
+        rows.append({"name": v.name, "config_hash": h, **entry})
     record = {
         "what": "parameters and GMACs (fvcore, batch 1, math attention) of every registered variant",
         "command": "hiera-study variants --write-stats",
@@ -120,3 +131,4 @@ def write_stats(variants: list, path: Path | None = None, progress: bool = True)
         "variants": rows,
     }
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    return len(todo)

@@ -6,7 +6,9 @@ Names (timm-style registry):
   so `hiera_large_224*` selects the whole Table-1 ladder at size L;
 - `mae_hiera_<size>_<res>`: the official MAE encoders (q_pool = 2, no classifier), which load the authors'
   MAE checkpoints;
-- `mvitv2_{tiny,small,base,large}_224`: the MViTv2 paper models with their own depths.
+- `mvitv2_{tiny,small,base,large}_224`: the MViTv2 paper models with their own depths;
+- beyond the paper: `hiera_<size>_224.g_abs_win` (ladder step g, absolute-window position embedding, images), and
+  timm's `hiera_{small,base}_abswin_256` (step g with their release's settings, `hiera/model/ladder.py`).
 The official release has no video T/S; they are built here from the same recipe.
 """
 
@@ -17,7 +19,18 @@ import fnmatch
 from dataclasses import dataclass
 
 from hiera.model.config import ModelConfig
-from hiera.model.ladder import LADDER, MVITV2_SIZES, RESOLUTIONS, SIZES, ladder, mvitv2
+from hiera.model.ladder import (
+    ABSWIN_256,
+    EXTENSIONS,
+    LADDER,
+    MVITV2_SIZES,
+    RESOLUTIONS,
+    SIZES,
+    abswin_256,
+    extended_ladder,
+    ladder,
+    mvitv2,
+)
 from hiera.model.masking import mae_q_pool
 
 
@@ -25,7 +38,7 @@ from hiera.model.masking import mae_q_pool
 class Variant:
     name: str
     config: ModelConfig
-    step: str  # sup, mae, a-f
+    step: str  # sup, mae, a-f; g beyond the paper
     size: str  # T, S, B, B+, L, H
     modality: str  # image | video
     title: str
@@ -74,6 +87,16 @@ def _register_all() -> None:
     for size, spec in MVITV2_SIZES.items():
         cfg = mvitv2(size)
         register(Variant(f"mvitv2_{size}_224", cfg, "sup", spec.label, "image", f"MViTv2-{spec.label} (MViTv2 paper)"))
+    # Beyond the paper, after everything of the paper so that listings keep the paper's order first.
+    for res in RESOLUTIONS:
+        for size, spec in SIZES.items():
+            for step, cfg in extended_ladder(size, res)[len(LADDER) :]:
+                register(Variant(f"hiera_{size}_{res}.{step.slug}", cfg, step.id, spec.label, cfg.modality, step.title))
+    for size, changes in ABSWIN_256.items():
+        cfg = abswin_256(size)
+        extra = ", no widening projection on the skip path" if changes.get("expand_skip") == "max_avg" else ""
+        title = f"timm's hiera_{size}_abswin_256: step g at 256², layer scale {changes['layer_scale']:g}{extra}"
+        register(Variant(f"hiera_{size}_abswin_256", cfg, "g", SIZES[size].label, "image", title))
 
 
 def list_variants(pattern: str = "*") -> list[Variant]:
@@ -88,8 +111,8 @@ def get_variant(name: str) -> Variant:
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ValueError(
         f"unknown variant {name!r}; {hint}allowed: hiera_{{{','.join(SIZES)}}}_{{{','.join(RESOLUTIONS)}}}"
-        f"[.{{{','.join(s.slug for s in LADDER if s.slug)}}}], mae_hiera_<size>_<res>, "
-        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224 "
+        f"[.{{{','.join(s.slug for s in LADDER + EXTENSIONS if s.slug)}}}], mae_hiera_<size>_<res>, "
+        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224, hiera_{{{','.join(ABSWIN_256)}}}_abswin_256 "
         "(`hiera-study variants` lists all)"
     )
 
