@@ -4,7 +4,8 @@
     model = hiera.build_model("hiera_base_224")                      # the official Hiera-B
     model = hiera.build_model("hiera_large_224.c_no_stride1_pool")   # Table 1, row (c), at size L
     model = hiera.build_model("hiera_base_224", checkpoint="hiera_base_224.pth", drop_path_rate=0.1)
-    hiera.list_variants("hiera_large_224*")                           # the whole Table-1 ladder at size L
+    hiera.list_variants("hiera_large_224*")                           # the Table-1 ladder at size L (+ step g)
+    model = hiera.build_model("hiera_base_224.g_abs_win", input_size=(448, 448))  # beyond the paper: abs-win pos
 
 Note: the official `hiera-transformer` package also imports as `hiera`; do not install both in one environment.
 """
@@ -41,7 +42,10 @@ def build_model(
         name_or_config: a registered name (`hiera-study variants`) or a `ModelConfig`.
         checkpoint: a local file in the official Hiera/MViTv2 format (`model_state`) or a timm state dict.
             Its classifier size is adopted unless `num_classes` is overridden. Nothing is downloaded.
-        **overrides: `ModelConfig` fields, e.g. `drop_path_rate=0.1`, `attn_impl="math"`, `num_classes=10`.
+            Built at another `input_size` than the variant's, the checkpoint's position tables (absolute,
+            absolute-window, MViTv2's relative) are resized to the new token grid while loading.
+        **overrides: `ModelConfig` fields, e.g. `drop_path_rate=0.1`, `attn_impl="math"`, `num_classes=10`,
+            `input_size=(256, 256)` (a size the mask-unit grid cannot tile is a one-line error naming the nearest).
     """
     cfg = get_variant(name_or_config).config if isinstance(name_or_config, str) else name_or_config
     if checkpoint is not None and "num_classes" not in overrides:
@@ -50,5 +54,6 @@ def build_model(
             overrides["num_classes"] = classes
     model = HierarchicalViT(cfg.replace(**overrides))
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint)
+        # the checkpoint is taken to be trained at the size the variant (or config) was given at
+        load_checkpoint(model, checkpoint, source_grid=cfg.token_grid)
     return model

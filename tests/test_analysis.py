@@ -330,7 +330,7 @@ def _first_record() -> dict:
         (lambda r: r["metrics"].update(top1="91"), "metrics.top1"),
         (lambda r: r["metrics"].update(top1=191.0), "metrics.top1"),
         (lambda r: r.pop("seed"), "seed"),
-        (lambda r: r.update(step="g"), "step"),
+        (lambda r: r.update(step="z"), "step"),
         (lambda r: r.pop("step"), "step"),
         (lambda r: r.update(schema="hiera-study/run/0"), "schema"),
         (lambda r: r.update(grid="other"), "grid"),

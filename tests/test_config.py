@@ -10,7 +10,7 @@ from oracles import scramble
 
 import hiera
 from hiera.model.config import CHOICES, TABLE1_SWITCHES, ModelConfig, parse_overrides
-from hiera.model.ladder import LADDER, SIZES, ladder
+from hiera.model.ladder import ABSWIN_256, EXTENSIONS, LADDER, SIZES, extended_ladder, ladder
 
 
 @pytest.mark.parametrize(
@@ -77,14 +77,33 @@ def test_ladder_rows_change_exactly_the_named_field():
                     assert changed <= {"separate_and_pad", "head_order", "dim_expand"}
 
 
+def test_extensions_follow_row_f_and_change_only_their_fields():
+    """Beyond the paper: step g changes the position embedding of row f and nothing else (its 14x14 global table is
+    the field's default), for images only; timm's abswin models add their release's settings on top of g."""
+    assert [s.id for s in EXTENSIONS] == ["g"]
+    for size in SIZES:
+        steps = extended_ladder(size, "224")
+        (_, f), (step, g) = steps[-2], steps[-1]
+        assert [s.id for s, _ in steps] == [s.id for s in LADDER] + ["g"]
+        changed = {x.name for x in dataclasses.fields(ModelConfig) if getattr(f, x.name) != getattr(g, x.name)}
+        assert changed == {"pos_embed"}, (size, changed)
+        assert "beyond the paper" in step.title
+        assert hiera.get_variant(f"hiera_{size}_224.g_abs_win").config == g
+    assert [s.id for s, _ in extended_ladder("base", "16x224")] == [s.id for s in LADDER]
+    for size, changes in ABSWIN_256.items():
+        cfg = hiera.get_variant(f"hiera_{size}_abswin_256").config
+        g = hiera.get_variant(f"hiera_{size}_224.g_abs_win").config
+        assert cfg == g.replace(input_size=(256, 256), **changes)
+
+
 def test_hiera_end_is_the_official_config():
     assert hiera.get_variant("hiera_base_224").config == ModelConfig()
     assert hiera.get_variant("mae_hiera_base_224").config == ModelConfig(q_pool=2, num_classes=0)
-    # the ladder at 6 sizes x 2 resolutions, 6 x 2 MAE encoders, 4 MViTv2 paper models, the video MViTv2-S, 4 proxy
-    # scales' ladders
-    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4 + 1 + 4 * 8
+    # Table 1 x 6 sizes x 2 resolutions, 6 x 2 MAE encoders, 4 MViTv2 paper models, the video MViTv2-S, 4 proxy
+    # scales' ladders; beyond the paper: step g (6 image sizes) and timm's 2 abswin models
+    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4 + 1 + 4 * 8 + 6 + 2
     assert len(hiera.list_variants("proxy_tiny_48*")) == 8
-    assert len(hiera.list_variants("hiera_large_224*")) == 8
+    assert [v.step for v in hiera.list_variants("hiera_large_224*")] == [s.id for s in LADDER] + ["g"]
 
 
 def test_every_variant_builds_and_ladder_runs_at_size_t():
@@ -147,6 +166,10 @@ FLIPS = {
     "head_order": ({}, "norm_mean"),
     "cls_token": (dict(kv_mode="pool"), True),
     "attn_impl": ({}, "math"),
+    # beyond the paper
+    "global_pos_size": (dict(pos_embed="abs_win"), (7, 7)),
+    "layer_scale": ({}, 0.5),
+    "expand_skip": ({}, "max_avg"),
 }
 
 

@@ -70,7 +70,16 @@ def test_official_mae_checkpoint_loads_and_mismatch_is_listed(tmp_path):
 
 @pytest.mark.parametrize(
     "slug",
-    ["mae_rel_pos", "a_abs_pos", "b_max_pool", "c_no_stride1_pool", "d_kernel_eq_stride", "e_no_attn_residual", ""],
+    [
+        "mae_rel_pos",
+        "a_abs_pos",
+        "b_max_pool",
+        "c_no_stride1_pool",
+        "d_kernel_eq_stride",
+        "e_no_attn_residual",
+        "",
+        "g_abs_win",
+    ],
 )
 def test_mae_trains_at_every_step(slug):
     model = build_mae("hiera_tiny_224" + (f".{slug}" if slug else ""))
@@ -135,7 +144,16 @@ PROXY = dict(input_size=(64, 64), mask_unit_size=(4, 4), embed_dim=32, num_heads
 
 @pytest.mark.parametrize(
     "slug",
-    ["mae_rel_pos", "a_abs_pos", "b_max_pool", "c_no_stride1_pool", "d_kernel_eq_stride", "e_no_attn_residual", ""],
+    [
+        "mae_rel_pos",
+        "a_abs_pos",
+        "b_max_pool",
+        "c_no_stride1_pool",
+        "d_kernel_eq_stride",
+        "e_no_attn_residual",
+        "",
+        "g_abs_win",
+    ],
 )
 def test_loss_finite_and_decreasing_at_every_step(slug):
     """A few AdamW steps on one batch and mask (a proxy-size model, as the embedded demo uses) lower the loss."""

@@ -77,7 +77,7 @@ from hiera.analysis.summaries import (
 )
 from hiera.env import at_root
 from hiera.files import atomic_write_text
-from hiera.model.ladder import LADDER, STEP_IDS
+from hiera.model.ladder import BEYOND_PAPER, EXTENDED_STEP_IDS, EXTENSIONS, LADDER, STEP_IDS
 
 TABLES_DIR = ("results", "tables")  # under the project root
 
@@ -431,7 +431,7 @@ def runs_table(recs: Records, grid: str, runs: pd.DataFrame) -> Table:
     """Accuracy per distinct configuration of a grid that has no paper table to sit beside."""
     keys = ["modality", "variant", "step", "size_key", "dataset", "ablation", "setting"]
     frame = runs.assign(**{k: runs[k].fillna("") for k in keys})
-    order = {s: i for i, s in enumerate(STEP_IDS)}
+    order = {s: i for i, s in enumerate(EXTENDED_STEP_IDS)}
     groups = sorted(
         frame.groupby(keys, sort=False), key=lambda kv: (kv[0][0], order.get(kv[0][2], len(order)), *map(str, kv[0]))
     )
@@ -471,9 +471,21 @@ def runs_table(recs: Records, grid: str, runs: pd.DataFrame) -> Table:
 
 def _speed_sort_key(r: dict) -> tuple:
     size = LABEL_ORDER.index(r["size"]) if r["size"] in LABEL_ORDER else len(LABEL_ORDER)
-    step = STEP_IDS.index(r["step"]) if r["step"] in STEP_IDS else len(STEP_IDS)
+    step = EXTENDED_STEP_IDS.index(r["step"]) if r["step"] in EXTENDED_STEP_IDS else len(EXTENDED_STEP_IDS)
     sep = {"on": 0, None: 1, "off": 2}.get(r["separate_and_pad"], 3)
     return (r["modality"] != "image", size, step, r["variant"], IMPL_ORDER.get(r["impl"], 9), r["model"], sep)
+
+
+def _beyond_paper_notes(rows: list[dict]) -> list[str]:
+    """One note per ladder step beyond the paper that the rows hold (none for Table-1 rows: their tables keep their
+    bytes), saying it is not a row of the paper's Table 1."""
+    shown = {r["step"] for r in rows}
+    return [
+        f"Step {s.id} ({', '.join(sorted(r['variant'] for r in rows if r['step'] == s.id))}): beyond the paper, "
+        f"{s.title.removeprefix('+ ').removesuffix(' (beyond the paper)')}; not a row of the paper's Table 1."
+        for s in EXTENSIONS
+        if s.id in shown and s.id in BEYOND_PAPER
+    ]
 
 
 def _oom_note(d: dict, oom_stage: str | None) -> str:
@@ -572,6 +584,7 @@ def speed_tables(recs: Records) -> list[Table]:
             "that ran, read from the profiler (`explicit`: matmul + softmax, no SDPA call; `math`: SDPA's "
             "unfused fallback; `flash`, `efficient`, `cudnn`, `cpu_flash`: fused; — : not recorded).",
         ]
+        notes += _beyond_paper_notes(models)
         ooms = [
             _oom_note(d, stages.get(tuple(d[k] for k in ("variant", "impl", "model", "separate_and_pad", "overrides"))))
             for d in models

@@ -121,6 +121,8 @@ def timm_peer(variant: Variant) -> str | None:
     m = re.fullmatch(r"hiera_(\w+?)_(224|16x224)", variant.name)  # same names in timm (video: its constructor)
     if m and cfg.num_classes > 0:
         return variant.name
+    if re.fullmatch(r"hiera_(small|base)_abswin_256", variant.name):  # beyond the paper: timm's abs-win models
+        return variant.name
     m = re.fullmatch(r"mvitv2_(\w+)_224", variant.name)
     if m:
         return f"mvitv2_{m[1]}"

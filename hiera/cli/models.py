@@ -12,6 +12,7 @@ from hiera.bench.breakdown import DEFAULTS, run_breakdown
 from hiera.bench.throughput import protocol_config, run
 from hiera.model.config import parse_overrides
 from hiera.model.flops import load_stats, model_stats, write_stats
+from hiera.model.ladder import EXTENSIONS
 from hiera.model.registry import Variant, list_variants
 
 
@@ -52,6 +53,8 @@ def cmd_variants(args: argparse.Namespace) -> int:
     variants = list_variants(args.pattern)
     if not variants:
         raise ValueError(f"no variant matches {args.pattern!r}; try 'hiera_*', '*_16x224*' or 'mvitv2_*'")
+    if args.missing_only and not args.write_stats:
+        raise ValueError("--missing-only goes with --write-stats (count only the variants the record lacks)")
     if args.write_stats:
         if args.overrides or args.pattern != "*":
             raise ValueError("--write-stats recounts every registered variant; drop the pattern and overrides")
@@ -62,6 +65,14 @@ def cmd_variants(args: argparse.Namespace) -> int:
         raise ValueError("--missing-only goes with --write-stats")
     rows = variant_rows(variants, parse_overrides(args.overrides))
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+    beyond = [s for s in EXTENSIONS if any(r["step"] == s.id for r in rows)]
+    if beyond and not args.json:  # the text table says which steps are not the paper's (JSON: the step ids)
+        print(
+            "\n".join(
+                f"step {s.id}: beyond the paper: {s.title.removeprefix('+ ').removesuffix(' (beyond the paper)')}"
+                for s in beyond
+            )
+        )
     return 0
 
 

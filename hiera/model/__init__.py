@@ -1,7 +1,7 @@
 """The model side of the study (paper §3, Table 1): one configurable builder for every step from MViTv2 to Hiera.
 
     config.py      `ModelConfig`: one field per simplification, validated
-    ladder.py      Table 1 as data: the steps sup, mae, a-f and the field each one flips
+    ladder.py      Table 1 as data: the steps sup, mae, a-f and the field each one flips; g beyond the paper
     registry.py    registered names (`hiera_large_224.c_no_stride1_pool`, ...) -> `ModelConfig`
     plan.py        per-block geometry (tokens, mask units, pooling) as frozen, printable plans
     layout.py      the unit-major token order that makes pooling a reshape

@@ -6,13 +6,19 @@ Nothing is ever downloaded. Recognised layouts (detected from the keys):
   `encoder_norm` and decoder keys: the encoder is loaded, the decoder ignored, the head left as initialised;
 - official MViTv2 (`facebookresearch/mvit`): `model_state` with flat `blocks.N.*`; the block-level `proj` is
   our `mlp_proj` when channels grow in the MLP;
-- timm `hiera_*` (`head.norm`, `head.fc`) and timm `mvitv2_*` (`stages.S.blocks.J.*`, `shortcut_proj_*`).
-Any key left over or missing, or any shape that differs, raises one error that lists them. Files are read with
-`weights_only=True` (a checkpoint cannot run code); a directory, a torn or corrupt file is a one-line ValueError.
+- timm `hiera_*` (`head.norm`, `head.fc`), including the absolute-window `hiera_*_abswin_*` (`pos_embed` and
+  `pos_embed_win` channels-first, `ls1/ls2.gamma`; the official abs-win release's `pos_embed_abs` is `pos_embed`),
+  and timm `mvitv2_*` (`stages.S.blocks.J.*`, `shortcut_proj_*`).
+A checkpoint trained at another input size loads into a model built at this one (`build_model(name,
+input_size=..., checkpoint=...)`): position tables whose shape depends on the token grid are resized first
+(`fit_position_tables`). Any other key left over or missing, or any shape that differs, raises one error that lists
+them. Files are read with `weights_only=True` (a checkpoint cannot run code); a directory, a torn or corrupt file is
+a one-line ValueError.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import zipfile
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
@@ -68,6 +75,7 @@ def to_our_keys(sd: dict[str, torch.Tensor], model: HierarchicalViT) -> dict[str
         k = re.sub(r"^encoder_norm\.", "norm.", k)  # official MAE encoder
         k = re.sub(r"^head\.norm\.", "norm.", k)  # timm Hiera
         k = re.sub(r"^head\.fc\.", "head.projection.", k)  # timm Hiera / MViTv2
+        k = re.sub(r"^pos_embed_abs$", "pos_embed", k)  # official abs-win release (timm's filter renames it too)
         m = re.match(r"stages\.(\d+)\.blocks\.(\d+)\.(.*)", k)  # timm MViTv2
         if m:
             k = f"blocks.{sum(depths[: int(m[1])]) + int(m[2])}.{m[3]}"
@@ -79,12 +87,81 @@ def to_our_keys(sd: dict[str, torch.Tensor], model: HierarchicalViT) -> dict[str
     return out
 
 
-def load_checkpoint(model: HierarchicalViT, path: str | Path) -> None:
-    """Load `path` into a classifier/encoder `model`, or raise a ValueError that lists every mismatched key."""
+def _resize_2d(table: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """Bicubic resize of a channels-first `[1, C, h, w]` table, antialiased, in fp32 (timm's
+    `resample_abs_pos_embed`; SAM 2 resizes its background table bicubically too)."""
+    out = F.interpolate(table.float(), size=tuple(size), mode="bicubic", antialias=True, align_corners=False)
+    return out.to(table.dtype)
+
+
+def _table_grid(tokens: int, hint: tuple[int, ...] | None, what: str) -> tuple[int, int]:
+    """The (h, w) grid of a raster position table of `tokens` rows: `hint` (the grid the variant is registered at)
+    when it fits, else a square."""
+    if hint is not None and math.prod(hint) == tokens:
+        return int(hint[0]), int(hint[1])
+    side = math.isqrt(tokens)
+    if side * side != tokens:
+        raise ValueError(
+            f"checkpoint {what} has {tokens} positions, neither the variant's grid {hint} nor a square; "
+            "build the model at the checkpoint's input size"
+        )
+    return side, side
+
+
+def fit_position_tables(
+    sd: dict[str, torch.Tensor], model: HierarchicalViT, source_grid: tuple[int, ...] | None = None
+) -> dict[str, torch.Tensor]:
+    """Resize the position tables of a checkpoint (our key names) trained at another input size to `model`'s.
+
+    - `pos_embed` `[1, N, C]` (absolute, images): reshaped to the checkpoint's grid (`source_grid`, the grid the
+      variant is registered at, when it has N tokens; else square) and resized bicubically (antialiased), as timm.
+    - `pos_embed` / `pos_embed_win` `[1, C, h, w]` (absolute-window): these do not depend on the input size, so
+      they only change with `global_pos_size` / `mask_unit_size`; then resized bicubically the same way.
+    - video `pos_embed_spatial` (bicubic over (h, w)) and `pos_embed_temporal` (linear over t).
+    - MViTv2's relative tables `blocks.N.attn.rel_pos_{t,h,w}` `[2 max(q, k) - 1, d]`: linear interpolation along
+      the table, as MViTv2's `get_rel_pos` and timm's `mvitv2` do for a resolution change.
+    Keys whose shapes already agree, and anything else, are returned unchanged (`load_exact` judges them).
+    """
+    ours = model.state_dict()
+    grid = model.config.token_grid
+    out = dict(sd)
+    for k, v in sd.items():
+        mine = ours.get(k)
+        if mine is None or mine.shape == v.shape or mine.ndim != v.ndim:
+            continue
+        target = tuple(mine.shape)
+        # channels (the embedding width) must agree: a table of another model is left for load_exact to report
+        if k in ("pos_embed", "pos_embed_win") and v.ndim == 4:
+            if v.shape[:2] == target[:2]:
+                out[k] = _resize_2d(v, target[2:])
+        elif v.shape[-1] != target[-1]:
+            continue
+        elif k == "pos_embed" and v.ndim == 3:
+            h, w = _table_grid(v.shape[1], source_grid, k)
+            table = v.reshape(1, h, w, -1).permute(0, 3, 1, 2)
+            out[k] = _resize_2d(table, grid).permute(0, 2, 3, 1).reshape(1, -1, v.shape[-1])
+        elif k == "pos_embed_spatial":
+            h, w = _table_grid(v.shape[1], None if source_grid is None else source_grid[1:], k)
+            table = v.reshape(1, h, w, -1).permute(0, 3, 1, 2)
+            out[k] = _resize_2d(table, grid[1:]).permute(0, 2, 3, 1).reshape(1, -1, v.shape[-1])
+        elif k == "pos_embed_temporal":
+            table = F.interpolate(v.float().transpose(1, 2), size=grid[0], mode="linear", align_corners=False)
+            out[k] = table.transpose(1, 2).to(v.dtype)
+        elif re.fullmatch(r"blocks\.\d+\.attn\.rel_pos_[thw]", k):
+            table = F.interpolate(v.float().t()[None], size=target[0], mode="linear", align_corners=False)
+            out[k] = table[0].t().to(v.dtype)
+    return out
+
+
+def load_checkpoint(model: HierarchicalViT, path: str | Path, source_grid: tuple[int, ...] | None = None) -> None:
+    """Load `path` into a classifier/encoder `model`, or raise a ValueError that lists every mismatched key.
+
+    `source_grid`: the token grid the checkpoint was trained at, if known (`fit_position_tables`)."""
     sd = read_state_dict(path)
     is_mae = any(k.startswith("encoder_norm.") for k in sd)
+    sd = fit_position_tables(to_our_keys(sd, model), model, source_grid)
     # MAE checkpoints have no classifier: finetuning starts from a fresh head, as officially.
-    load_exact(model, to_our_keys(sd, model), path, optional=("head.",) if is_mae else ())
+    load_exact(model, sd, path, optional=("head.",) if is_mae else ())
 
 
 def load_exact(model: nn.Module, sd: dict[str, torch.Tensor], path: str | Path, optional: tuple[str, ...] = ()) -> None:

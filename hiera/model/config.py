@@ -19,6 +19,19 @@ last block; Hiera in the attention of the next stage's first block). `attn_impl`
 `cls_token` is not on the ladder either: SlowFast's and torchvision's Kinetics MViTv2 prepend a learned class token
 (Hiera and timm's image MViTv2 have none), which `head_order="cls"` reads.
 
+Beyond the paper (ladder step g, `hiera/model/ladder.py` EXTENSIONS), one field per switch:
+
+    field            Hiera value   other values              source
+    pos_embed        "abs"         "abs_win"                 Bolya et al., ICLR 2024 (arXiv 2311.05613): a global
+                                                             table of `global_pos_size`, bicubically resized to the
+                                                             token grid, plus a mask-unit-sized table tiled over it
+    global_pos_size  (14, 14)      any (h, w)                the global table of "abs_win" (inert otherwise)
+    layer_scale      None (off)    init value, e.g. 1e-5     per-channel scale on both residual branches (timm
+                                                             `init_values`, its abswin models and SAM 2's HieraDet)
+    expand_skip      "proj"        "max_avg"                 skip path where channels double: Linear(LN(x)) then
+                                                             max pool (Hiera), or [max pool(x), avg pool(x)]
+                                                             concatenated (timm `use_expand_proj=False`)
+
 Validation happens in `__post_init__` (as timm's `MultiScaleVitCfg`); every error names the allowed values.
 """
 
@@ -34,13 +47,15 @@ from dataclasses import dataclass, fields
 # Allowed values of the string-valued switches; the first value is MViTv2's, the second Hiera's (head_order's third,
 # "cls", is the Kinetics MViTv2's class-token readout).
 CHOICES: dict[str, tuple[str, ...]] = {
-    "pos_embed": ("rel", "abs"),
+    "pos_embed": ("rel", "abs", "abs_win"),
     "pool_op": ("conv", "max"),
     "pool_kernel": ("overlap", "stride"),
     "kv_mode": ("pool", "mask_unit"),
     "dim_expand": ("mlp", "attn"),
     "head_order": ("norm_mean", "mean_norm", "cls"),
     "attn_impl": ("math", "sdpa"),
+    # Beyond the paper (the first value is both ends' own): see the module docstring.
+    "expand_skip": ("proj", "max_avg"),
 }
 
 # MViTv2's overlapping pooling kernel (POOL_KVQ_KERNEL): 3 along every axis, padding 1.
@@ -76,7 +91,9 @@ class ModelConfig:
     head_dropout: float = 0.0  # dropout before the classifier (video finetuning uses 0.3-0.5)
 
     # ---- the Table-1 switches (MViTv2 -> Hiera) --------------------------------------------------------
-    pos_embed: str = "abs"  # "rel": decomposed relative (h, w [, t]) in every block; "abs": learned absolute
+    # "rel": decomposed relative (h, w [, t]) in every block; "abs": learned absolute; "abs_win": absolute-window
+    # (global table resized to the grid + mask-unit table tiled; images only; beyond the paper, step g)
+    pos_embed: str = "abs"
     pool_op: str = "max"  # "conv": depthwise conv + LayerNorm per q/k/v (MViTv2); "max": max pooling
     stride1_pool: bool = False  # keep the 3x3 stride-1 pools (q in every non-transition block, kv where stride 1)
     pool_kernel: str = "stride"  # "overlap": 3x3 (3x3x3) kernels; "stride": kernel equal to stride
@@ -100,6 +117,13 @@ class ModelConfig:
     # is never pooled and gets no relative position; the means of `head_order` average the patch tokens only.
     cls_token: bool = False
     attn_impl: str = "sdpa"  # "math": explicit softmax(QK^T)V as in the paper's timings; "sdpa": fused kernel
+
+    # ---- beyond the paper (ladder extensions; module docstring) ------------------------------------------------
+    # Size (h, w) of the global table of pos_embed="abs_win"; resized (bicubic) to the token grid at every input
+    # size, so the parameters do not depend on the resolution. timm: (14, 14), hiera_small_abswin_256 (16, 16).
+    global_pos_size: tuple[int, ...] = (14, 14)
+    layer_scale: float | None = None  # init value of a learned per-channel scale on both residual branches; None = off
+    expand_skip: str = "proj"  # "proj": Hiera's Linear(LN(x)) + max pool; "max_avg": [max(x), avg(x)], no weights
 
     def __post_init__(self) -> None:
         self._check_choices_and_axes()
@@ -138,6 +162,11 @@ class ModelConfig:
         for name in ("drop_path_rate", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} must be in [0, 1)")
+        # One spelling for "off": a scale of 0 would be a branch that starts dead, not a switched-off layer scale.
+        if self.layer_scale is not None and not (math.isfinite(self.layer_scale) and self.layer_scale > 0):
+            raise ValueError(f"layer_scale={self.layer_scale} must be a positive init value (e.g. 1e-5) or None (off)")
+        if len(self.global_pos_size) != 2 or any(int(v) != v or v < 1 for v in self.global_pos_size):
+            raise ValueError(f"global_pos_size={self.global_pos_size} must be two positive integers (h, w)")
 
     def _check_geometry(self) -> None:
         """The fields together: head widths, the patch embedding, and pooling inside the token grid and units."""
@@ -155,16 +184,26 @@ class ModelConfig:
                     f"input_size={self.input_size} axis {a}: the patch embedding (kernel {k}, stride {s},"
                     f" padding {p}) must map {size} to {size}//{s}; use a multiple of {s}"
                 )
-        grid = self.token_grid
-        if any(g % (q**self.q_pool) for g, q in zip(grid, self.q_stride)):
-            raise ValueError(
-                f"token grid {grid} is not divisible by q_stride**q_pool="
-                f"{tuple(q**self.q_pool for q in self.q_stride)}; change input_size or q_pool"
-            )
+        if self.pos_embed == "abs_win" and self.ndim != 2:
+            raise ValueError("pos_embed='abs_win' is defined for images (H, W) only; use 'abs' or 'rel' for video")
+        # Each axis of the token grid must survive q_pool poolings and, where tokens are grouped by mask unit (or
+        # "abs_win" tiles its window table), hold whole units: one check, so a new input size gets one message
+        # with the sizes that work (what `build_model(name, input_size=...)` users need).
+        tiled = self.uses_mask_units or self.pos_embed == "abs_win"
+        for a, (size, s, g, q, m) in enumerate(
+            zip(self.input_size, self.patch_stride, self.token_grid, self.q_stride, self.mask_unit_size)
+        ):
+            step = math.lcm(q**self.q_pool, m if tiled else 1)
+            if g % step:
+                px = step * s
+                near = " or ".join(str(n) for n in (size // px * px, (size // px + 1) * px) if n > 0)
+                why = f"q_stride**q_pool={q**self.q_pool}" + (f", mask unit {m}" if tiled else "")
+                raise ValueError(
+                    f"input_size={self.input_size} is impossible for this model: axis {a} must be a multiple of "
+                    f"{px} px ({step} tokens of {s} px: {why}); nearest: {near}"
+                )
         if self.uses_mask_units:
             mu = self.mask_unit_size
-            if any(g % m for g, m in zip(grid, mu)):
-                raise ValueError(f"mask_unit_size={mu} must divide the token grid {grid} (input_size // patch_stride)")
             if any(m % (q**self.q_pool) for m, q in zip(mu, self.q_stride)):
                 raise ValueError(
                     f"mask_unit_size={mu} must be divisible by q_stride**q_pool="
@@ -177,6 +216,15 @@ class ModelConfig:
         if self.cls_token and self.kv_mode == "mask_unit":  # the token lies in no unit, so it could attend to none
             raise ValueError(
                 "cls_token=True needs global attention: a class token belongs to no mask unit; set kv_mode='pool'"
+            )
+        # expand_skip="max_avg": the two pooled copies of the input make the doubled width, and timm defines them
+        # for kernel = stride only.
+        if self.expand_skip == "max_avg" and (
+            self.dim_mul != 2.0 or self.dim_expand != "attn" or self.pool_kernel != "stride"
+        ):
+            raise ValueError(
+                "expand_skip='max_avg' needs dim_mul=2.0, dim_expand='attn' and pool_kernel='stride' "
+                f"(got {self.dim_mul}, {self.dim_expand!r}, {self.pool_kernel!r}); or use expand_skip='proj'"
             )
 
     # ---- derived quantities --------------------------------------------------------------------------------

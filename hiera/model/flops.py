@@ -75,7 +75,12 @@ def stats_path() -> Path:
 _NOT_COUNTED = ("attn_impl", "drop_path_rate", "head_dropout")
 # Fields added to ModelConfig after the record was first written, with their defaults: a field is hashed only when it
 # differs from its default, so every config that existed before keeps its hash (and its committed counts).
-_ADDED_LATER: dict[str, typing.Any] = {"cls_token": False}
+_ADDED_LATER: dict[str, typing.Any] = {
+    "cls_token": False,
+    "global_pos_size": (14, 14),
+    "layer_scale": None,
+    "expand_skip": "proj",
+}
 
 
 def config_hash(cfg: ModelConfig) -> str:

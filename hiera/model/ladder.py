@@ -31,6 +31,14 @@ Choices the paper leaves open, recorded here:
   MViTv2-L 16x4 finetuning config included. The counts cannot settle it (the token adds 144 params and
   0.4 GMACs: 377.8 with, 377.4 without, both "377" within rounding), nor is the readout known (that MaskFeat
   config averages the patch tokens, USE_MEAN_POOLING; the supervised config is not public). UNCONFIRMED.
+
+Beyond the paper, `EXTENSIONS` continue the ladder after row f (images only; `extended_ladder`):
+- g: absolute-window position embedding (Bolya et al., "Window Attention is Bugged", ICLR 2024, arXiv
+  2311.05613): Hiera's learned absolute table is replaced by a 14x14 global table, bicubically resized to the
+  token grid, plus an 8x8 (mask-unit) window table tiled over it. The paper's fix for Hiera's resolution
+  transfer: no table is tied to the training resolution. Its released models (timm `hiera_small_abswin_256`,
+  `hiera_base_abswin_256`) change more than the embedding (layer scale 1e-5; the small one also drops the
+  widening projection of the skip path); those are registered under timm's names (`ABSWIN_256`), not as step g.
 """
 
 from __future__ import annotations
@@ -254,3 +262,43 @@ def mvitv2(size: str, res: str = "224") -> ModelConfig:
         **MVITV2,
         dim_expand="mlp" if size == "large" else "attn",
     )
+
+
+# ---- beyond the paper ------------------------------------------------------------------------------------------
+# Steps after row f, each changing only what its source changes; the variant names reuse the Table-1 scheme
+# (`hiera_<size>_224.<slug>`). Table-1 tables, figures and training grids use LADDER / STEP_IDS only.
+EXTENSIONS: tuple[Step, ...] = (
+    Step(
+        "g",
+        "g_abs_win",
+        "+ absolute-window position embedding (beyond the paper)",
+        dict(pos_embed="abs_win", global_pos_size=(14, 14)),
+    ),
+)
+EXTENDED_STEP_IDS: tuple[str, ...] = STEP_IDS + tuple(s.id for s in EXTENSIONS)
+BEYOND_PAPER: tuple[str, ...] = tuple(s.id for s in EXTENSIONS)
+
+# timm's absolute-window Hiera models at 256 px (timm 1.0 `hiera_small_abswin_256`, `hiera_base_abswin_256`):
+# Hiera-S/B with the step-g embedding plus the settings of their release. Registered under timm's names.
+ABSWIN_256: dict[str, dict[str, Any]] = {
+    "small": dict(global_pos_size=(16, 16), layer_scale=1e-5, expand_skip="max_avg"),
+    "base": dict(global_pos_size=(14, 14), layer_scale=1e-5),
+}
+
+
+def extended_ladder(size: str, res: str) -> list[tuple[Step, ModelConfig]]:
+    """`ladder` followed by the `EXTENSIONS` (images only: the absolute-window embedding is defined in 2-D)."""
+    out = ladder(size, res)
+    if out[-1][1].modality != "image":
+        return out
+    cfg = out[-1][1]
+    for step in EXTENSIONS:
+        cfg = cfg.replace(**step.changes)
+        out.append((step, cfg))
+    return out
+
+
+def abswin_256(size: str) -> ModelConfig:
+    """timm's `hiera_<size>_abswin_256`: step g at 256x256 with its release's layer scale and skip path."""
+    g = extended_ladder(size, "224")[-1][1]
+    return g.replace(input_size=(256, 256), **ABSWIN_256[size])

@@ -87,8 +87,15 @@ class MaskedAutoencoder(HierarchicalViT):
         self.decoder_embed = nn.Linear(dim, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
         self.decoder_pos_embed = nn.Parameter(torch.zeros(1, math.prod(self.final_grid), decoder_dim))
+        # The official decoder blocks: plain pre-norm blocks, whatever extensions the encoder uses (no layer scale).
         dec_cfg = cfg.replace(
-            pos_embed="abs", attn_residual=False, kv_mode="mask_unit", pool_kernel="stride", mlp_ratio=4.0
+            pos_embed="abs",
+            attn_residual=False,
+            kv_mode="mask_unit",
+            pool_kernel="stride",
+            mlp_ratio=4.0,
+            layer_scale=None,
+            expand_skip="proj",
         )
         ones = (1,) * cfg.ndim
         plan = BlockPlan(

@@ -2,7 +2,8 @@
 
 One class builds every row of the ladder from a `ModelConfig`; the rows differ only through the per-block
 plans (`hiera/model/plan.py`) and the few places that branch on a switch (position embedding here, pooling and
-attention in `hiera/model/layers/`). Images are `[B, 3, H, W]`, clips `[B, 3, T, H, W]`.
+attention in `hiera/model/layers/`). Images are `[B, 3, H, W]`, clips `[B, 3, T, H, W]`. Beyond the paper, step g's
+absolute-window embedding (Bolya et al., ICLR 2024) is the third position embedding here (`abs_win_positions`).
 With `cls_token` a learned class token leads the patch tokens through every block (as in SlowFast's and
 torchvision's Kinetics MViTv2); sparse (masked) encoding refuses it: it belongs to no mask unit.
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal, overload
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hiera.model.config import ModelConfig
@@ -93,7 +95,13 @@ class HierarchicalViT(nn.Module):
         self.pos_embed: nn.Parameter | None = None
         self.pos_embed_spatial: nn.Parameter | None = None
         self.pos_embed_temporal: nn.Parameter | None = None
-        if cfg.pos_embed == "abs":
+        self.pos_embed_win: nn.Parameter | None = None
+        if cfg.pos_embed == "abs_win":
+            # Absolute-window embedding (Bolya et al. 2024, beyond the paper): both tables are channels-first, as
+            # timm's, so resizing and tiling are plain 2-D ops; their sizes do not depend on the input size.
+            self.pos_embed = nn.Parameter(torch.zeros(1, cfg.embed_dim, *cfg.global_pos_size))
+            self.pos_embed_win = nn.Parameter(torch.zeros(1, cfg.embed_dim, *cfg.mask_unit_size))
+        elif cfg.pos_embed == "abs":
             if cfg.ndim == 2:
                 self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(grid), cfg.embed_dim))
             else:  # separable space + time, as the official video Hiera
@@ -111,7 +119,7 @@ class HierarchicalViT(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for p in (self.pos_embed, self.pos_embed_spatial, self.pos_embed_temporal):
+        for p in (self.pos_embed, self.pos_embed_win, self.pos_embed_spatial, self.pos_embed_temporal):
             if p is not None:
                 nn.init.trunc_normal_(p, std=0.02)
         for m in self.modules():
@@ -140,13 +148,30 @@ class HierarchicalViT(nn.Module):
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """`[B, 3, *input]` -> `[B, N, C0]` tokens in raster order with absolute positions added."""
         x = self.patch_embed(x).flatten(2).transpose(1, 2)
-        if self.pos_embed is not None:
+        if self.pos_embed_win is not None:
+            x = x + self.abs_win_positions()
+        elif self.pos_embed is not None:
             x = x + self.pos_embed
         elif self.pos_embed_spatial is not None:
             assert self.pos_embed_temporal is not None  # made together (video)
             t, hw = self.pos_embed_temporal.shape[1], self.pos_embed_spatial.shape[1]
             x = x + self.pos_embed_spatial.repeat(1, t, 1) + self.pos_embed_temporal.repeat_interleave(hw, dim=1)
         return x
+
+    def abs_win_positions(self) -> torch.Tensor:
+        """pos_embed="abs_win": `[1, N, C0]` in raster order, the global table resized to the token grid plus the
+        window table repeated in every mask unit (Bolya et al. 2024, §4).
+
+        The resize is bicubic with antialiasing, as timm's `hiera_*_abswin_*` (for upsampling, PyTorch's antialiased
+        bicubic uses the a = -0.5 kernel instead of -0.75, so it is not the same numbers as plain bicubic). It
+        runs on the whole grid before masked units are dropped, so sparse MAE sees every kept token's true position.
+        """
+        assert self.pos_embed is not None
+        assert self.pos_embed_win is not None
+        grid = self.config.token_grid
+        glob = F.interpolate(self.pos_embed, size=grid, mode="bicubic", antialias=True, align_corners=False)
+        win = self.pos_embed_win.tile(1, 1, *self.config.mask_unit_grid)
+        return (glob + win).flatten(2).transpose(1, 2)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None, num_kept: int | None = None) -> Encoding:
         """Run the encoder on all units, or sparsely on the kept ones (paper §3.1, MAE).

@@ -11,6 +11,8 @@ Names (timm-style registry):
   class token, its cls readout and torchvision's constructor defaults (head dropout 0.5, drop path 0.2).
 - `proxy_<scale>[.<step>]`: a ladder shrunk for the embedded data (`PROXY_SCALES` of `hiera/model/ladder.py`),
   e.g. `proxy_tiny_48.b_max_pool` (the proxy grids and the demo), so a proxy record never claims a full-size name.
+- beyond the paper: `hiera_<size>_224.g_abs_win` (ladder step g, absolute-window position embedding, images), and
+  timm's `hiera_{small,base}_abswin_256` (step g with their release's settings, `hiera/model/ladder.py`).
 The official release has no video T/S; they are built here from the same recipe.
 """
 
@@ -22,12 +24,16 @@ from dataclasses import dataclass
 
 from hiera.model.config import ModelConfig
 from hiera.model.ladder import (
+    ABSWIN_256,
+    EXTENSIONS,
     LADDER,
     MVITV2_KINETICS,
     MVITV2_SIZES,
     PROXY_SCALES,
     RESOLUTIONS,
     SIZES,
+    abswin_256,
+    extended_ladder,
     ladder,
     ladder_name,
     mvitv2,
@@ -40,7 +46,7 @@ from hiera.model.masking import mae_q_pool
 class Variant:
     name: str
     config: ModelConfig
-    step: str  # sup, mae, a-f (a Table-1 ladder step, not an optimizer step)
+    step: str  # sup, mae, a-f (a Table-1 ladder step, not an optimizer step); g beyond the paper
     size_label: str  # the paper's size name: T, S, B, B+, L, H (a proxy: the size of the ladder it shrinks)
     modality: str  # image | video
     title: str
@@ -97,6 +103,17 @@ def _register_all() -> None:
         for step, cfg in proxy_ladder(scale):
             title = f"{step.title} (proxy scale {scale})"
             register(Variant(ladder_name(f"proxy_{scale}", step.slug), cfg, step.id, label, cfg.modality, title))
+    # Beyond the paper, after everything of the paper so that listings keep the paper's order first.
+    for res in RESOLUTIONS:
+        for size, spec in SIZES.items():
+            for step, cfg in extended_ladder(size, res)[len(LADDER) :]:
+                name = ladder_name(f"hiera_{size}_{res}", step.slug)
+                register(Variant(name, cfg, step.id, spec.label, cfg.modality, step.title))
+    for size, changes in ABSWIN_256.items():
+        cfg = abswin_256(size)
+        extra = ", no widening projection on the skip path" if changes.get("expand_skip") == "max_avg" else ""
+        title = f"timm's hiera_{size}_abswin_256: step g at 256², layer scale {changes['layer_scale']:g}{extra}"
+        register(Variant(f"hiera_{size}_abswin_256", cfg, "g", SIZES[size].label, "image", title))
 
 
 def list_variants(pattern: str = "*") -> list[Variant]:
@@ -111,8 +128,9 @@ def get_variant(name: str) -> Variant:
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ValueError(
         f"unknown variant {name!r}; {hint}allowed: hiera_{{{','.join(SIZES)}}}_{{{','.join(RESOLUTIONS)}}}"
-        f"[.{{{','.join(s.slug for s in LADDER if s.slug)}}}], mae_hiera_<size>_<res>, "
-        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224, mvitv2_small_16x224, proxy_{{{','.join(PROXY_SCALES)}}}[.<step>] "
+        f"[.{{{','.join(s.slug for s in LADDER + EXTENSIONS if s.slug)}}}], mae_hiera_<size>_<res>, "
+        f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224, mvitv2_small_16x224, hiera_{{{','.join(ABSWIN_256)}}}_abswin_256, "
+        f"proxy_{{{','.join(PROXY_SCALES)}}}[.<step>] "
         "(`hiera-study variants` lists all)"
     )
 

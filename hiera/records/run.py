@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hiera.files import atomic_write_text
-from hiera.model.ladder import STEP_IDS
+from hiera.model.ladder import EXTENDED_STEP_IDS
 from hiera.records.check import MISSING, display_path, field, get, json_object, present, schema, short, sizes
 from hiera.train.config import PHASES  # a run's phase directories, in the order they run
 
@@ -134,7 +134,7 @@ class RunRecord:
     run: str  # id inside the grid, e.g. "image/b/seed1"
     status: str  # one of STATUSES
     variant: str  # the registered variant the run trains
-    step: str | None  # Table-1 ladder row (sup, mae, a-f); None outside the ladder
+    step: str | None  # ladder row (sup, mae, a-f; g beyond the paper); None outside the ladder
     size_key: str  # a SIZES key (tiny ... huge), or "proxy" for the embedded-data models
     modality: str
     dataset: str
@@ -206,7 +206,7 @@ class RunRecord:
             v[name] = field(obj, name, where, "str")
         v["status"] = field(obj, "status", where, "str", choices=STATUSES)
         present(obj, "step", where, "use null for runs outside the Table-1 ladder")
-        v["step"] = field(obj, "step", where, "str", optional=True, choices=STEP_IDS)
+        v["step"] = field(obj, "step", where, "str", optional=True, choices=EXTENDED_STEP_IDS)
         v["modality"] = field(obj, "modality", where, "str", choices=MODALITIES)
         v["proxy"] = field(obj, "proxy", where, "bool")
         v["seed"] = field(obj, "seed", where, "int")

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hiera.model.ladder import PROXY_SCALES, STEP_IDS
+from hiera.model.ladder import EXTENDED_STEP_IDS, PROXY_SCALES
 from hiera.model.layers.scope import FAMILIES, STEP_FAMILIES
 from hiera.records.check import field, schema, short, sizes, text_or_none
 from hiera.records.run import MODALITIES
@@ -228,7 +228,7 @@ class BreakdownRecord:
     not a field: `to_json` derives it from `families`, so it cannot disagree with them."""
 
     variant: str
-    step: str | None  # Table-1 ladder row
+    step: str | None  # ladder row (Table 1, or g beyond the paper)
     size_label: str  # the variant's size label
     modality: str
     mode: str  # infer | train | mae
@@ -302,7 +302,7 @@ class BreakdownRecord:
             return cls(**v, **_conditions(obj, where))
         for name in text:
             v[name] = field(obj, name, where, "str")
-        v["step"] = field(obj, "step", where, "str", optional=True, choices=STEP_IDS)
+        v["step"] = field(obj, "step", where, "str", optional=True, choices=EXTENDED_STEP_IDS)
         v["modality"] = field(obj, "modality", where, "str", choices=MODALITIES)
         v["separate_and_pad"] = field(obj, "separate_and_pad", where, "str", optional=True, choices=("on", "off"))
         v["impl"] = field(obj, "impl", where, "str", optional=True) or "hiera-study"

@@ -26,7 +26,8 @@ class TokenPool(nn.Module):
 
     Args:
         plan: kernel, stride and padding per axis.
-        op: "max", or "conv" for MViTv2's depthwise conv (one filter per channel, no bias, shared across heads).
+        op: "max", "avg" (kernel = stride only: the skip path of expand_skip="max_avg"), or "conv" for MViTv2's
+            depthwise conv (one filter per channel, no bias, shared across heads).
         channels: channels per token (head_dim for q/k/v pools).
         unit: tokens per unit per axis before pooling.
         prefix: leading tokens outside the grid (the class token), kept as they are before the pooled ones.
@@ -82,6 +83,8 @@ class TokenPool(nn.Module):
                 y = (F.max_pool2d, F.max_pool3d)[self.ndim - 2](
                     y, self.plan.kernel, self.plan.stride, self.plan.padding
                 )
+            elif self.op == "avg":
+                y = (F.avg_pool2d, F.avg_pool3d)[self.ndim - 2](y, self.plan.kernel, self.plan.stride)
             else:
                 y = (F.conv2d, F.conv3d)[self.ndim - 2](
                     y, self.weight, None, self.plan.stride, self.plan.padding, groups=c
