@@ -176,70 +176,34 @@ class ProxyScale:
     changes: dict[str, Any]  # ModelConfig fields changed from every step of it
 
 
+# What the image and video proxies share: Hiera-T's ladder at 32 channels, one head, 1-1-2-1 blocks, two query
+# poolings (so the last stage still pools inside a 4x4-token mask unit), and Fashion-MNIST's 10 classes.
+_TINY_PROXY: dict[str, Any] = dict(q_pool=2, num_heads=1, stages=(1, 1, 2, 1), embed_dim=32, num_classes=10)
+_TINY_IMAGE: dict[str, Any] = dict(_TINY_PROXY, mask_unit_size=(4, 4), kv_stride=(2, 2))
+
 PROXY_SCALES: dict[str, ProxyScale] = {
     # The proxy grids and the demo: 48x48 px (Fashion-MNIST is 28x28), 4x4-px patches -> 12x12 tokens, nine 4x4-token
-    # mask units, two query poolings (12 -> 6 -> 3 a side), 32 channels, 1-1-2-1 blocks. Why 48: `hiera/proxy.py`.
-    "tiny_48": ProxyScale(
-        "tiny",
-        "224",
-        dict(
-            input_size=(48, 48),
-            mask_unit_size=(4, 4),
-            q_pool=2,
-            num_heads=1,
-            stages=(1, 1, 2, 1),
-            kv_stride=(2, 2),
-            embed_dim=32,
-            num_classes=10,
-        ),
-    ),
-    # The same at 64x64 px (16x16 tokens, sixteen mask units, two query poolings 16 -> 8 -> 4): the demo's scale before
-    # 48 px, at which `ablations/proxy_recipe_sweep.py` chose the proxy recipes.
-    "tiny_64": ProxyScale(
-        "tiny",
-        "224",
-        dict(
-            input_size=(64, 64),
-            mask_unit_size=(4, 4),
-            q_pool=2,
-            num_heads=1,
-            stages=(1, 1, 2, 1),
-            kv_stride=(2, 2),
-            embed_dim=32,
-            num_classes=10,
-        ),
-    ),
+    # mask units, two query poolings (12 -> 6 -> 3 a side). Why 48: `hiera/proxy.py`.
+    "tiny_48": ProxyScale("tiny", "224", dict(_TINY_IMAGE, input_size=(48, 48))),
+    # The same at 64x64 px (16x16 tokens, sixteen mask units, 16 -> 8 -> 4): the demo's scale before 48 px, at which
+    # `ablations/proxy_recipe_sweep.py` chose the proxy recipes.
+    "tiny_64": ProxyScale("tiny", "224", dict(_TINY_IMAGE, input_size=(64, 64))),
     # The demo's video ladder on moving Fashion-MNIST: 8 frames of 64x64 px, tubelets 2x4x4, mask units 1x4x4.
     "tiny_8x64": ProxyScale(
-        "tiny",
-        "16x224",
-        dict(
-            input_size=(8, 64, 64),
-            mask_unit_size=(1, 4, 4),
-            q_pool=2,
-            num_heads=1,
-            stages=(1, 1, 2, 1),
-            kv_stride=(1, 2, 2),
-            embed_dim=32,
-            num_classes=10,
-        ),
+        "tiny", "16x224", dict(_TINY_PROXY, input_size=(8, 64, 64), mask_unit_size=(1, 4, 4), kv_stride=(1, 2, 2))
     ),
     # The smoke grid and the tests: runs in seconds (32x32 px, 2x2-px patches, 16 channels, one block per stage).
     "micro_32": ProxyScale(
         "tiny",
         "224",
         dict(
+            _TINY_IMAGE,
             input_size=(32, 32),
-            mask_unit_size=(4, 4),
-            q_pool=2,
             embed_dim=16,
-            num_heads=1,
             stages=(1, 1, 1, 1),
             patch_stride=(2, 2),
             patch_kernel=(3, 3),
             patch_padding=(1, 1),
-            kv_stride=(2, 2),
-            num_classes=10,
         ),
     ),
 }
