@@ -87,7 +87,7 @@ def test_debug_cluster_runs_the_smoke_grid_and_relaunch_submits_nothing(tmp_path
     argv = docstring_commands(REPO / "ablations" / "smoke.py")[0] + ["--root", str(tmp_path), "--allow-dirty"]
     assert main(argv) == 0, capsys.readouterr().err
     assert "submitted 2 run(s)" in capsys.readouterr().out
-    for run in ("hiera_tiny_224.e_no_attn_residual/seed0", "hiera_tiny_224/seed0"):
+    for run in ("proxy_micro_32.e_no_attn_residual/seed0", "proxy_micro_32/seed0"):
         record = json.loads((tmp_path / "smoke" / run / "record.json").read_text())
         assert record["status"] == "done"
         assert record["run"] == run
@@ -138,7 +138,7 @@ def test_a_failing_run_is_reported_with_its_error(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     failed = [line for line in out if " failed " in line]
     assert len(failed) == 1
-    assert failed[0].startswith("hiera_tiny_224.e_no_attn_residual/seed0")
+    assert failed[0].startswith("proxy_micro_32.e_no_attn_residual/seed0")
     assert "FileNotFoundError: Fashion-MNIST not found" in failed[0]
     assert "log:" in failed[0]
     assert out[-1] == "failing: 1 done, 0 running, 0 pending, 1 failed, 0 missing of 2"

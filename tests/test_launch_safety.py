@@ -467,7 +467,7 @@ def test_collect_killed_at_random_points_leaves_the_old_file_or_the_new(tmp_path
     grid, root, rec = write_grid(tmp_path, "k", names=names), tmp_path / "root", tmp_path / "rec"
     pad = "x" * 2000  # ~250 kB of records: a write (and its fsync) is a measurable part of a collect
     for name in names:
-        finished(root / "k" / name / "seed0", run=f"{name}/seed0", n=0, pad=pad)
+        finished(root / "k" / name / "seed0", run=f"{name}/seed0", extra={"n": 0, "pad": pad})
     path = collect(grid, root=root, out_dir=rec, echo=None)
     rng = random.Random(0)
     newest = {f"{n}/seed0": 0 for n in names}
@@ -479,7 +479,7 @@ def test_collect_killed_at_random_points_leaves_the_old_file_or_the_new(tmp_path
                     name = names[i % len(names)]
                     atomic_write_text(
                         root / "k" / name / "seed0" / "result.json",
-                        json.dumps(grids.done_record(f"{name}/seed0", n=kill * 10**6 + i, pad=pad)),
+                        json.dumps(grids.done_record(f"{name}/seed0", extra={"n": kill * 10**6 + i, "pad": pad})),
                     )
                     collect(grid, root=root, out_dir=rec, echo=None)
             finally:
@@ -491,9 +491,9 @@ def test_collect_killed_at_random_points_leaves_the_old_file_or_the_new(tmp_path
         assert data.endswith("\n")
         lines = [json.loads(x) for x in data.splitlines()]  # strict: no torn line either
         assert sorted(x["run"] for x in lines) == sorted(f"{n}/seed0" for n in names)
-        assert all(x["status"] == "done" and x["pad"] == pad for x in lines)
+        assert all(x["status"] == "done" and x["extra"]["pad"] == pad for x in lines)
         for x in lines:  # the file a whole collect wrote, never an older one coming back
-            assert x["n"] >= newest[x["run"]]
-            newest[x["run"]] = x["n"]
+            assert x["extra"]["n"] >= newest[x["run"]]
+            newest[x["run"]] = x["extra"]["n"]
     collect(grid, root=root, out_dir=rec, echo=None)
     assert not [p.name for p in rec.iterdir() if p.name.endswith(".tmp")]  # a killed write's leftovers are cleaned
