@@ -73,8 +73,29 @@ def upgrade_speed(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+@dataclass(frozen=True, kw_only=True)
+class MachineConditions:
+    """The machine and code a speed or breakdown record was measured on (`hiera.env` fills them): the conditions
+    both record types carry, declared once. Keyword-only, so each record keeps its own required fields first."""
+
+    driver: str | None = None
+    cuda: str | None = None
+    cudnn: str | None = None
+    cpu_threads: int | None = None
+    git_sha: str | None = None
+    git_dirty: bool | None = None
+    python: str | None = None
+    timm: str | None = None
+
+    def _fields_json(self) -> dict[str, Any]:
+        """`dataclasses.asdict` with the conditions last, where the lines written before this base class have them."""
+        values = dataclasses.asdict(self)
+        conditions = [f.name for f in dataclasses.fields(MachineConditions)]
+        return {**{k: v for k, v in values.items() if k not in conditions}, **{k: values[k] for k in conditions}}
+
+
 @dataclass(frozen=True)
-class SpeedRecord:
+class SpeedRecord(MachineConditions):
     """One timed model at one batch size (or the batch that ran out of memory), with its conditions."""
 
     variant: str
@@ -124,17 +145,9 @@ class SpeedRecord:
     peak_mem_gib: float | None = None
     attn_kernels: list[dict[str, Any]] | None = None  # the attention ops that ran (`hiera.bench.kernels`)
     attn_backends: tuple[str, ...] | None = None  # their backends, e.g. ("cpu_flash",) or ("explicit",)
-    driver: str | None = None
-    cuda: str | None = None
-    cudnn: str | None = None
-    cpu_threads: int | None = None
-    git_sha: str | None = None
-    git_dirty: bool | None = None
-    python: str | None = None
-    timm: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = {"schema": SPEED_SCHEMA, **dataclasses.asdict(self)}
+        out = {"schema": SPEED_SCHEMA, **self._fields_json()}
         for name in ("input_size", "attn_backends"):
             out[name] = None if out[name] is None else list(out[name])
         return out
@@ -220,7 +233,7 @@ _BREAKDOWN_OOM = (
 
 
 @dataclass(frozen=True)
-class BreakdownRecord:
+class BreakdownRecord(MachineConditions):
     """One variant's step time split by op family (`hiera-study bench --breakdown`), or, with `status` "oom", the
     batch at which it ran out of memory (then every time field is None).
 
@@ -257,18 +270,10 @@ class BreakdownRecord:
     trials: int | None = None
     gmacs: float | None = None
     host_families: dict[str, float] | None = None  # CUDA only: the host side of the step, per family
-    driver: str | None = None
-    cuda: str | None = None
-    cudnn: str | None = None
-    cpu_threads: int | None = None
-    git_sha: str | None = None
-    git_dirty: bool | None = None
-    python: str | None = None
-    timm: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The line `hiera-study bench --breakdown` appends (schema 2: schema 1's keys, `size` named `size_label`)."""
-        values = dataclasses.asdict(self)
+        values = self._fields_json()
         if self.status == "oom":
             out = {name: values[name] for name in _BREAKDOWN_OOM}
             out.update(compile=False, batch_size=self.batch_size)
