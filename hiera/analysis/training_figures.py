@@ -120,38 +120,14 @@ def plot_curves(recs: Records, out_dir: Path) -> list[FigureInfo | str]:
                 ax = axes[row][col]
                 part = data[(data["modality"] == modality) & (data["panel"] == phase) & data[metric].notna()]
                 order = [h for h in colors if h in set(part["hue"])]
-                if order and banded:
-                    # mean over seeds with a ±1 std band (no bootstrap: deterministic)
-                    sns.lineplot(
-                        part,
-                        x="epochs",
-                        y=metric,
-                        hue="hue",
-                        hue_order=order,
-                        palette=colors,
-                        errorbar="sd",
-                        estimator="mean",
-                        ax=ax,
-                        legend=False,
-                        marker="o" if metric == "top1" else None,
-                        markersize=3,
-                        linewidth=1.0,
-                    )
-                elif order:  # several settings share a colour: one thin line each, never a band across settings
-                    sns.lineplot(
-                        part,
-                        x="epochs",
-                        y=metric,
-                        hue="hue",
-                        hue_order=order,
-                        palette=colors,
-                        units="group",
-                        estimator=None,
-                        ax=ax,
-                        legend=False,
-                        linewidth=0.6,
-                        alpha=0.8,
-                    )
+                if order:
+                    common = dict(x="epochs", y=metric, hue="hue", hue_order=order, palette=colors, ax=ax, legend=False)
+                    if banded:  # mean over seeds with a ±1 std band (no bootstrap: deterministic)
+                        marker = "o" if metric == "top1" else None
+                        style = dict(errorbar="sd", estimator="mean", marker=marker, markersize=3, linewidth=1.0)
+                    else:  # several settings share a colour: one thin line each, never a band across settings
+                        style = dict(units="group", estimator=None, linewidth=0.6, alpha=0.8)
+                    sns.lineplot(part, **common, **style)
                 else:
                     ax.text(0.5, 0.5, "no curves", ha="center", va="center", transform=ax.transAxes, color="0.5")
                 ax.set_title(f"{modality.capitalize()}: {title}")

@@ -140,9 +140,8 @@ def ladder_name(base: str, slug: str) -> str:
     return f"{base}.{slug}" if slug else base
 
 
-def baseline(size: str, res: str) -> ModelConfig:
-    """The supervised MViTv2 baseline with Hiera-`size`'s hierarchy at resolution `res`."""
-    s = SIZES[size]
+def _mvitv2_config(s: Size, size: str, res: str) -> ModelConfig:
+    """MViTv2 with the hierarchy `s` at resolution `res`; channels double in the MLP at size L only, as released."""
     return ModelConfig(
         embed_dim=s.embed_dim,
         num_heads=s.num_heads,
@@ -151,6 +150,11 @@ def baseline(size: str, res: str) -> ModelConfig:
         **MVITV2,
         dim_expand="mlp" if size == "large" else "attn",
     )
+
+
+def baseline(size: str, res: str) -> ModelConfig:
+    """The supervised MViTv2 baseline with Hiera-`size`'s hierarchy at resolution `res`."""
+    return _mvitv2_config(SIZES[size], size, res)
 
 
 def ladder(size: str, res: str) -> list[tuple[Step, ModelConfig]]:
@@ -217,15 +221,7 @@ def proxy_ladder(scale: str) -> list[tuple[Step, ModelConfig]]:
 
 def mvitv2(size: str, res: str = "224") -> ModelConfig:
     """An MViTv2 paper model (its own depths), no cls token (`MVITV2_KINETICS` adds SlowFast's)."""
-    s = MVITV2_SIZES[size]
-    return ModelConfig(
-        embed_dim=s.embed_dim,
-        num_heads=s.num_heads,
-        stages=s.stages,
-        **RESOLUTIONS[res],
-        **MVITV2,
-        dim_expand="mlp" if size == "large" else "attn",
-    )
+    return _mvitv2_config(MVITV2_SIZES[size], size, res)
 
 
 # ---- beyond the paper ------------------------------------------------------------------------------------------

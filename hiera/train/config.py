@@ -27,6 +27,14 @@ DATASETS = ("fashion-mnist", "moving-fashion-mnist", "imagenet", "kinetics")
 NUM_CLASSES = {"fashion-mnist": 10, "moving-fashion-mnist": 10, "imagenet": 1000, "kinetics": 400}
 
 
+def with_size_key(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a config or spec dict under today's names: `size` was renamed `size_key` (run schema 3)."""
+    data = dict(data)
+    if "size" in data and "size_key" not in data:
+        data["size_key"] = data.pop("size")
+    return data
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     phase: str  # mae | finetune | supervised
@@ -116,9 +124,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """The config of a `to_dict` (also one written before `size` was named `size_key`)."""
-        data = dict(data)
-        if "size" in data and "size_key" not in data:
-            data["size_key"] = data.pop("size")
+        data = with_size_key(data)
         check_keys(data, cls)
         if "eval_views" in data:
             data["eval_views"] = tuple(data["eval_views"])

@@ -27,7 +27,7 @@ from hiera.env import collect_env
 from hiera.files import Lock, atomic_write_text, clean_temps
 from hiera.model.flops import load_stats, model_stats
 from hiera.records.run import PROXY_DATASETS, RunRecord, read_run_record, run_record_path, write_run_record
-from hiera.train.config import TrainConfig, model_config
+from hiera.train.config import TrainConfig, model_config, with_size_key
 from hiera.train.loop import train
 from hiera.train.phase_dir import as_json, check_dir, dict_diff, name_keys
 
@@ -75,9 +75,7 @@ class RunSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         """The spec of a `to_dict` (also one written before `size` was named `size_key`)."""
-        data = dict(data)
-        if "size" in data and "size_key" not in data:
-            data["size_key"] = data.pop("size")
+        data = with_size_key(data)
         data["train"] = TrainConfig.from_dict(data["train"])
         data["pretrain"] = TrainConfig.from_dict(data["pretrain"]) if data.get("pretrain") else None
         return cls(**data)
