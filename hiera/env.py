@@ -102,7 +102,7 @@ def git_state(diff: bool = False) -> dict[str, Any]:
 
 
 def collect_env() -> dict[str, Any]:
-    """Versions, device, git SHA and dirty flag, date (UTC)."""
+    """Versions, device (and the CPU's model and vector ISA), git SHA and dirty flag, date (UTC)."""
     cuda = torch.cuda.is_available()
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -115,4 +115,20 @@ def collect_env() -> dict[str, Any]:
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
+        # torch picks its CPU kernels by the vector ISA, so CPU runs repeat bit for bit only on like machines (seen: the
+        # demo's top-1 moved by up to 2.4 points on another x86_64 machine with the same code, torch and timm)
+        "cpu": cpu_model(),
+        "cpu_isa": torch.backends.cpu.get_cpu_capability(),
+        "numpy": _version("numpy"),
     }
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name (Linux `/proc/cpuinfo`), None where it cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux: the record says nothing rather than guessing
+        pass
+    return None

@@ -18,7 +18,7 @@ from hiera.model.ladder import ABSWIN_256, EXTENSIONS, LADDER, SIZES, extended_l
     [
         (dict(pos_embed="learned"), "'rel', 'abs'"),
         (dict(pool_op="avg"), "'conv', 'max'"),
-        (dict(kv_mode="window"), "'pool', 'mask_unit'"),
+        (dict(kv_mode="global"), "'pool', 'mask_unit', 'window'"),
         (dict(attn_impl="flash"), "'math', 'sdpa'"),
         (dict(q_pool=4), "0..3"),
         (dict(input_size=(224,)), "(T, H, W)"),
@@ -77,18 +77,38 @@ def test_ladder_rows_change_exactly_the_named_field():
                     assert changed <= {"separate_and_pad", "head_order", "dim_expand"}
 
 
+def changed_fields(a: ModelConfig, b: ModelConfig) -> set[str]:
+    return {x.name for x in dataclasses.fields(ModelConfig) if getattr(a, x.name) != getattr(b, x.name)}
+
+
+# SAM 2's trunk settings per depth (sam2 1.1.0's configs), written out: (windows per stage, global-attention blocks)
+SAM2_WINDOWS = {
+    (1, 2, 7, 2): ((8, 4, 14, 7), (5, 7, 9)),
+    (1, 2, 11, 2): ((8, 4, 14, 7), (7, 10, 13)),
+    (2, 3, 16, 3): ((8, 4, 14, 7), (12, 16, 20)),
+    (2, 6, 36, 4): ((8, 4, 16, 8), (23, 33, 43)),
+}
+
+
 def test_extensions_follow_row_f_and_change_only_their_fields():
     """Beyond the paper: step g changes the position embedding of row f and nothing else (its 14x14 global table is
-    the field's default), for images only; timm's abswin models add their release's settings on top of g."""
-    assert [s.id for s in EXTENSIONS] == ["g"]
+    the field's default), for images only; step h flips kv_mode to SAM 2's windows, with the windows and global
+    blocks of SAM 2's trunk of the same depths; timm's abswin models add their release's settings on top of g."""
+    assert [s.id for s in EXTENSIONS] == ["g", "h"]
     for size in SIZES:
         steps = extended_ladder(size, "224")
-        (_, f), (step, g) = steps[-2], steps[-1]
-        assert [s.id for s, _ in steps] == [s.id for s in LADDER] + ["g"]
-        changed = {x.name for x in dataclasses.fields(ModelConfig) if getattr(f, x.name) != getattr(g, x.name)}
-        assert changed == {"pos_embed"}, (size, changed)
+        (_, f), (step, g), (step_h, h) = steps[-3:]
+        assert [s.id for s, _ in steps] == [s.id for s in LADDER] + ["g", "h"]
+        assert changed_fields(f, g) == {"pos_embed"}, size
+        windows, global_blocks = SAM2_WINDOWS[g.stages]
+        assert changed_fields(g, h) == {"kv_mode"} | (
+            {"global_blocks"} | ({"window_spec"} if windows != g.window_spec else set())
+        )
+        assert (h.kv_mode, h.window_spec, h.global_blocks) == ("window", windows, global_blocks)
         assert "beyond the paper" in step.title
+        assert "beyond the paper" in step_h.title
         assert hiera.get_variant(f"hiera_{size}_224.g_abs_win").config == g
+        assert hiera.get_variant(f"hiera_{size}_224.h_hieradet").config == h
     assert [s.id for s, _ in extended_ladder("base", "16x224")] == [s.id for s in LADDER]
     for size, changes in ABSWIN_256.items():
         cfg = hiera.get_variant(f"hiera_{size}_abswin_256").config
@@ -100,10 +120,11 @@ def test_hiera_end_is_the_official_config():
     assert hiera.get_variant("hiera_base_224").config == ModelConfig()
     assert hiera.get_variant("mae_hiera_base_224").config == ModelConfig(q_pool=2, num_classes=0)
     # Table 1 x 6 sizes x 2 resolutions, 6 x 2 MAE encoders, 4 MViTv2 paper models, the video MViTv2-S, 4 proxy
-    # scales' ladders; beyond the paper: step g (6 image sizes) and timm's 2 abswin models
-    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4 + 1 + 4 * 8 + 6 + 2
+    # scales' ladders; beyond the paper: steps g and h (6 image sizes each), timm's 2 abswin models, SAM 2's 4 trunks
+    # and timm's hieradet_small
+    assert len(hiera.list_variants()) == 6 * 8 * 2 + 6 * 2 + 4 + 1 + 4 * 8 + 6 * 2 + 2 + 4 + 1
     assert len(hiera.list_variants("proxy_tiny_48*")) == 8
-    assert [v.step for v in hiera.list_variants("hiera_large_224*")] == [s.id for s in LADDER] + ["g"]
+    assert [v.step for v in hiera.list_variants("hiera_large_224*")] == [s.id for s in LADDER] + ["g", "h"]
 
 
 def test_every_variant_builds_and_ladder_runs_at_size_t():
@@ -170,6 +191,11 @@ FLIPS = {
     "global_pos_size": (dict(pos_embed="abs_win"), (7, 7)),
     "layer_scale": ({}, 0.5),
     "expand_skip": ({}, "max_avg"),
+    "global_pos_resize": (dict(pos_embed="abs_win"), "plain"),
+    "final_norm": ({}, False),
+    # SAM 2's HieraDet (kv_mode="window"): at 64² stage 1 (16 tokens a side) has two windows of 8 a side
+    "window_spec": (dict(kv_mode="window"), (8, 2, 2, 1)),
+    "global_blocks": (dict(kv_mode="window"), (0,)),
 }
 
 

@@ -8,7 +8,12 @@ Nothing is ever downloaded. Recognised layouts (detected from the keys):
   our `mlp_proj` when channels grow in the MLP;
 - timm `hiera_*` (`head.norm`, `head.fc`), including the absolute-window `hiera_*_abswin_*` (`pos_embed` and
   `pos_embed_win` channels-first, `ls1/ls2.gamma`; the official abs-win release's `pos_embed_abs` is `pos_embed`),
-  and timm `mvitv2_*` (`stages.S.blocks.J.*`, `shortcut_proj_*`).
+  and timm `mvitv2_*` (`stages.S.blocks.J.*`, `shortcut_proj_*`);
+- SAM 2 / 2.1 checkpoint files (`sam2*_hiera_*.pt`: `model` holding the whole segmenter): the image encoder's
+  trunk `image_encoder.trunk.*` is loaded (`pos_embed_window`, `mlp.layers.0/1`), every other key (neck, memory,
+  mask decoder ...) is ignored and counted in one warning; timm `hieradet_*` / `sam2_hiera_*` state dicts
+  (`pos_embed_window`, `head.norm`, `head.fc`). A trunk has no final norm and no classifier: a model that has
+  them keeps them as initialised.
 A checkpoint trained at another input size loads into a model built at this one (`build_model(name,
 input_size=..., checkpoint=...)`): position tables whose shape depends on the token grid are resized first
 (`fit_position_tables`). Any other key left over or missing, or any shape that differs, raises one error that lists
@@ -21,6 +26,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
 
 # Official MAE checkpoints: decoder-side keys that a classifier ignores.
 MAE_ONLY = re.compile(r"^(decoder_|mask_token|multi_scale_fusion_heads|pred_)")
+# SAM 2 checkpoints: the image encoder's trunk (Hiera) inside the whole segmentation model.
+SAM2_TRUNK = "image_encoder.trunk."
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -69,6 +77,10 @@ def to_our_keys(sd: dict[str, torch.Tensor], model: HierarchicalViT) -> dict[str
     ours = model.state_dict()
     depths = list(model.config.stages)
     out = {}
+    if any(
+        k.startswith(SAM2_TRUNK) for k in sd
+    ):  # the trunk alone, under its own names (`sam2_ignored` counts the rest)
+        sd = {k.removeprefix(SAM2_TRUNK): v for k, v in sd.items() if k.startswith(SAM2_TRUNK)}
     for k, v in sd.items():
         if MAE_ONLY.match(k):
             continue
@@ -76,6 +88,8 @@ def to_our_keys(sd: dict[str, torch.Tensor], model: HierarchicalViT) -> dict[str
         k = re.sub(r"^head\.norm\.", "norm.", k)  # timm Hiera
         k = re.sub(r"^head\.fc\.", "head.projection.", k)  # timm Hiera / MViTv2
         k = re.sub(r"^pos_embed_abs$", "pos_embed", k)  # official abs-win release (timm's filter renames it too)
+        k = re.sub(r"^pos_embed_window$", "pos_embed_win", k)  # SAM 2 and timm HieraDet
+        k = re.sub(r"\.mlp\.layers\.([01])\.", lambda m: f".mlp.fc{int(m[1]) + 1}.", k)  # SAM 2's MLP
         m = re.match(r"stages\.(\d+)\.blocks\.(\d+)\.(.*)", k)  # timm MViTv2
         if m:
             k = f"blocks.{sum(depths[: int(m[1])]) + int(m[2])}.{m[3]}"
@@ -153,15 +167,39 @@ def fit_position_tables(
     return out
 
 
+def sam2_ignored(sd: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Keys of a SAM 2 checkpoint outside the image encoder's trunk, counted per top-level module (empty for any
+    other checkpoint)."""
+    if not any(k.startswith(SAM2_TRUNK) for k in sd):
+        return {}
+    counts: dict[str, int] = {}
+    for k in sd:
+        if not k.startswith(SAM2_TRUNK):
+            module = ".".join(k.split(".")[:2]) if k.startswith("image_encoder.") else k.split(".")[0]
+            counts[module] = counts.get(module, 0) + 1
+    return counts
+
+
 def load_checkpoint(model: HierarchicalViT, path: str | Path, source_grid: tuple[int, ...] | None = None) -> None:
     """Load `path` into a classifier/encoder `model`, or raise a ValueError that lists every mismatched key.
 
-    `source_grid`: the token grid the checkpoint was trained at, if known (`fit_position_tables`)."""
+    `source_grid`: the token grid the checkpoint was trained at, if known (`fit_position_tables`). A SAM 2
+    checkpoint's keys outside the trunk are ignored and counted in one `UserWarning`."""
     sd = read_state_dict(path)
     is_mae = any(k.startswith("encoder_norm.") for k in sd)
+    ignored = sam2_ignored(sd)
     sd = fit_position_tables(to_our_keys(sd, model), model, source_grid)
-    # MAE checkpoints have no classifier: finetuning starts from a fresh head, as officially.
-    load_exact(model, sd, path, optional=("head.",) if is_mae else ())
+    # MAE checkpoints have no classifier: finetuning starts from a fresh head, as officially; SAM 2's trunk has
+    # neither a classifier nor a final norm.
+    optional = ("head.",) if is_mae else ("head.", "norm.") if ignored else ()
+    load_exact(model, sd, path, optional=optional)
+    if ignored:
+        parts = ", ".join(f"{m} ({n})" for m, n in ignored.items())
+        warnings.warn(
+            f"checkpoint {path}: loaded SAM 2's image encoder trunk; ignored {sum(ignored.values())} keys of the "
+            f"other modules: {parts}",
+            stacklevel=3,
+        )
 
 
 def load_exact(model: nn.Module, sd: dict[str, torch.Tensor], path: str | Path, optional: tuple[str, ...] = ()) -> None:

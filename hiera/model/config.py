@@ -19,7 +19,7 @@ last block; Hiera in the attention of the next stage's first block). `attn_impl`
 `cls_token` is not on the ladder either: SlowFast's and torchvision's Kinetics MViTv2 prepend a learned class token
 (Hiera and timm's image MViTv2 have none), which `head_order="cls"` reads.
 
-Beyond the paper (ladder step g, `hiera/model/ladder.py` EXTENSIONS), one field per switch:
+Beyond the paper (ladder steps g and h, `hiera/model/ladder.py` EXTENSIONS), one field per switch:
 
     field            Hiera value   other values              source
     pos_embed        "abs"         "abs_win"                 Bolya et al., ICLR 2024 (arXiv 2311.05613): a global
@@ -31,6 +31,23 @@ Beyond the paper (ladder step g, `hiera/model/ladder.py` EXTENSIONS), one field 
     expand_skip      "proj"        "max_avg"                 skip path where channels double: Linear(LN(x)) then
                                                              max pool (Hiera), or [max pool(x), avg pool(x)]
                                                              concatenated (timm `use_expand_proj=False`)
+    global_pos_resize "antialias"  "plain"                   how "abs_win" resizes its global table: bicubic with
+                                                             antialiasing (timm's abswin Hiera) or plain bicubic
+                                                             (SAM 2's HieraDet); they differ when upsampling
+    kv_mode          "mask_unit"   "window"                  SAM 2's HieraDet (Ravi et al., arXiv 2408.00714):
+                                                             attention in fixed square windows on the 2-D token
+                                                             grid, `window_spec[stage]` tokens a side (the grid
+                                                             zero-padded to whole windows after the norm; 0 =
+                                                             global), the stage lagging one block as mask units
+                                                             do, and global attention in `global_blocks`
+    window_spec      (8, 4, 14, 7) any, one side per stage     the windows of kv_mode="window" (inert otherwise)
+    final_norm       True          False                     SAM 2's trunk has no LayerNorm after its last block
+    global_blocks    ()            block indices             blocks with global attention under kv_mode="window"
+
+Fixed windows do not follow mask units once pooling shrinks the units below them (stage 3 windows of 14 tokens span
+many 2x2-token units), so a masked unit's tokens would be attended by its neighbours: a model with kv_mode="window"
+cannot encode sparsely (paper Fig. 6 shows why attention must stay inside units for MAE), which is why SAM 2
+pretrains with MAE as Hiera and switches to windows afterwards.
 
 Validation happens in `__post_init__` (as timm's `MultiScaleVitCfg`); every error names the allowed values.
 """
@@ -50,12 +67,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "pos_embed": ("rel", "abs", "abs_win"),
     "pool_op": ("conv", "max"),
     "pool_kernel": ("overlap", "stride"),
-    "kv_mode": ("pool", "mask_unit"),
+    "kv_mode": ("pool", "mask_unit", "window"),
     "dim_expand": ("mlp", "attn"),
     "head_order": ("norm_mean", "mean_norm", "cls"),
     "attn_impl": ("math", "sdpa"),
     # Beyond the paper (the first value is both ends' own): see the module docstring.
     "expand_skip": ("proj", "max_avg"),
+    "global_pos_resize": ("antialias", "plain"),
 }
 
 # MViTv2's overlapping pooling kernel (POOL_KVQ_KERNEL): 3 along every axis, padding 1.
@@ -98,7 +116,9 @@ class ModelConfig:
     stride1_pool: bool = False  # keep the 3x3 stride-1 pools (q in every non-transition block, kv where stride 1)
     pool_kernel: str = "stride"  # "overlap": 3x3 (3x3x3) kernels; "stride": kernel equal to stride
     attn_residual: bool = False  # MViTv2's residual pooling connection: attention output + pooled q
-    kv_mode: str = "mask_unit"  # "pool": pooled K/V, global attention; "mask_unit": attention inside mask units
+    # "pool": pooled K/V, global attention; "mask_unit": attention inside mask units; "window": HieraDet's fixed
+    # windows (`window_spec`, `global_blocks`; beyond the paper, step h)
+    kv_mode: str = "mask_unit"
 
     # ---- supporting fields ------------------------------------------------------------------------------
     # MViTv2's adaptive KV stride at stage 1, divided by q_stride at every pooling transition
@@ -124,6 +144,12 @@ class ModelConfig:
     global_pos_size: tuple[int, ...] = (14, 14)
     layer_scale: float | None = None  # init value of a learned per-channel scale on both residual branches; None = off
     expand_skip: str = "proj"  # "proj": Hiera's Linear(LN(x)) + max pool; "max_avg": [max(x), avg(x)], no weights
+    final_norm: bool = True  # False: no LayerNorm after the last block (SAM 2's trunk, which its FPN neck follows)
+    global_pos_resize: str = "antialias"  # "abs_win" global table: bicubic "antialias" (timm) or "plain" (SAM 2)
+    # kv_mode="window" only (SAM 2's defaults): window side per stage in tokens (0 = global attention in that stage),
+    # read with the one-block lag of mask_unit_attn; and the blocks that attend globally whatever their stage's window.
+    window_spec: tuple[int, ...] = (8, 4, 14, 7)
+    global_blocks: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self._check_choices_and_axes()
@@ -213,6 +239,8 @@ class ModelConfig:
             raise ValueError(
                 "kv_mode='mask_unit' needs mask-unit-local pooling: set pool_kernel='stride' or separate_and_pad=True"
             )
+        if self.kv_mode == "window":
+            self._check_windows()
         if self.cls_token and self.kv_mode == "mask_unit":  # the token lies in no unit, so it could attend to none
             raise ValueError(
                 "cls_token=True needs global attention: a class token belongs to no mask unit; set kv_mode='pool'"
@@ -226,6 +254,35 @@ class ModelConfig:
                 "expand_skip='max_avg' needs dim_mul=2.0, dim_expand='attn' and pool_kernel='stride' "
                 f"(got {self.dim_mul}, {self.dim_expand!r}, {self.pool_kernel!r}); or use expand_skip='proj'"
             )
+
+    def _check_windows(self) -> None:
+        """kv_mode="window" (HieraDet): images, Hiera's pooling, one window per stage, windows that pool whole."""
+        if self.ndim != 2 or self.cls_token or self.pos_embed == "rel" or self.pool_kernel != "stride":
+            raise ValueError(
+                "kv_mode='window' (SAM 2's HieraDet) is defined for images with pool_kernel='stride', no cls_token "
+                "and pos_embed 'abs' or 'abs_win'"
+            )
+        if self.attn_residual:
+            raise ValueError("kv_mode='window' needs attn_residual=False (HieraDet's blocks have no residual pooling)")
+        if len(self.window_spec) != len(self.stages) or any(w < 0 for w in self.window_spec):
+            raise ValueError(
+                f"window_spec={self.window_spec} needs one window side >= 0 per stage ({len(self.stages)}; 0 = global)"
+            )
+        if any(not 0 <= i < self.depth for i in self.global_blocks):
+            raise ValueError(f"global_blocks={self.global_blocks} must be block indices in 0..{self.depth - 1}")
+        if self.pos_embed == "abs_win" and tuple(self.mask_unit_size) != (self.window_spec[0],) * 2:
+            # SAM 2 tiles its window table (window_spec[0] a side) over the grid; here that table is mask_unit_size
+            raise ValueError(
+                f"kv_mode='window' with pos_embed='abs_win' tiles a window table of mask_unit_size="
+                f"{self.mask_unit_size}; set it to the stage-1 window ({self.window_spec[0]}, {self.window_spec[0]})"
+            )
+        for stage in range(1, self.q_pool + 1):  # a pooling block pools q inside its (lagged) window
+            w, q = self.window_spec[stage - 1], self.q_stride
+            if w and any(w % s for s in q):
+                raise ValueError(
+                    f"window_spec={self.window_spec}: the window {w} that stage {stage + 1}'s first block pools "
+                    f"in must be divisible by q_stride={q}"
+                )
 
     # ---- derived quantities --------------------------------------------------------------------------------
     @property
@@ -251,9 +308,10 @@ class ModelConfig:
         """Whether tokens are kept grouped by mask unit (see `hiera/model/layout.py`).
 
         Only a model whose overlapping pools must see across mask units (the dense MViTv2 baseline) works on
-        the whole grid; every other model pools inside mask units, which is what makes it sparse-capable.
+        the whole grid; every other model pools inside mask units, which is what makes it sparse-capable. HieraDet's
+        fixed windows (kv_mode="window") work on the 2-D grid too: they are not mask units.
         """
-        return self.pool_kernel == "stride" or self.separate_and_pad
+        return self.kv_mode != "window" and (self.pool_kernel == "stride" or self.separate_and_pad)
 
     @property
     def stage_dims(self) -> tuple[int, ...]:

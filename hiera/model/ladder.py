@@ -39,6 +39,16 @@ Beyond the paper, `EXTENSIONS` continue the ladder after row f (images only; `ex
   transfer: no table is tied to the training resolution. Its released models (timm `hiera_small_abswin_256`,
   `hiera_base_abswin_256`) change more than the embedding (layer scale 1e-5; the small one also drops the
   widening projection of the skip path); those are registered under timm's names (`ABSWIN_256`), not as step g.
+- h: SAM 2's HieraDet attention (Ravi et al., "SAM 2", arXiv 2408.00714; image encoder trunk): mask-unit attention
+  becomes attention in fixed windows on the 2-D grid (8, 4, 14, 7 tokens a side per stage; 8, 4, 16, 8 at depth
+  2-6-36-4), padded to whole windows, with global attention in three blocks of stage 3 (`HIERADET`). At 224² the
+  windows are the mask units of stages 1-2 and cover the whole grid in stages 3-4, where Hiera attends globally
+  anyway: step h computes exactly step g's function there (tested) and differs from 448² on, where Hiera's
+  stages 3-4 attend globally and HieraDet's in windows. Its released trunks are registered at SAM 2's 1024² under
+  SAM 2's names (`sam2_hiera_{tiny,small,base_plus,large}`: SAM 2 and 2.1 share them; no classifier and no final
+  norm, `final_norm=False`;
+  plain bicubic resize of the background table, `global_pos_resize="plain"`), and timm's `hieradet_small` (256²,
+  layer scale 1e-5, windows 8, 4, 16, 8).
 """
 
 from __future__ import annotations
@@ -234,6 +244,8 @@ EXTENSIONS: tuple[Step, ...] = (
         "+ absolute-window position embedding (beyond the paper)",
         dict(pos_embed="abs_win", global_pos_size=(14, 14)),
     ),
+    # plus the size's HIERADET windows and global blocks, inert until kv_mode flips (`extended_ladder`)
+    Step("h", "h_hieradet", "+ fixed-window attention, SAM 2's HieraDet (beyond the paper)", dict(kv_mode="window")),
 )
 EXTENDED_STEP_IDS: tuple[str, ...] = STEP_IDS + tuple(s.id for s in EXTENSIONS)
 BEYOND_PAPER: tuple[str, ...] = tuple(s.id for s in EXTENSIONS)
@@ -246,6 +258,23 @@ ABSWIN_256: dict[str, dict[str, Any]] = {
 }
 
 
+# SAM 2's HieraDet trunks (sam2 1.1.0 `configs/sam2{,.1}/sam2*_hiera_{t,s,b+,l}.yaml`, `hieradet.py` defaults; timm
+# `hieradet_sam2.py`): windows per stage and the global-attention blocks, for each Hiera size by its depths (B and H
+# share B+'s and L's depths, so they take those trunks' settings).
+_HIERADET_DEFAULT: dict[str, Any] = dict(window_spec=(8, 4, 14, 7), global_blocks=(12, 16, 20))
+_HIERADET_LARGE: dict[str, Any] = dict(window_spec=(8, 4, 16, 8), global_blocks=(23, 33, 43))
+HIERADET: dict[str, dict[str, Any]] = {
+    "tiny": dict(window_spec=(8, 4, 14, 7), global_blocks=(5, 7, 9)),
+    "small": dict(window_spec=(8, 4, 14, 7), global_blocks=(7, 10, 13)),
+    "base": _HIERADET_DEFAULT,
+    "base_plus": _HIERADET_DEFAULT,
+    "large": _HIERADET_LARGE,
+    "huge": _HIERADET_LARGE,
+}
+# The released trunks beyond the windows: 1024² input, no classifier, the background table's size, plain bicubic.
+SAM2_SIZES: dict[str, tuple[int, int]] = {"tiny": (7, 7), "small": (7, 7), "base_plus": (14, 14), "large": (7, 7)}
+
+
 def extended_ladder(size: str, res: str) -> list[tuple[Step, ModelConfig]]:
     """`ladder` followed by the `EXTENSIONS` (images only: the absolute-window embedding is defined in 2-D)."""
     out = ladder(size, res)
@@ -253,12 +282,39 @@ def extended_ladder(size: str, res: str) -> list[tuple[Step, ModelConfig]]:
         return out
     cfg = out[-1][1]
     for step in EXTENSIONS:
-        cfg = cfg.replace(**step.changes)
+        changes = dict(step.changes, **HIERADET[size]) if step.id == "h" else step.changes
+        cfg = cfg.replace(**changes)
         out.append((step, cfg))
     return out
 
 
+def extension(size: str, step_id: str) -> ModelConfig:
+    """The image config of extension step `step_id` (g, h) at Hiera-`size`, 224²."""
+    return dict((s.id, cfg) for s, cfg in extended_ladder(size, "224"))[step_id]
+
+
+def sam2_trunk(size: str) -> ModelConfig:
+    """SAM 2 / 2.1's image encoder trunk `sam2_hiera_<size>`: step h at 1024², as released (module docstring)."""
+    return extension(size, "h").replace(
+        input_size=(1024, 1024),
+        num_classes=0,
+        final_norm=False,
+        global_pos_size=SAM2_SIZES[size],
+        global_pos_resize="plain",
+    )
+
+
+def hieradet_small() -> ModelConfig:
+    """timm's `hieradet_small`: Hiera-S's step h at 256² with L's windows, layer scale 1e-5 and SAM 2's embedding."""
+    return extension("small", "h").replace(
+        input_size=(256, 256),
+        window_spec=(8, 4, 16, 8),
+        layer_scale=1e-5,
+        global_pos_size=(7, 7),
+        global_pos_resize="plain",
+    )
+
+
 def abswin_256(size: str) -> ModelConfig:
     """timm's `hiera_<size>_abswin_256`: step g at 256x256 with its release's layer scale and skip path."""
-    g = extended_ladder(size, "224")[-1][1]
-    return g.replace(input_size=(256, 256), **ABSWIN_256[size])
+    return extension(size, "g").replace(input_size=(256, 256), **ABSWIN_256[size])

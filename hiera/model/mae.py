@@ -32,7 +32,7 @@ from hiera.model.checkpoint import load_exact, read_state_dict
 from hiera.model.config import ModelConfig
 from hiera.model.layers.block import Block
 from hiera.model.layout import from_units
-from hiera.model.masking import mae_q_pool, random_mask, true_positions
+from hiera.model.masking import fixed_window_mask_error, mae_q_pool, random_mask, true_positions
 from hiera.model.masking import num_kept as kept_at_ratio
 from hiera.model.network import HierarchicalViT
 from hiera.model.plan import BlockPlan
@@ -57,6 +57,8 @@ class MaskedAutoencoder(HierarchicalViT):
     ):
         if target not in ("pixel", "hog"):
             raise ValueError(f"target={target!r} is not one of 'pixel', 'hog'")
+        if cfg.kv_mode == "window":
+            raise ValueError(fixed_window_mask_error())
         if not cfg.uses_mask_units:
             raise ValueError(
                 "MAE needs an encoder that pools inside mask units; use an MAE step of the ladder "
@@ -109,6 +111,7 @@ class MaskedAutoencoder(HierarchicalViT):
             kv_pool=None,
             skip_pool=None,
             window=False,
+            fixed_window=None,
             unit_grid=ones,
             unit_in=self.final_grid,
             unit_q=self.final_grid,

@@ -58,6 +58,15 @@ def random_mask(
     return mask.to(device)
 
 
+def fixed_window_mask_error() -> str:
+    """Why HieraDet's fixed windows (kv_mode="window") cannot take a sparse MAE mask: the one line every caller says."""
+    return (
+        "kv_mode='window' attends in fixed windows that span several mask units once pooling shrinks the units, so "
+        "kept tokens would attend across masked ones (paper Fig. 6); encode sparsely with kv_mode='mask_unit' (as SAM "
+        "2 pretrains Hiera with MAE) and switch to windows after"
+    )
+
+
 def check_mask(mask: torch.Tensor, cfg: ModelConfig, batch: int, num_kept: int | None = None) -> int:
     """Validate a keep-mask for `cfg` and a batch of `batch`; return the number K of kept units per sample.
 
@@ -67,6 +76,8 @@ def check_mask(mask: torch.Tensor, cfg: ModelConfig, batch: int, num_kept: int |
     `fullgraph=True` that says to pass `num_kept`.
     """
     units = math.prod(cfg.mask_unit_grid)
+    if cfg.kv_mode == "window":
+        raise ValueError(fixed_window_mask_error())
     if not cfg.uses_mask_units:
         raise ValueError(
             "this variant pools across mask units (pool_kernel='overlap', separate_and_pad=False), "

@@ -3,7 +3,8 @@
 One class builds every row of the ladder from a `ModelConfig`; the rows differ only through the per-block
 plans (`hiera/model/plan.py`) and the few places that branch on a switch (position embedding here, pooling and
 attention in `hiera/model/layers/`). Images are `[B, 3, H, W]`, clips `[B, 3, T, H, W]`. Beyond the paper, step g's
-absolute-window embedding (Bolya et al., ICLR 2024) is the third position embedding here (`abs_win_positions`).
+absolute-window embedding (Bolya et al., ICLR 2024) is the third position embedding here (`abs_win_positions`), and
+step h's fixed windows (SAM 2's HieraDet) keep the tokens on the 2-D grid (one "unit"; `hiera/model/plan.py`).
 With `cls_token` a learned class token leads the patch tokens through every block (as in SlowFast's and
 torchvision's Kinetics MViTv2); sparse (masked) encoding refuses it: it belongs to no mask unit.
 
@@ -110,7 +111,8 @@ class HierarchicalViT(nn.Module):
         rates = [cfg.drop_path_rate * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]  # linear, as torch.linspace
         self.blocks = nn.ModuleList(Block(p, cfg, r) for p, r in zip(self.plans, rates))
         self.num_features = self.plans[-1].dim_out
-        self.norm = nn.LayerNorm(self.num_features, eps=1e-6)
+        # SAM 2's trunk ends at the last block (its FPN neck follows): no final norm there (`final_norm=False`)
+        self.norm = nn.LayerNorm(self.num_features, eps=1e-6) if cfg.final_norm else nn.Identity()
         self.head = Head(self.num_features, cfg.num_classes, cfg.head_dropout)
         self.cls_token: nn.Parameter | None = None
         if cfg.cls_token:  # SlowFast's name and init; no position of its own (see `encode`)
@@ -163,13 +165,15 @@ class HierarchicalViT(nn.Module):
         window table repeated in every mask unit (Bolya et al. 2024, §4).
 
         The resize is bicubic with antialiasing, as timm's `hiera_*_abswin_*` (for upsampling, PyTorch's antialiased
-        bicubic uses the a = -0.5 kernel instead of -0.75, so it is not the same numbers as plain bicubic). It
-        runs on the whole grid before masked units are dropped, so sparse MAE sees every kept token's true position.
+        bicubic uses the a = -0.5 kernel instead of -0.75, so it is not the same numbers as plain bicubic), or plain
+        bicubic with `global_pos_resize="plain"`, as SAM 2's HieraDet. It runs on the whole grid before masked units
+        are dropped, so sparse MAE sees every kept token's true position.
         """
         assert self.pos_embed is not None
         assert self.pos_embed_win is not None
         grid = self.config.token_grid
-        glob = F.interpolate(self.pos_embed, size=grid, mode="bicubic", antialias=True, align_corners=False)
+        antialias = self.config.global_pos_resize == "antialias"
+        glob = F.interpolate(self.pos_embed, size=grid, mode="bicubic", antialias=antialias, align_corners=False)
         win = self.pos_embed_win.tile(1, 1, *self.config.mask_unit_grid)
         return (glob + win).flatten(2).transpose(1, 2)
 

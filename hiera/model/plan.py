@@ -13,6 +13,9 @@ MViTv2 rules (facebookresearch/mvit defaults, timm `MultiScaleVitCfg`):
 - overlapping kernels are 3 per axis with padding 1; the skip path is max-pooled with kernel s+1.
 Hiera (official release): kernel = stride everywhere, no KV pooling, attention inside mask units in the
 stages flagged by `mask_unit_attn`, with the flag lagging one block.
+HieraDet (SAM 2, kv_mode="window", beyond the paper): tokens stay on the 2-D grid (one "unit"), each block attends
+inside fixed windows of `window_spec[stage]` tokens a side with the same one-block lag (so a stage's first block
+pools q inside the previous stage's windows), or globally where that side is 0 or the block is in `global_blocks`.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class BlockPlan:
     kv_pool: PoolPlan | None
     skip_pool: PoolPlan | None  # max pool on the residual path when q is strided
     window: bool  # attention restricted to each mask unit (Hiera's mask-unit attention)
+    # HieraDet: attention inside fixed windows of this many tokens per axis on the (padded) 2-D grid; None elsewhere
+    fixed_window: tuple[int, ...] | None
     unit_grid: tuple[int, ...]  # units per axis (all ones for the dense whole-grid layout)
     unit_in: tuple[int, ...]  # tokens per unit per axis entering the block
     unit_q: tuple[int, ...]  # ... after q pooling (= tokens per unit leaving the block)
@@ -120,12 +125,18 @@ def plan_blocks(cfg: ModelConfig) -> list[BlockPlan]:
                 dim_in = dim_attn = dims[stage]
                 dim_out = dims[stage + 1] if last and stage + 1 < len(dims) else dims[stage]
             q_pool = _attn_pool(cfg, q_stride)
+            # Official release (and SAM 2): the stage's setting is read before the stage counter moves, so the
+            # first (pooling) block of a stage still attends as the previous stage did.
+            lag_stage = stage - 1 if first and stage > 0 else stage
+            fixed_window = None
             if cfg.kv_mode == "pool":
                 kv_pool, window = _attn_pool(cfg, kv_stride), False
+            elif cfg.kv_mode == "window":
+                kv_pool, window = None, False
+                side = cfg.window_spec[lag_stage]
+                if side and index not in cfg.global_blocks:
+                    fixed_window = (side,) * nd
             else:
-                # Official release: the stage flag is read before the stage counter moves, so the first
-                # (pooling) block of a stage still attends inside mask units if the previous stage did.
-                lag_stage = stage - 1 if first and stage > 0 else stage
                 kv_pool, window = None, cfg.mask_unit_attn[lag_stage]
             unit_q = q_pool.out_size(unit) if q_pool else unit
             unit_kv = kv_pool.out_size(unit) if kv_pool else unit
@@ -148,6 +159,7 @@ def plan_blocks(cfg: ModelConfig) -> list[BlockPlan]:
                     kv_pool=kv_pool,
                     skip_pool=_skip_pool(cfg, q_stride),
                     window=window,
+                    fixed_window=fixed_window,
                     unit_grid=unit_grid,
                     unit_in=unit,
                     unit_q=unit_q,

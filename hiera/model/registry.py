@@ -11,8 +11,10 @@ Names (timm-style registry):
   class token, its cls readout and torchvision's constructor defaults (head dropout 0.5, drop path 0.2).
 - `proxy_<scale>[.<step>]`: a ladder shrunk for the embedded data (`PROXY_SCALES` of `hiera/model/ladder.py`),
   e.g. `proxy_tiny_48.b_max_pool` (the proxy grids and the demo), so a proxy record never claims a full-size name.
-- beyond the paper: `hiera_<size>_224.g_abs_win` (ladder step g, absolute-window position embedding, images), and
-  timm's `hiera_{small,base}_abswin_256` (step g with their release's settings, `hiera/model/ladder.py`).
+- beyond the paper: `hiera_<size>_224.g_abs_win` (ladder step g, absolute-window position embedding, images),
+  `hiera_<size>_224.h_hieradet` (step h, SAM 2's fixed-window attention), timm's `hiera_{small,base}_abswin_256`
+  (step g with their release's settings), SAM 2 / 2.1's trunks `sam2_hiera_{tiny,small,base_plus,large}` (1024²)
+  and timm's `hieradet_small` (`hiera/model/ladder.py`).
 The official release has no video T/S; they are built here from the same recipe.
 """
 
@@ -31,13 +33,16 @@ from hiera.model.ladder import (
     MVITV2_SIZES,
     PROXY_SCALES,
     RESOLUTIONS,
+    SAM2_SIZES,
     SIZES,
     abswin_256,
     extended_ladder,
+    hieradet_small,
     ladder,
     ladder_name,
     mvitv2,
     proxy_ladder,
+    sam2_trunk,
 )
 from hiera.model.masking import mae_q_pool
 
@@ -114,6 +119,12 @@ def _register_all() -> None:
         extra = ", no widening projection on the skip path" if changes.get("expand_skip") == "max_avg" else ""
         title = f"timm's hiera_{size}_abswin_256: step g at 256², layer scale {changes['layer_scale']:g}{extra}"
         register(Variant(f"hiera_{size}_abswin_256", cfg, "g", SIZES[size].label, "image", title))
+    for size in SAM2_SIZES:
+        label = SIZES[size].label
+        title = f"SAM 2 / 2.1 image encoder trunk, Hiera-{label} (HieraDet) at 1024², no classifier"
+        register(Variant(f"sam2_hiera_{size}", sam2_trunk(size), "h", label, "image", title))
+    title = "timm's hieradet_small: step h at 256², windows 8-4-16-8, layer scale 1e-5"
+    register(Variant("hieradet_small", hieradet_small(), "h", "S", "image", title))
 
 
 def list_variants(pattern: str = "*") -> list[Variant]:
@@ -130,6 +141,7 @@ def get_variant(name: str) -> Variant:
         f"unknown variant {name!r}; {hint}allowed: hiera_{{{','.join(SIZES)}}}_{{{','.join(RESOLUTIONS)}}}"
         f"[.{{{','.join(s.slug for s in LADDER + EXTENSIONS if s.slug)}}}], mae_hiera_<size>_<res>, "
         f"mvitv2_{{{','.join(MVITV2_SIZES)}}}_224, mvitv2_small_16x224, hiera_{{{','.join(ABSWIN_256)}}}_abswin_256, "
+        f"sam2_hiera_{{{','.join(SAM2_SIZES)}}}, hieradet_small, "
         f"proxy_{{{','.join(PROXY_SCALES)}}}[.<step>] "
         "(`hiera-study variants` lists all)"
     )

@@ -7,7 +7,10 @@ Paper §3 / Table 1. From one `BlockPlan` it builds
 - MViTv2's decomposed relative position bias (pos_embed="rel") and residual pooling connection
   (attn_residual=True),
 - an optional class token leading the tokens (cls_token=True): it attends and is attended to, but is not pooled,
-  gets no relative position and no residual pooling connection (SlowFast and torchvision's MViTv2).
+  gets no relative position and no residual pooling connection (SlowFast and torchvision's MViTv2),
+- beyond the paper, SAM 2's HieraDet fixed windows (kv_mode="window", `BlockPlan.fixed_window`): the 2-D grid is
+  zero-padded to whole windows (after the block's norm, so padded tokens project to the qkv bias and are attended
+  to, unmasked, as in SAM 2 and timm), q is pooled inside each window, and the padding is cropped after.
 Parameter names follow the official releases: `qkv`, `proj` (Hiera), `pool_q/k/v`, `norm_q/k/v`,
 `rel_pos_h/w/t` (MViTv2), so checkpoints of both ends map by name.
 """
@@ -38,14 +41,18 @@ class Attention(nn.Module):
         self.heads, self.head_dim, self.dim_out = heads, dim_out // heads, dim_out
         self.scale = self.head_dim**-0.5
         self.window = plan.window
+        self.fixed_window = plan.fixed_window
+        self.grid_in = plan.grid_in
+        self.q_stride = plan.q_pool.stride if plan.q_pool else (1,) * cfg.ndim
         self.unit_tokens = math.prod(plan.unit_in)  # tokens per unit entering the block
         self.residual = cfg.attn_residual
         self.attn_impl = cfg.attn_impl
         self.prefix = int(cfg.cls_token)  # tokens before the grid's (ModelConfig rules out a window with one)
         self.qkv = nn.Linear(dim, 3 * dim_out)
         self.proj = nn.Linear(dim_out, dim_out)
+        pool_unit = plan.fixed_window or plan.unit_in  # HieraDet pools q inside each window, folded into the batch
         for name, pool in (("q", plan.q_pool), ("k", plan.kv_pool), ("v", plan.kv_pool)):
-            tp = TokenPool(pool, cfg.pool_op, self.head_dim, plan.unit_in, self.prefix) if pool else None
+            tp = TokenPool(pool, cfg.pool_op, self.head_dim, pool_unit, self.prefix) if pool else None
             setattr(self, f"pool_{name}", tp)
             # MViTv2 normalises each conv-pooled tensor (a max pool has no norm).
             norm = nn.LayerNorm(self.head_dim, eps=1e-6) if pool and cfg.pool_op == "conv" else None
@@ -73,6 +80,27 @@ class Attention(nn.Module):
                 t = pool(t)
             return norm(t) if norm is not None else t
 
+    def _partition(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """HieraDet: raster `[B, N, C]` over `grid_in` -> `[B * W, w_h * w_w, C]`, the grid zero-padded to whole
+        windows; also the window counts per axis."""
+        assert self.fixed_window is not None
+        b, _, c = x.shape
+        pad = [-g % w for g, w in zip(self.grid_in, self.fixed_window)]
+        x = x.view(b, *self.grid_in, c)
+        if any(pad):  # F.pad lists the last axis first: (C: none, W, H)
+            x = F.pad(x, (0, 0, 0, pad[1], 0, pad[0]))
+        counts = tuple((g + p) // w for g, p, w in zip(self.grid_in, pad, self.fixed_window))
+        x = x.view(b, counts[0], self.fixed_window[0], counts[1], self.fixed_window[1], c)
+        return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, math.prod(self.fixed_window), c), counts
+
+    def _unpartition(self, out: torch.Tensor, b: int, counts: tuple[int, ...]) -> torch.Tensor:
+        """HieraDet: `[B * W, n_q, C]` (windows after q pooling) -> raster `[B, N', C]` with the padding cropped."""
+        win = [w // s for w, s in zip(self.fixed_window or (), self.q_stride)]
+        grid = [g // s for g, s in zip(self.grid_in, self.q_stride)]
+        out = out.view(b, counts[0], counts[1], win[0], win[1], -1).permute(0, 1, 3, 2, 4, 5)
+        out = out.reshape(b, counts[0] * win[0], counts[1] * win[1], -1)[:, : grid[0], : grid[1]]
+        return out.reshape(b, grid[0] * grid[1], -1)
+
     def forward(self, x: torch.Tensor, units: torch.Tensor | None = None) -> torch.Tensor:
         """`[B, N, C_in]` unit-major -> `[B, N', C_out]` (N' = N / prod(q stride)).
 
@@ -80,6 +108,10 @@ class Attention(nn.Module):
         None when all units are present. Only relative positions need them: every other op is per unit.
         """
         b, n, _ = x.shape
+        counts: tuple[int, ...] = ()
+        if self.fixed_window is not None:
+            with scope("layout"):
+                x, counts = self._partition(x)  # windows fold into the batch: [B*W, N_w, C]
         with scope("linear"):
             qkv = self.qkv(x)
         with scope("layout"):
@@ -91,8 +123,8 @@ class Attention(nn.Module):
                 u = n // self.unit_tokens
                 qkv = qkv.view(b, u, self.unit_tokens, 3, self.heads, self.head_dim).permute(3, 0, 1, 4, 2, 5)
                 qkv = qkv.reshape(3, b * u, self.heads, self.unit_tokens, self.head_dim)
-            else:  # [B, N, 3, heads, d] -> 3 x [B, heads, N, d]
-                qkv = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+            else:  # [B, N, 3, heads, d] -> 3 x [B, heads, N, d] (B*W, N_w for fixed windows)
+                qkv = qkv.view(*x.shape[:2], 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
             q, k, v = qkv.unbind(0)
         q, k, v = self._pool(q, "q"), self._pool(k, "k"), self._pool(v, "v")
 
@@ -134,6 +166,8 @@ class Attention(nn.Module):
                 out = out.view(b, -1, *out.shape[1:]).transpose(2, 3)
             else:  # [B, heads, N, d] -> [B, N, heads, d]
                 out = out.transpose(1, 2)
+            if self.fixed_window is not None:
+                out = self._unpartition(out.reshape(*out.shape[:2], self.dim_out), b, counts)
             out = out.reshape(b, -1, self.dim_out)
         with scope("linear"):
             return self.proj(out)
