@@ -11,13 +11,14 @@ trained from scratch is `ablations/proxy_appb_supervised.py`; the two grids' App
 results/tables/mae_vs_scratch-proxy.md and paper_figures/ladders-proxy.png.
 Why 2 + 2 epochs: 3 + 3 (the demo's) would take ~7 h for both grids on 2 cores, over the 6 h budget; the
 baseline crossed 86.5% after 2 of 6 epochs in a calibration run, so 4 epochs can reach the 88% target.
-Expected: the baseline >= 88% top-1 (the target), the MAE rows below it at this length. Measured (2026-12-04,
-committed records), seed 0 / seed 1: sup 89.20 / 89.36, mae 85.54 / 84.00, a 83.33 / 83.73, b 79.99 / 80.96,
-c 81.61 / 81.01, d 82.34 / 81.83, e 81.29 / 82.58, f 82.33 / 83.56% (an earlier machine gave sup 89.11, a 82.81,
-b 79.80 for seed 0). All: results/tables/table1-proxy.md (after `collect`, `tables`).
-Cost: 24 runs of 15-38 min on one CPU core each (measured, seeds 0 and 1, `wall_s` of the records; rows mae and a,
-with conv pooling, are the slowest): ~1.5 h of wall time per seed on 2 cores (seed 1: 1 h 17 min, `sacct`), 0
-GPU-hours.
+Expected: the baseline >= 88% top-1 (the target), the MAE rows below it at this length. Measured (committed
+records), seed 0 / 1 (2026-12-04) / 2 (2026-12-07, AMD EPYC, AVX-512): sup 89.20 / 89.36 / 88.65, mae 85.54 / 84.00 /
+83.70, a 83.33 / 83.73 / 82.95, b 79.99 / 80.96 / 80.74, c 81.61 / 81.01 / 82.01, d 82.34 / 81.83 / 82.77, e 81.29 /
+82.58 / 80.63, f 82.33 / 83.56 / 82.80% (an earlier machine gave sup 89.11, a 82.81, b 79.80 for seed 0). All:
+results/tables/table1-proxy.md (after `collect`, `tables`).
+Cost: 24 runs of 15-38 min on one CPU core each (measured, `wall_s` of the records; rows mae and a, with conv
+pooling, are the slowest): ~1.5 h of wall time per seed on 2 cores (seed 1: 1 h 17 min; seed 2: 1 h 21 min, 20:03
+to 21:24, beside other work, `sacct`), 0 GPU-hours.
 Command: hiera-study submit ablations/proxy_t01_images.py --seeds 3 --cluster slurm --profile local
 """
 

@@ -4,7 +4,7 @@
     model = hiera.build_model("hiera_base_224")                      # the official Hiera-B
     model = hiera.build_model("hiera_large_224.c_no_stride1_pool")   # Table 1, row (c), at size L
     model = hiera.build_model("hiera_base_224", checkpoint="hiera_base_224.pth", drop_path_rate=0.1)
-    hiera.list_variants("hiera_large_224*")                           # the Table-1 ladder at size L (+ step g)
+    hiera.list_variants("hiera_large_224*")                           # the Table-1 ladder at size L (+ steps g, h)
     model = hiera.build_model("hiera_base_224.g_abs_win", input_size=(448, 448))  # beyond the paper: abs-win pos
 
 Note: the official `hiera-transformer` package also imports as `hiera`; do not install both in one environment.

@@ -20,13 +20,14 @@ def test_variants_json_schema_and_glob(capsys):
     code, out, _ = run(capsys, "variants", "hiera_large_224*", "--json")
     rows = json.loads(out)
     assert code == 0
-    assert len(rows) == 9
+    assert len(rows) == 10
     assert all(set(r) == {"name", "step", "size", "modality", "masked", "params_m", "gmacs"} for r in rows)
-    assert [r["step"] for r in rows] == ["sup", "mae", "a", "b", "c", "d", "e", "f", "g"]  # g: beyond the paper
+    assert [r["step"] for r in rows] == ["sup", "mae", "a", "b", "c", "d", "e", "f", "g", "h"]  # g, h: beyond the paper
     assert {r["size"] for r in rows} == {"L"}
     assert {r["modality"] for r in rows} == {"image"}
-    # Every MAE step encodes sparsely; the supervised baseline pools across mask units by design.
-    assert [r["masked"] for r in rows] == [False] + [True] * 8
+    # Every MAE step encodes sparsely; the supervised baseline pools across mask units by design, and HieraDet's fixed
+    # windows (h) span masked units.
+    assert [r["masked"] for r in rows] == [False] + [True] * 8 + [False]
     by_step = {r["step"]: r for r in rows}
     assert by_step["sup"]["params_m"] == 217.99
     assert by_step["f"]["params_m"] == 213.74

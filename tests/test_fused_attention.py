@@ -40,6 +40,9 @@ SMALL_VIDEO = dict(
 )
 IMAGE_LADDER = [v.name for v in list_variants("hiera_tiny_224*")]
 VIDEO_LADDER = [v.name for v in list_variants("hiera_base_16x224*")]
+# Step h at SMALL: windows per stage that fit its 16-token grid and 4-token mask units (the stage-1 window is the
+# abs-win window table), stage 3's window of 3 pads its 4x4 grid to 6x6, block 3 attends globally.
+SMALL_WINDOWS = dict(window_spec=(4, 2, 3, 2), global_blocks=(3,))
 
 
 def _spy_sdpa(monkeypatch) -> list[tuple]:
@@ -65,7 +68,8 @@ def _spy_sdpa(monkeypatch) -> list[tuple]:
     ("name", "small"), [(n, SMALL) for n in IMAGE_LADDER] + [(n, SMALL_VIDEO) for n in VIDEO_LADDER]
 )
 def test_sdpa_gets_4d_inputs_and_equals_math(monkeypatch, name, small):
-    cfg = get_variant(name).config.replace(**small)
+    cfg = get_variant(name).config
+    cfg = cfg.replace(**small, **(SMALL_WINDOWS if cfg.kv_mode == "window" else {}))
     math_model = build_model(cfg.replace(attn_impl="math")).eval()
     scramble(math_model)
     fused = build_model(cfg.replace(attn_impl="sdpa")).eval()

@@ -112,10 +112,13 @@ def test_write_stats_missing_only_keeps_entries_and_counts_new_configs(tmp_path)
 def test_fields_added_later_keep_old_hashes_at_their_default():
     cfg = hiera.get_variant("hiera_tiny_16x224.sup_mvitv2").config
     data = {k: v for k, v in cfg.to_dict().items() if k not in ("attn_impl", "drop_path_rate", "head_dropout")}
-    for name in ("cls_token", "global_pos_size", "layer_scale", "expand_skip"):  # added since the file was written
+    added = ("cls_token", "global_pos_size", "layer_scale", "expand_skip")  # added since the file was written
+    added += ("final_norm", "global_pos_resize", "window_spec", "global_blocks")  # SAM 2's HieraDet (step h)
+    for name in added:
         del data[name]  # the hash of a config from before the fields existed
     assert config_hash(cfg) == hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
     assert config_hash(cfg.replace(cls_token=True)) != config_hash(cfg)
+    assert config_hash(cfg.replace(final_norm=False)) != config_hash(cfg)
 
 
 def test_meta_build_has_no_real_memory():

@@ -80,6 +80,10 @@ _ADDED_LATER: dict[str, typing.Any] = {
     "global_pos_size": (14, 14),
     "layer_scale": None,
     "expand_skip": "proj",
+    "final_norm": True,
+    "global_pos_resize": "antialias",
+    "window_spec": (8, 4, 14, 7),
+    "global_blocks": (),
 }
 
 

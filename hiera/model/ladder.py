@@ -41,10 +41,12 @@ Beyond the paper, `EXTENSIONS` continue the ladder after row f (images only; `ex
   widening projection of the skip path); those are registered under timm's names (`ABSWIN_256`), not as step g.
 - h: SAM 2's HieraDet attention (Ravi et al., "SAM 2", arXiv 2408.00714; image encoder trunk): mask-unit attention
   becomes attention in fixed windows on the 2-D grid (8, 4, 14, 7 tokens a side per stage; 8, 4, 16, 8 at depth
-  2-6-36-4), padded to whole windows, with global attention in three blocks of stage 3 (`HIERADET`). At 224² the
-  windows are the mask units of stages 1-2 and cover the whole grid in stages 3-4, where Hiera attends globally
-  anyway: step h computes exactly step g's function there (tested) and differs from 448² on, where Hiera's
-  stages 3-4 attend globally and HieraDet's in windows. Its released trunks are registered at SAM 2's 1024² under
+  2-6-36-4), padded to whole windows, with global attention in three blocks of stage 3 (`HIERADET`). At 224², for
+  T, S, B and B+, the windows are the mask units of stages 1-2 and the whole 14² and 7² grids of stages 3-4, where
+  Hiera attends globally anyway: step h computes exactly step g's function there (tested). For L and H the windows of
+  16 and 8 exceed those grids, so their zero padding is attended to and step h differs from g already at 224² (43.58
+  vs 40.34 GMACs at L). From 448² on every size differs: Hiera's stages 3-4 attend globally, HieraDet's in windows.
+  Its released trunks are registered at SAM 2's 1024² under
   SAM 2's names (`sam2_hiera_{tiny,small,base_plus,large}`: SAM 2 and 2.1 share them; no classifier and no final
   norm, `final_norm=False`;
   plain bicubic resize of the background table, `global_pos_resize="plain"`), and timm's `hieradet_small` (256²,
