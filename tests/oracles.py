@@ -2,6 +2,7 @@
 
 The maps are written here from timm's module names (timm 1.0 `models/hiera.py`, `models/mvitv2.py`), not
 imported from `hiera/`, so a bug in the project's checkpoint code cannot make a parity test pass.
+`check_timm_file_loads` is the one helper that calls the project: its checkpoint loader is what that check tests.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import timm
 import torch
 from timm.models.hiera import Hiera
 from timm.models.mvitv2 import MultiScaleVit, model_cfgs
+
+import hiera
 
 
 def scramble(model: torch.nn.Module, seed: int = 0) -> None:
@@ -71,3 +75,15 @@ def assert_close(ours: torch.Tensor, ref: torch.Tensor, rel: float = 1e-4, what:
     scale = max(1.0, ref.abs().max().item())
     diff = (ours - ref).abs().max().item()
     assert diff <= rel * scale, f"{what}: max diff {diff:.3g} > {rel} x {scale:.3g}"
+
+
+def check_timm_file_loads(tmp_path, timm_name: str, ours: str, px: int) -> None:
+    """A scrambled timm model's state dict, saved to a file, loads into our `ours` through `build_model(checkpoint=)`
+    (the project's own key map) and gives timm's logits."""
+    ref = timm.create_model(timm_name, pretrained=False).eval()
+    scramble(ref, seed=3)
+    torch.save(ref.state_dict(), tmp_path / f"{timm_name}.pth")
+    model = hiera.build_model(ours, checkpoint=tmp_path / f"{timm_name}.pth", attn_impl="math").eval()
+    x = torch.randn(1, 3, px, px)
+    with torch.no_grad():
+        assert_close(model(x), ref(x), what=f"logits via the timm checkpoint of {timm_name}")

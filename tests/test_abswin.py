@@ -12,7 +12,7 @@ import re
 import pytest
 import timm
 import torch
-from oracles import assert_close, scramble, timm_hiera_to_official, timm_mvitv2
+from oracles import assert_close, check_timm_file_loads, scramble, timm_hiera_to_official, timm_mvitv2
 from timm.layers import resample_abs_pos_embed
 from timm.models.hiera import Hiera
 
@@ -46,13 +46,7 @@ def test_abswin_256_matches_timm(size):
 
 
 def test_timm_abswin_state_dict_loads_from_file(tmp_path):
-    ref = timm.create_model("hiera_small_abswin_256", pretrained=False).eval()
-    scramble(ref, seed=3)
-    torch.save(ref.state_dict(), tmp_path / "abswin.pth")
-    ours = hiera.build_model("hiera_small_abswin_256", checkpoint=tmp_path / "abswin.pth", attn_impl="math").eval()
-    x = torch.randn(1, 3, 256, 256)
-    with torch.no_grad():
-        assert_close(ours(x), ref(x), what="logits via timm checkpoint")
+    check_timm_file_loads(tmp_path, "hiera_small_abswin_256", "hiera_small_abswin_256", 256)
 
 
 def timm_g(size: str, img: int) -> Hiera:

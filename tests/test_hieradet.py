@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import timm
 import torch
-from oracles import assert_close, scramble
+from oracles import assert_close, check_timm_file_loads, scramble
 
 import hiera
 from hiera.model.config import ModelConfig
@@ -56,13 +56,7 @@ def test_hieradet_small_matches_timm(px):
 
 @pytest.mark.slow
 def test_timm_hieradet_state_dict_loads_from_file(tmp_path):
-    ref = timm.create_model("hieradet_small", pretrained=False).eval()
-    scramble(ref, seed=3)
-    torch.save(ref.state_dict(), tmp_path / "hieradet.pth")
-    ours = hiera.build_model("hieradet_small", checkpoint=tmp_path / "hieradet.pth", attn_impl="math").eval()
-    x = torch.randn(1, 3, 256, 256)
-    with torch.no_grad():
-        assert_close(ours(x), ref(x), what="logits via timm checkpoint")
+    check_timm_file_loads(tmp_path, "hieradet_small", "hieradet_small", 256)
 
 
 def sam2_windows(stages_, window_spec, global_blocks):
