@@ -10,10 +10,13 @@ data (results/tables/mae_vs_scratch-proxy.md).
 Expected (paper, read off Fig. 8, UNCONFIRMED at full scale): a fall of ~1.5 points from MViTv2 to Hiera; whether a
 proxy this small shows it is what the grid measures. Measured (after `collect`, `tables`): results/tables/
 appendix_b.md and mae_vs_scratch-proxy.md.
-Measured, seed 0 (2026-12-04): sup 89.20, a 87.35, b 85.78, c 85.98, d 85.61, e 85.37, f 86.39% (from scratch above
-every MAE row at this length: results/tables/mae_vs_scratch-proxy.md).
-Cost: 21 runs of 18-43 min on one CPU core each (measured, seed 0; row a, with conv pooling, the slowest): ~1.5 h of
-wall time per seed on 2 cores, 0 GPU-hours.
+Measured (committed records), seed 0 / 1 (2026-12-04) / 2 (2026-12-07, AMD EPYC, AVX-512): sup 89.20 / 89.36 / 88.65,
+a 87.35 / 87.65 / 86.91, b 85.78 / 86.54 / 84.91, c 85.98 / 85.97 / 85.21, d 85.61 / 86.42 / 84.62, e 85.37 / 85.99 /
+85.61, f 86.39 / 86.24 / 85.52%; mean over seeds: sup 89.07, f 86.05 (a fall of 3.0 points, larger than the paper's
+~1.5), the steps a (-1.77) and b (-1.56) cost, c-e change nothing beyond the test-set noise, f gains +0.39. From
+scratch is above every MAE row at this length (results/tables/mae_vs_scratch-proxy.md).
+Cost: 21 runs of 13-43 min on one CPU core each (measured, `wall_s` of the records; row a, with conv pooling, the
+slowest): ~1.5 h of wall time per seed on 2 cores (seed 2: 1 h 11 min, 21:24 to 22:35, `sacct`), 0 GPU-hours.
 Command: hiera-study submit ablations/proxy_appb_supervised.py --seeds 3 --cluster slurm --profile local
 """
 
