@@ -44,6 +44,11 @@ MAE_ONLY = re.compile(r"^(decoder_|mask_token|multi_scale_fusion_heads|pred_)")
 SAM2_TRUNK = "image_encoder.trunk."
 
 
+def is_sam2(sd: dict[str, torch.Tensor]) -> bool:
+    """Whether `sd` is a SAM 2 checkpoint: the whole segmenter, with the image encoder's trunk under `SAM2_TRUNK`."""
+    return any(k.startswith(SAM2_TRUNK) for k in sd)
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file, unwrapped from `model_state` / `model` / `state_dict` containers."""
     path = Path(path)
@@ -77,9 +82,7 @@ def to_our_keys(sd: dict[str, torch.Tensor], model: HierarchicalViT) -> dict[str
     ours = model.state_dict()
     depths = list(model.config.stages)
     out = {}
-    if any(
-        k.startswith(SAM2_TRUNK) for k in sd
-    ):  # the trunk alone, under its own names (`sam2_ignored` counts the rest)
+    if is_sam2(sd):  # the trunk alone, under its own names (`sam2_ignored` counts the rest)
         sd = {k.removeprefix(SAM2_TRUNK): v for k, v in sd.items() if k.startswith(SAM2_TRUNK)}
     for k, v in sd.items():
         if MAE_ONLY.match(k):
@@ -170,7 +173,7 @@ def fit_position_tables(
 def sam2_ignored(sd: dict[str, torch.Tensor]) -> dict[str, int]:
     """Keys of a SAM 2 checkpoint outside the image encoder's trunk, counted per top-level module (empty for any
     other checkpoint)."""
-    if not any(k.startswith(SAM2_TRUNK) for k in sd):
+    if not is_sam2(sd):
         return {}
     counts: dict[str, int] = {}
     for k in sd:

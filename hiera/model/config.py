@@ -31,9 +31,6 @@ Beyond the paper (ladder steps g and h, `hiera/model/ladder.py` EXTENSIONS), one
     expand_skip      "proj"        "max_avg"                 skip path where channels double: Linear(LN(x)) then
                                                              max pool (Hiera), or [max pool(x), avg pool(x)]
                                                              concatenated (timm `use_expand_proj=False`)
-    global_pos_resize "antialias"  "plain"                   how "abs_win" resizes its global table: bicubic with
-                                                             antialiasing (timm's abswin Hiera) or plain bicubic
-                                                             (SAM 2's HieraDet); they differ when upsampling
     kv_mode          "mask_unit"   "window"                  SAM 2's HieraDet (Ravi et al., arXiv 2408.00714):
                                                              attention in fixed square windows on the 2-D token
                                                              grid, `window_spec[stage]` tokens a side (the grid
@@ -41,8 +38,11 @@ Beyond the paper (ladder steps g and h, `hiera/model/ladder.py` EXTENSIONS), one
                                                              global), the stage lagging one block as mask units
                                                              do, and global attention in `global_blocks`
     window_spec      (8, 4, 14, 7) any, one side per stage     the windows of kv_mode="window" (inert otherwise)
-    final_norm       True          False                     SAM 2's trunk has no LayerNorm after its last block
     global_blocks    ()            block indices             blocks with global attention under kv_mode="window"
+    global_pos_resize "antialias"  "plain"                   how "abs_win" resizes its global table: bicubic with
+                                                             antialiasing (timm's abswin Hiera) or plain bicubic
+                                                             (SAM 2's HieraDet); they differ when upsampling
+    final_norm       True          False                     SAM 2's trunk has no LayerNorm after its last block
 
 Fixed windows do not follow mask units once pooling shrinks the units below them (stage 3 windows of 14 tokens span
 many 2x2-token units), so a masked unit's tokens would be attended by its neighbours: a model with kv_mode="window"
